@@ -1,0 +1,109 @@
+// Transcendentals in double built only from IEEE-exact operations (+, -, *, /, sqrt) in a
+// fixed order, so the same inputs give the same bits on every x86-64 CPU and every GPU.
+// Not a libm: accurate to a few ulp of double, which is far below the f32 results built
+// from them. Used where CPU and GPU must agree bit for bit (RNG normals, RoPE tables).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/common/host_device.h"
+
+namespace wan::portable {
+
+// Device: the _rn intrinsics are never contracted into FMA. Host: the build uses
+// -ffp-contract=off and baseline x86-64 (no FMA instructions), so plain operators are exact.
+WAN_HD double add(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+WAN_HD double sub(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+WAN_HD double mul(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+WAN_HD double div(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __ddiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+WAN_HD double sqrt(double a) {
+#if defined(__CUDA_ARCH__)
+  return __dsqrt_rn(a);
+#else
+  return __builtin_sqrt(a);  // sqrtsd: correctly rounded
+#endif
+}
+
+constexpr double kLn2 = 0.693147180559945309417232121458176568;
+constexpr double kPi = 3.14159265358979323846264338327950288;
+constexpr double kSqrt2 = 1.41421356237309504880168872420969808;
+
+// Natural log of a positive, finite, normal x.
+WAN_HD double log(double x) {
+  uint64_t bits;
+  memcpy(&bits, &x, sizeof(bits));
+  int exponent = static_cast<int>((bits >> 52) & 0x7ff) - 1023;
+  bits = (bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull;  // mantissa in [1, 2)
+  double m;
+  memcpy(&m, &bits, sizeof(m));
+  if (m > kSqrt2) {  // m in (sqrt2/2, sqrt2]: |s| <= 0.1716
+    m = mul(m, 0.5);
+    ++exponent;
+  }
+  // log(m) = 2 atanh(s), s = (m-1)/(m+1) = 2 (s + s^3/3 + s^5/5 + ...), 13 terms.
+  const double s = div(sub(m, 1.0), add(m, 1.0));
+  const double s2 = mul(s, s);
+  double series = 1.0 / 25.0;
+  for (int k = 11; k >= 0; --k) series = add(div(1.0, 2.0 * k + 1.0), mul(s2, series));
+  const double log_m = mul(2.0, mul(s, series));
+  return add(mul(static_cast<double>(exponent), kLn2), log_m);
+}
+
+// sin and cos of x in [0, pi/4] by Taylor series (terms to x^19 / x^18).
+WAN_HD void sincos_octant(double x, double* sin_x, double* cos_x) {
+  const double x2 = mul(x, x);
+  double s = 0.0, c = 0.0;
+  // Horner in x^2: sin = x (1 - x2/(2*3) (1 - x2/(4*5) (1 - ...)))
+  for (int k = 9; k >= 1; --k) {
+    s = div(mul(x2, sub(1.0, s)), static_cast<double>((2 * k) * (2 * k + 1)));
+    c = div(mul(x2, sub(1.0, c)), static_cast<double>((2 * k - 1) * (2 * k)));
+  }
+  *sin_x = mul(x, sub(1.0, s));
+  *cos_x = sub(1.0, c);
+}
+
+// sin and cos of 2*pi*turns for turns in [0, 1), with the reduction done exactly in turns.
+WAN_HD void sincos_turns(double turns, double* sin_out, double* cos_out) {
+  const double eighths = mul(turns, 8.0);  // exact (power of two)
+  int octant = static_cast<int>(eighths);  // 0..7
+  const double frac = sub(eighths, static_cast<double>(octant));  // exact
+  double s, c;
+  if (octant & 1) {  // angle in quadrant = pi/2 - (1-frac)*pi/4: swap sin and cos
+    sincos_octant(mul(sub(1.0, frac), kPi / 4.0), &c, &s);
+  } else {
+    sincos_octant(mul(frac, kPi / 4.0), &s, &c);
+  }
+  switch ((octant >> 1) & 3) {
+    case 0: *sin_out = s; *cos_out = c; break;
+    case 1: *sin_out = c; *cos_out = -s; break;
+    case 2: *sin_out = -s; *cos_out = -c; break;
+    default: *sin_out = -c; *cos_out = s; break;
+  }
+}
+
+}  // namespace wan::portable
