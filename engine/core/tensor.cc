@@ -101,7 +101,18 @@ std::shared_ptr<Storage> Storage::borrow(void* data, size_t bytes, Device device
   return std::shared_ptr<Storage>(new Storage(data, bytes, device, false));
 }
 
+std::shared_ptr<Storage> Storage::adopt(void* data, size_t bytes, Device device,
+                                        std::function<void()> release) {
+  auto storage = std::shared_ptr<Storage>(new Storage(data, bytes, device, false));
+  storage->release_ = std::move(release);
+  return storage;
+}
+
 Storage::~Storage() {
+  if (release_) {
+    release_();
+    return;
+  }
   if (!owning_) return;
   if (device_.is_cpu()) {
     std::free(data_);
@@ -134,6 +145,18 @@ Tensor Tensor::wrap(void* data, const Shape& shape, DType dtype, Device device,
   const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
   return Tensor(Storage::borrow(data, bytes, device), shape,
                 strides.empty() ? contiguous_strides(shape) : strides, dtype, 0);
+}
+
+Result<Tensor> Tensor::view_of(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype,
+                               int64_t offset) {
+  const size_t end = (static_cast<size_t>(offset) + static_cast<size_t>(shape_numel(shape))) *
+                     dtype_size(dtype);
+  if (offset < 0 || end > storage->bytes()) {
+    return invalid_argument("view " + std::string(dtype_name(dtype)) + shape_to_string(shape) +
+                            " at element " + std::to_string(offset) + " exceeds storage of " +
+                            std::to_string(storage->bytes()) + " bytes");
+  }
+  return Tensor(std::move(storage), shape, contiguous_strides(shape), dtype, offset);
 }
 
 Result<int64_t> Tensor::normalize_dim(int64_t d) const {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -42,6 +43,10 @@ class Storage {
  public:
   static Result<std::shared_ptr<Storage>> allocate(size_t bytes, Device device);
   static std::shared_ptr<Storage> borrow(void* data, size_t bytes, Device device);
+  // Takes ownership through `release` (e.g. munmap of a memory-mapped checkpoint), called once
+  // when the last tensor using it goes away.
+  static std::shared_ptr<Storage> adopt(void* data, size_t bytes, Device device,
+                                        std::function<void()> release);
   ~Storage();
   // Copying would double-free the allocation; share through shared_ptr instead.
   Storage(const Storage&) = delete;
@@ -55,6 +60,7 @@ class Storage {
   Storage(void* data, size_t bytes, Device device, bool owning)
       : data_(data), bytes_(bytes), device_(device), owning_(owning) {}
   void* data_;
+  std::function<void()> release_;
   size_t bytes_;
   Device device_;
   bool owning_;
@@ -71,6 +77,9 @@ class Tensor {
   // Non-owning view of foreign memory; the caller keeps it alive. Empty strides = contiguous.
   static Tensor wrap(void* data, const Shape& shape, DType dtype, Device device,
                      const Shape& strides = {});
+  // A view of `storage` (kept alive by the tensor) at element offset `offset`.
+  static Result<Tensor> view_of(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype,
+                                int64_t offset = 0);
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }

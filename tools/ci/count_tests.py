@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Counts test cases of one `bazel test --test_summary=short` run.
+
+Reads the run's summary lines ("//pkg:target   PASSED in 0.1s", "(cached) PASSED",
+"FAILED", "FAILED TO BUILD", "NO STATUS", "TIMEOUT"), then each listed target's
+bazel-testlogs/<pkg>/<target>/test.xml. Prints skipped cases (GPU tests without a GPU) on
+one line, then the closing line "N passed, M failed".
+"""
+import os
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+SUMMARY = re.compile(r"^(//\S+)\s+(?:\(cached\)\s+)?(PASSED|FAILED TO BUILD|FAILED|NO STATUS|TIMEOUT|FLAKY|SKIPPED)\b")
+
+
+def count_xml(path):
+    passed = failed = skipped = 0
+    failures = []
+    root = ET.parse(path).getroot()
+    for case in root.iter("testcase"):
+        name = case.get("classname", "") + "." + case.get("name", "")
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed += 1
+            failures.append(name)
+        elif case.get("result") == "skipped" or case.find("skipped") is not None or case.get("status") == "notrun":
+            skipped += 1
+        else:
+            passed += 1
+    return passed, failed, skipped, failures
+
+
+def main():
+    log_path, bazel_status = sys.argv[1], int(sys.argv[2])
+    passed = failed = skipped = 0
+    failed_names = []
+    targets = 0
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            m = SUMMARY.match(line.strip())
+            if not m:
+                continue
+            label, result = m.group(1), m.group(2)
+            targets += 1
+            pkg, _, name = label[2:].partition(":")
+            xml = os.path.join("bazel-testlogs", pkg, name, "test.xml")
+            if result in ("FAILED TO BUILD", "NO STATUS", "TIMEOUT") or not os.path.exists(xml):
+                failed += 1
+                failed_names.append(f"{label} ({result})")
+                continue
+            try:
+                p, fl, s, names = count_xml(xml)
+            except ET.ParseError as e:
+                failed += 1
+                failed_names.append(f"{label} (unreadable test.xml: {e})")
+                continue
+            if result == "FAILED" and fl == 0:  # crashed after writing passing cases
+                fl, names = 1, [f"{label} (target failed)"]
+            passed, failed, skipped = passed + p, failed + fl, skipped + s
+            failed_names += [f"{label}: {n}" for n in names]
+    if targets == 0 and bazel_status != 0:
+        failed += 1
+        failed_names.append(f"bazel exited with {bazel_status} before running tests")
+    for n in failed_names:
+        print(f"FAILED: {n}")
+    if skipped:
+        print(f"{skipped} skipped (GPU tests on a machine without a usable GPU; they run on the device machine)")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
