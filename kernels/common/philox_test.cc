@@ -52,6 +52,30 @@ TEST(PortableMath, SinCosTurnsMatchesLibm) {
   }
 }
 
+TEST(PortableMath, ExpAndSinCosRadiansMatchLibm) {
+  for (double x = -700; x < 700; x += 0.37) {
+    EXPECT_NEAR(portable::exp(x) / std::exp(x), 1.0, 1e-15) << x;
+  }
+  for (double x = -1000; x < 1000; x += 0.731) {
+    double s, c;
+    portable::sincos(x, &s, &c);
+    EXPECT_NEAR(s, std::sin(x), 1e-13) << x;
+    EXPECT_NEAR(c, std::cos(x), 1e-13) << x;
+  }
+}
+
+TEST(PortableMath, Exp2fWithinTwoUlp) {
+  for (float x = -125.0f; x < 127.0f; x += 0.0137f) {
+    const double ref = std::exp2(static_cast<double>(x));
+    const float got = portable::exp2f(x);
+    const double ulp = std::ldexp(1.0, std::ilogb(ref) - 23);
+    ASSERT_LE(std::fabs(got - ref), 2 * ulp) << x;
+  }
+  EXPECT_EQ(portable::exp2f(0.0f), 1.0f);
+  EXPECT_EQ(portable::exp2f(-200.0f), 0.0f);
+  EXPECT_TRUE(std::isinf(portable::exp2f(1000.0f)));
+}
+
 TEST(PhiloxNormal, SampleIsPureFunctionOfIndex) {
   float four[4];
   philox_normal4(42, 7, 1000, four);

@@ -106,4 +106,64 @@ WAN_HD void sincos_turns(double turns, double* sin_out, double* cos_out) {
   }
 }
 
+// e^x in double for |x| < 700: x = n ln2 + r (n integer, |r| <= ln2/2), e^r by Taylor to r^16.
+WAN_HD double exp(double x) {
+  const double n = static_cast<double>(static_cast<int64_t>(x / kLn2 + (x >= 0 ? 0.5 : -0.5)));
+  // Two-part ln2 keeps the reduction exact enough: n * kLn2Hi is exact for |n| < 2^20.
+  constexpr double kLn2Hi = 0.693147180369123816490;   // 32 significant bits of ln2
+  constexpr double kLn2Lo = 1.90821492927058770002e-10;  // ln2 - kLn2Hi
+  const double r = sub(sub(x, mul(n, kLn2Hi)), mul(n, kLn2Lo));
+  double series = 1.0;
+  for (int k = 16; k >= 1; --k) series = add(1.0, div(mul(r, series), static_cast<double>(k)));
+  uint64_t scale_bits = static_cast<uint64_t>(static_cast<int64_t>(n) + 1023) << 52;
+  double scale;
+  memcpy(&scale, &scale_bits, sizeof(scale));
+  return mul(series, scale);
+}
+
+// sin and cos of x (radians) for |x| < 2^20: x - k*2pi with a two-part 2pi (Cody-Waite), then
+// the remainder in turns through sincos_turns.
+WAN_HD void sincos(double x, double* sin_out, double* cos_out) {
+  constexpr double kInvTwoPi = 0.159154943091895335768883763372514362;
+  constexpr double kTwoPiHi = 6.28318530717958623200;    // 2pi rounded to 53 bits
+  constexpr double kTwoPiLo = 2.44929359829470635445e-16;  // 2pi - kTwoPiHi
+  const double k = static_cast<double>(static_cast<int64_t>(mul(x, kInvTwoPi) + (x >= 0 ? 0.5 : -0.5)));
+  // k*kTwoPiHi is not exact for large k, but its rounding error is below 2^-53 * |x|.
+  const double r = sub(sub(x, mul(k, kTwoPiHi)), mul(k, kTwoPiLo));  // about [-pi, pi]
+  double turns = mul(r, kInvTwoPi);
+  if (turns < 0) turns = add(turns, 1.0);
+  if (turns >= 1.0) turns = 0.0;
+  sincos_turns(turns, sin_out, cos_out);
+}
+
+// 2^x in f32 from IEEE float operations only (no FMA, no libm): the same bits on every
+// x86-64 CPU, vectorised or not. |error| < 2 ulp. Inputs below -126 flush to 0; above 127.99
+// saturate to 2^128 = inf. Host only: nvcc would contract the polynomial into FMAs.
+inline float exp2f(float x_in) {
+  const float x = x_in < -126.0f ? -126.0f : (x_in > 128.0f ? 128.0f : x_in);
+  const float floor_x = static_cast<float>(static_cast<int>(x)) - (x < static_cast<float>(static_cast<int>(x)) ? 1.0f : 0.0f);
+  const float f = x - floor_x;  // [0, 1), exact
+  // 2^f = e^(f ln2), Taylor to degree 9 in t = f*ln2 (t <= 0.6932: remainder < 3e-9).
+  const float t = f * 0.693147180559945f;
+  float p = 1.0f / 362880.0f;
+  p = p * t + 1.0f / 40320.0f;
+  p = p * t + 1.0f / 5040.0f;
+  p = p * t + 1.0f / 720.0f;
+  p = p * t + 1.0f / 120.0f;
+  p = p * t + 1.0f / 24.0f;
+  p = p * t + 1.0f / 6.0f;
+  p = p * t + 0.5f;
+  p = p * t + 1.0f;
+  p = p * t + 1.0f;
+  const int n = static_cast<int>(floor_x);
+  const uint32_t bits = static_cast<uint32_t>(n + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof(scale));
+  return x_in < -126.0f ? 0.0f : p * scale;
+}
+
+constexpr float kLog2eF = 1.44269504088896340736f;
+
+inline float expf(float x) { return exp2f(x * kLog2eF); }
+
 }  // namespace wan::portable

@@ -1,0 +1,55 @@
+#include "engine/attention/dense_cpu.h"
+
+#include "kernels/cpu/attention_dense.h"
+
+namespace wan {
+
+Status DenseCpuAttention::can_implement(const AttentionShape& shape) const {
+  if (!shape.device.is_cpu())
+    return unimplemented("dense CPU attention cannot run on " + shape.device.to_string());
+  if (shape.head_dim <= 0 || shape.heads <= 0 || shape.q_tokens <= 0 || shape.kv_tokens <= 0)
+    return invalid_argument("attention shape must be positive: " + shape.describe());
+  return Status();
+}
+
+Status DenseCpuAttention::plan(const AttentionShape& shape, Stream) {
+  WAN_RETURN_IF_ERROR(can_implement(shape));
+  shape_ = shape;
+  planned_ = true;
+  return Status();
+}
+
+Status DenseCpuAttention::run(const AttentionArgs& args, Stream) {
+  if (!planned_) return failed_precondition("dense attention: run() before plan()");
+  const Shape q_shape = {shape_.batch, shape_.q_tokens, shape_.heads, shape_.head_dim};
+  const Shape kv_shape = {shape_.batch, shape_.kv_tokens, shape_.heads, shape_.head_dim};
+  auto check = [](const Tensor* t, const Shape& want, const char* what) -> Status {
+    if (!t || t->shape() != want || t->dtype() != DType::kF32 || !t->is_contiguous() ||
+        !t->device().is_cpu()) {
+      return invalid_argument(std::string("dense attention: ") + what + " must be f32" +
+                              shape_to_string(want) + " contiguous on the CPU, got " +
+                              (t ? t->describe() : "null"));
+    }
+    return Status();
+  };
+  WAN_RETURN_IF_ERROR(check(args.q, q_shape, "q"));
+  WAN_RETURN_IF_ERROR(check(args.k, kv_shape, "k"));
+  WAN_RETURN_IF_ERROR(check(args.v, kv_shape, "v"));
+  WAN_RETURN_IF_ERROR(check(args.out, q_shape, "out"));
+  cpu::DenseAttentionParams p;
+  p.q = args.q->data<float>();
+  p.k = args.k->data<float>();
+  p.v = args.v->data<float>();
+  p.out = args.out->data<float>();
+  p.batch = shape_.batch;
+  p.heads = shape_.heads;
+  p.head_dim = shape_.head_dim;
+  p.q_tokens = shape_.q_tokens;
+  p.kv_tokens = shape_.kv_tokens;
+  p.scale = args.scale;
+  p.round_p_to_bf16 = shape_.precision == AttentionPrecision::kBf16;
+  cpu::attention_dense_f32(p);
+  return Status();
+}
+
+}  // namespace wan
