@@ -42,6 +42,7 @@ WanConfig wan_tiny() {
   c.default_height = 128;
   c.default_width = 128;
   c.default_frames = 13;
+  c.default_steps = 8;
   return c;
 }
 
@@ -59,6 +60,7 @@ WanConfig wan_small() {
   c.default_height = 240;
   c.default_width = 416;
   c.default_frames = 17;
+  c.default_steps = 4;
   return c;
 }
 
@@ -134,6 +136,7 @@ Result<WanConfig> config_from_json_file(const std::string& path) {
     get("default_frames", c.default_frames);
     get("default_shift", c.default_shift);
     get("default_guidance", c.default_guidance);
+    get("default_steps", c.default_steps);
     if (!j.contains("dim") && (j.contains("num_attention_heads") || j.contains("heads")))
       c.dim = c.heads * c.head_dim;
     if (j.contains("patch_size")) {

@@ -27,6 +27,7 @@ struct WanConfig {
   // Default generation size for this config (pixels, frames) and sampler defaults.
   int64_t default_height = 480, default_width = 832, default_frames = 81;
   double default_shift = 3.0, default_guidance = 3.0;
+  int default_steps = 50;
 
   int64_t patch_values() const { return in_channels * patch_t * patch_h * patch_w; }   // 64
   int64_t out_patch_values() const { return out_channels * patch_t * patch_h * patch_w; }

@@ -46,11 +46,11 @@ struct SafetensorsDType {
 
 // Every byte-sized dtype of the safetensors spec; sub-byte ones (F4, F6_*) count as unknown.
 constexpr SafetensorsDType kDTypes[] = {
-    {"F32", 4, DType::kF32},      {"BF16", 2, DType::kBF16},       {"F16", 2, DType::kF16},
-    {"I32", 4, DType::kI32},      {"I64", 8, DType::kI64},         {"U8", 1, DType::kU8},
-    {"F64", 8, std::nullopt},     {"I8", 1, std::nullopt},         {"I16", 2, std::nullopt},
-    {"U16", 2, std::nullopt},     {"U32", 4, std::nullopt},        {"U64", 8, std::nullopt},
-    {"BOOL", 1, std::nullopt},    {"F8_E4M3", 1, std::nullopt},    {"F8_E5M2", 1, std::nullopt},
+    {"F32", 4, DType::kF32},      {"BF16", 2, DType::kBF16},    {"F16", 2, DType::kF16},
+    {"I32", 4, DType::kI32},      {"I64", 8, DType::kI64},      {"U8", 1, DType::kU8},
+    {"F64", 8, std::nullopt},     {"I8", 1, std::nullopt},      {"I16", 2, std::nullopt},
+    {"U16", 2, std::nullopt},     {"U32", 4, std::nullopt},     {"U64", 8, std::nullopt},
+    {"BOOL", 1, std::nullopt},    {"F8_E4M3", 1, std::nullopt}, {"F8_E5M2", 1, std::nullopt},
     {"F8_E8M0", 1, std::nullopt},
 };
 
@@ -84,7 +84,8 @@ Status io_error(int err, const std::string& what) {
 
 uint64_t read_le64(const char* p) {
   uint64_t v = 0;
-  for (size_t i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  for (size_t i = 0; i < 8; ++i)
+    v |= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
   return v;
 }
 
@@ -122,18 +123,20 @@ Status missing_tensor(const std::string& where, const std::string& name,
   std::vector<std::tuple<size_t, size_t, const std::string*>> ranked;
   ranked.reserve(names.size());
   for (const std::string& n : names) {
-    ranked.emplace_back(edit_distance(name, n), std::numeric_limits<size_t>::max() -
-                                                    common_suffix(name, n), &n);
+    ranked.emplace_back(edit_distance(name, n),
+                        std::numeric_limits<size_t>::max() - common_suffix(name, n), &n);
   }
   const size_t shown = std::min(kSuggestions, ranked.size());
   std::partial_sort(ranked.begin(), ranked.begin() + shown, ranked.end());
   message += " among " + std::to_string(names.size()) + "; closest: ";
-  for (size_t i = 0; i < shown; ++i) message += (i ? ", " : "") + in_quotes(*std::get<2>(ranked[i]));
+  for (size_t i = 0; i < shown; ++i)
+    message += (i ? ", " : "") + in_quotes(*std::get<2>(ranked[i]));
   return not_found(message);
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -153,7 +156,8 @@ class MappedFile {
     }
     if (!S_ISREG(st.st_mode)) {
       ::close(fd);
-      return invalid_argument(path + (S_ISDIR(st.st_mode) ? " is a directory" : " is not a regular file") +
+      return invalid_argument(path +
+                              (S_ISDIR(st.st_mode) ? " is a directory" : " is not a regular file") +
                               "; pass a .safetensors file (Checkpoint::open takes directories)");
     }
     const size_t size = static_cast<size_t>(st.st_size);
@@ -219,7 +223,9 @@ std::string SafetensorsFile::parse_entry(const json& value, size_t data_bytes, E
     if (!value.contains(field)) return std::string("entry has no \"") + field + "\"";
   }
   const json& dtype = value.at("dtype");
-  if (!dtype.is_string()) return std::string("\"dtype\" is a JSON ") + dtype.type_name() + ", not a string";
+  if (!dtype.is_string()) {
+    return std::string("\"dtype\" is a JSON ") + dtype.type_name() + ", not a string";
+  }
   entry->dtype_name = dtype.get<std::string>();
   const SafetensorsDType* known = find_dtype(entry->dtype_name);
   if (known == nullptr) {
@@ -228,7 +234,8 @@ std::string SafetensorsFile::parse_entry(const json& value, size_t data_bytes, E
   entry->dtype = known->dtype;
 
   const json& shape = value.at("shape");
-  const std::string bad_shape = "\"shape\" must be an array of non-negative integers, got " + shape.dump();
+  const std::string bad_shape =
+      "\"shape\" must be an array of non-negative integers, got " + shape.dump();
   if (!shape.is_array()) return bad_shape;
   uint64_t numel = 1;
   for (const json& d : shape) {
@@ -248,14 +255,15 @@ std::string SafetensorsFile::parse_entry(const json& value, size_t data_bytes, E
   const json& offsets = value.at("data_offsets");
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
       !offsets[1].is_number_unsigned()) {
-    return "\"data_offsets\" must be [begin, end] with non-negative integers, got " + offsets.dump();
+    return "\"data_offsets\" must be [begin, end] with non-negative integers, got " +
+           offsets.dump();
   }
   const uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
   if (end < begin) return "data_offsets " + offsets.dump() + " end before they begin";
   if (end > data_bytes) {
     return "data_offsets " + offsets.dump() + " run past the end of the data section (" +
-           std::to_string(data_bytes) + " bytes after the header): the file is truncated or the "
-           "offsets are corrupt";
+           std::to_string(data_bytes) +
+           " bytes after the header): the file is truncated or the offsets are corrupt";
   }
   if (end - begin != nbytes) {
     return "data_offsets " + offsets.dump() + " hold " + std::to_string(end - begin) +
@@ -392,7 +400,8 @@ Result<std::string> resolve_directory(const fs::path& dir) {
   std::sort(files.begin(), files.end());
   const auto list = [](const std::vector<std::string>& paths) {
     std::string out;
-    for (const std::string& p : paths) out += (out.empty() ? "" : ", ") + fs::path(p).filename().string();
+    for (const std::string& p : paths)
+      out += (out.empty() ? "" : ", ") + fs::path(p).filename().string();
     return out;
   };
   if (indexes.size() == 1) return indexes[0];
@@ -418,7 +427,8 @@ Result<Checkpoint> Checkpoint::open(const std::string& path) {
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
   if (!fs::exists(status)) {
-    return not_found("checkpoint " + path + " does not exist" + (ec ? " (" + ec.message() + ")" : ""));
+    return not_found("checkpoint " + path + " does not exist" +
+                     (ec ? " (" + ec.message() + ")" : ""));
   }
   if (fs::is_directory(status)) {
     WAN_ASSIGN_OR_RETURN(const std::string resolved, resolve_directory(path));
@@ -534,14 +544,15 @@ Result<std::string> build_header(const std::string& path,
       if (out.size() > 1) out += ',';
       out += json(name).dump() + ":{\"dtype\":\"" + safetensors_dtype_name(tensor.dtype()) +
              "\",\"shape\":[";
-      for (int64_t d = 0; d < tensor.dim(); ++d) out += (d ? "," : "") + std::to_string(tensor.size(d));
+      for (int64_t d = 0; d < tensor.dim(); ++d)
+        out += (d ? "," : "") + std::to_string(tensor.size(d));
       out += "],\"data_offsets\":[" + std::to_string(offset) + "," +
              std::to_string(offset + tensor.nbytes()) + "]}";
       offset += tensor.nbytes();
     }
   } catch (const json::type_error& e) {  // strings must be valid UTF-8
-    return invalid_argument(path + ": a tensor name or metadata string is not valid UTF-8: " +
-                            e.what());
+    return invalid_argument(path +
+                            ": a tensor name or metadata string is not valid UTF-8: " + e.what());
   }
   out += '}';
   out.append((kHeaderAlignment - out.size() % kHeaderAlignment) % kHeaderAlignment, ' ');
@@ -607,13 +618,16 @@ Status write_safetensors(const std::string& path,
   std::set<std::string> seen;
   for (const auto& [name, tensor] : tensors) {
     if (name == kMetadataKey) {
-      return invalid_argument(path + ": tensor name \"__metadata__\" is reserved for the "
-                              "metadata map; rename the tensor");
+      return invalid_argument(
+          path + ": tensor name \"__metadata__\" is reserved for the metadata map; rename it");
     }
     if (!seen.insert(name).second) {
-      return invalid_argument(path + ": tensor " + in_quotes(name) + " is given twice; names must be unique");
+      return invalid_argument(path + ": tensor " + in_quotes(name) +
+                              " is given twice; names must be unique");
     }
-    if (!tensor.defined()) return invalid_argument(path + ": tensor " + in_quotes(name) + " is undefined");
+    if (!tensor.defined()) {
+      return invalid_argument(path + ": tensor " + in_quotes(name) + " is undefined");
+    }
     if (!tensor.device().is_cpu()) {
       return invalid_argument(path + ": tensor " + in_quotes(name) + " is " + tensor.describe() +
                               "; copy it to the CPU first (tensor.to(Device::cpu()))");

@@ -22,6 +22,11 @@ Result<Precision> parse_precision(std::string_view name) {
                           "'; use bf16 (GPU rounding points) or fp32 (cross-checks)");
 }
 
+std::string WanDitCpu::describe() const {
+  return "cpu " + std::string(precision_name(precision_)) + ", self-attention " +
+         std::string(self_attention_->name());
+}
+
 Result<std::vector<float>> WanDitCpu::vec(const WanWeights& w, const std::string& name) {
   WAN_ASSIGN_OR_RETURN(std::vector<float> v, w.get_f32(name));
   round(v.data(), static_cast<int64_t>(v.size()));

@@ -10,6 +10,7 @@
 #include "engine/attention/attention_backend.h"
 #include "engine/core/status.h"
 #include "engine/model/config.h"
+#include "engine/model/dit_model.h"
 #include "engine/model/forward_observer.h"
 #include "engine/model/weights.h"
 #include "kernels/cpu/rope.h"
@@ -20,7 +21,7 @@ enum class Precision { kBf16, kFp32 };
 std::string_view precision_name(Precision p);
 Result<Precision> parse_precision(std::string_view name);  // "bf16" | "fp32"
 
-class WanDitCpu {
+class WanDitCpu final : public DitModel {
  public:
   // Packs the weights for the CPU kernels (f32 values; bf16-rounded in kBf16 mode).
   // self_attention: the backend for self-attention (dense if null); cross-attention is dense.
@@ -31,9 +32,11 @@ class WanDitCpu {
   // t in [0, 1000]. Returns the velocity prediction f32 [16, T', H/8, W/8] (bf16-valued in
   // kBf16 mode). Allocates its activations per call.
   Result<Tensor> forward(const Tensor& latents, int64_t timestep, const Tensor& context,
-                         ForwardObserver* observer = nullptr);
+                         ForwardObserver* observer = nullptr) override;
 
-  const WanConfig& config() const { return config_; }
+  const WanConfig& config() const override { return config_; }
+  Device device() const override { return Device::cpu(); }
+  std::string describe() const override;
   Precision precision() const { return precision_; }
 
  private:

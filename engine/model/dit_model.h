@@ -1,0 +1,27 @@
+// The DiT as the pipeline sees it, whatever the device: one batch-1 forward from f32 latents
+// to the f32 velocity prediction. WanDitCpu implements it; the CUDA model will too.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/core/status.h"
+#include "engine/core/tensor.h"
+#include "engine/model/config.h"
+#include "engine/model/forward_observer.h"
+
+namespace wan {
+
+class DitModel {
+ public:
+  virtual ~DitModel() = default;
+  // latents: f32 [16, T', H/8, W/8] (host); context: f32 [text_len, text_dim] (host);
+  // returns f32 [16, T', H/8, W/8] (host).
+  virtual Result<Tensor> forward(const Tensor& latents, int64_t timestep, const Tensor& context,
+                                 ForwardObserver* observer) = 0;
+  virtual const WanConfig& config() const = 0;
+  virtual Device device() const = 0;
+  virtual std::string describe() const = 0;  // "cpu bf16, attention dense"
+};
+
+}  // namespace wan

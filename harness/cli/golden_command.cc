@@ -1,0 +1,75 @@
+// `repro golden check|update`: runs the case once and compares with (or records into) golden/.
+#include <cstdio>
+
+#include "harness/cli/commands.h"
+#include "harness/cli/exit_codes.h"
+#include "harness/fingerprint.h"
+#include "harness/golden_store.h"
+#include "harness/hashing.h"
+
+namespace wan::cli {
+
+int golden_command(const std::vector<std::string>& args) {
+  if (args.empty() || (args[0] != "check" && args[0] != "update")) {
+    return fail("golden", invalid_argument("usage: repro golden check|update [case flags] [--golden-dir DIR] [--force]"));
+  }
+  const std::string mode = args[0];
+  std::set<std::string> value_flags = case_value_flags();
+  value_flags.insert("golden-dir");
+  auto flags = Flags::parse({args.begin() + 1, args.end()}, value_flags, {"force", "quiet"});
+  if (!flags.ok()) return fail("golden " + mode, flags.status());
+  auto run_case = case_from_flags(flags.value());
+  if (!run_case.ok()) return fail("golden " + mode, run_case.status());
+  const RunCase& c = run_case.value();
+  const std::string dir = flags->get("golden-dir", "golden");
+  const bool quiet = flags->has("quiet");
+  const Fingerprint fp = make_fingerprint(parse_device(c.device).value());
+
+  if (mode == "check") {
+    // A corrupt golden file is reported before spending time on the generation.
+    const std::string path = golden_path(dir, c);
+    if (std::FILE* file = std::fopen(path.c_str(), "r")) {
+      std::fclose(file);
+      auto valid = read_golden_file(path);
+      if (!valid.ok()) return fail("golden check", valid.status());
+    }
+  }
+  auto pipeline = build_pipeline(c);
+  if (!pipeline.ok()) return fail("golden " + mode, pipeline.status());
+  if (!quiet) std::fprintf(stderr, "repro golden %s: generating case %s\n", mode.c_str(), c.case_id().c_str());
+  auto latents = pipeline.value()->generate(c.request, nullptr, [&](const StepProgress& p) {
+    if (!quiet) print_step_progress(p.step, p.steps, p.timestep, p.seconds);
+  });
+  if (!latents.ok()) return fail("golden " + mode, latents.status());
+  const std::string sha1 = sha1_tensor(latents.value()).value();
+
+  if (mode == "check") {
+    auto check = check_golden(dir, c, fp, sha1);
+    if (!check.ok()) return fail("golden check", check.status());
+    std::printf("%s  %s\n", std::string(golden_verdict_name(check->verdict)).c_str(), check->message.c_str());
+    return check->verdict == GoldenVerdict::kMismatch ? kExitGoldenMismatch : kExitOk;
+  }
+  auto update = update_golden(dir, c, fp, sha1, flags->has("force"));
+  if (!update.ok()) {
+    std::printf("refused  %s\n", update.status().message().c_str());
+    return exit_code_for(update.status());
+  }
+  if (!update->changed) {
+    std::printf("unchanged  %s  %s\n", update->file.c_str(), sha1.c_str());
+  } else {
+    std::printf("%s  %s\n  old %s\n  new %s\n", update->old_sha1.empty() ? "recorded" : "replaced",
+                update->file.c_str(), update->old_sha1.empty() ? "(none for this class)" : update->old_sha1.c_str(),
+                sha1.c_str());
+  }
+  return kExitOk;
+}
+
+int devices_command(const std::vector<std::string>& args) {
+  auto flags = Flags::parse(args, {}, {});
+  if (!flags.ok()) return fail("devices", flags.status());
+  const Fingerprint cpu = make_fingerprint(Device::cpu());
+  std::printf("%s\n", cpu.fields.dump(2).c_str());
+  return kExitOk;
+}
+
+}  // namespace wan::cli

@@ -1,0 +1,57 @@
+// repro: reproducibility and profiling harness for the Wan2.1 denoising engine.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "harness/cli/commands.h"
+#include "harness/cli/exit_codes.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: repro <command> [flags]
+
+commands:
+  run            repeated seeded generations of one case: per-run SHA-1 of the final latents,
+                 determinism verdict, golden verdict, times, JSON report
+                 (--runs N, --seeds a,b, --fresh-process, --report PATH, --save-latents PATH,
+                  --golden-dir DIR, --no-golden, --force, --quiet)
+  golden check   run the case once and compare with golden/<case>.json
+  golden update  record the case's hash for this environment class (--force to replace)
+  trace          SHA-1 chain over every intermediate (step, branch, block, op)
+                 (--out FILE, --dump STEP:BRANCH:BLOCK:OP[,...], --debug-perturb STEP:BRANCH:BLOCK:OP)
+  trace --diff A B [--rerun]
+                 first divergent op of two traces, with max abs / rel L2 / ULP / count
+  devices        the environment fingerprint of this machine
+  help           this text
+
+case flags (defaults: the built-in case, wan-tiny on synthetic weights, 8 steps):
+  --model NAME|FILE.json   wan-tiny, wan-small, wan2.1-t2v-1.3b, wan2.1-t2v-14b, or a JSON config
+  --weights synthetic:SEED|PATH   checkpoint file, folder or sharded index (diffusers/Wan layout)
+  --backend dense   --device auto|cpu|cuda[:N]   --precision bf16|fp32
+  --seed N  --steps N  --timesteps 1000,757,522  --frames N  --height N  --width N
+  --guidance G  --shift S  --scheduler flow_unipc|flow_euler
+  --prompt-embeds FILE  --negative-embeds FILE  --noise FILE   (safetensors)
+
+exit codes: 0 ok (deterministic; golden matched, missing or not comparable), 1 runs differ,
+  2 bad command line, 3 corrupt or unreadable input file, 4 golden mismatch,
+  5 traces differ, 6 unavailable (no GPU, out of memory, I/O), 7 refused to overwrite,
+  70 internal error
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> all(argv, argv + argc);
+  if (argc < 2 || all[1] == "help" || all[1] == "--help" || all[1] == "-h") {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? wan::cli::kExitUsage : wan::cli::kExitOk;
+  }
+  const std::string command = all[1];
+  const std::vector<std::string> rest(all.begin() + 2, all.end());
+  if (command == "run") return wan::cli::run_command(rest, all);
+  if (command == "golden") return wan::cli::golden_command(rest);
+  if (command == "trace") return wan::cli::trace_command(rest, all);
+  if (command == "devices") return wan::cli::devices_command(rest);
+  std::fprintf(stderr, "repro: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+  return wan::cli::kExitUsage;
+}

@@ -1,0 +1,255 @@
+// `repro run`: N repeated seeded generations of one case, in one process or each in a fresh
+// process; per-run SHA-1, determinism verdict, golden verdict, times; a JSON report.
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/model/safetensors.h"
+#include "harness/atomic_file.h"
+#include "harness/build_info.h"
+#include "harness/cli/commands.h"
+#include "harness/cli/exit_codes.h"
+#include "harness/fingerprint.h"
+#include "harness/golden_store.h"
+#include "harness/hashing.h"
+
+extern char** environ;
+
+namespace wan::cli {
+namespace {
+
+constexpr int kRunReportSchemaVersion = 1;
+
+std::string utc_stamp(const char* format) {
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[64];
+  std::strftime(buf, sizeof(buf), format, std::gmtime(&now));
+  return buf;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// One generation in this process; returns its run record.
+Result<nlohmann::json> generate_once(Pipeline& pipeline, const RunCase& run_case, uint64_t seed,
+                                     int index, int total, bool quiet, Tensor* latents_out) {
+  GenerationRequest r = run_case.request;
+  r.seed = seed;
+  if (!quiet) std::fprintf(stderr, "run %d/%d seed %llu\n", index + 1, total, static_cast<unsigned long long>(seed));
+  std::vector<double> step_seconds;
+  const auto start = std::chrono::steady_clock::now();
+  WAN_ASSIGN_OR_RETURN(Tensor latents, pipeline.generate(r, nullptr, [&](const StepProgress& p) {
+    step_seconds.push_back(p.seconds);
+    if (!quiet) print_step_progress(p.step, p.steps, p.timestep, p.seconds);
+  }));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  WAN_ASSIGN_OR_RETURN(std::string sha1, sha1_tensor(latents));
+  if (latents_out) *latents_out = latents;
+  return nlohmann::json{{"index", index},       {"seed", seed},
+                        {"latents_sha1", sha1}, {"seconds", seconds},
+                        {"step_seconds", step_seconds}, {"pid", static_cast<int>(::getpid())}};
+}
+
+// One generation in a fresh process of this executable (catches state leaking between runs).
+Result<nlohmann::json> generate_in_child(const RunCase& run_case, uint64_t seed, int index,
+                                         int total, bool quiet) {
+  const std::string tmp = "/tmp/repro-child-" + std::to_string(::getpid()) + "-" + std::to_string(index) + ".json";
+  std::vector<std::string> args = {self_executable(), "run"};
+  std::istringstream flags(run_case.to_flags());
+  for (std::string a; flags >> a;) args.push_back(a);
+  for (const std::string& a : {std::string("--seed"), std::to_string(seed), std::string("--runs"),
+                               std::string("1"), std::string("--report"), tmp,
+                               std::string("--no-golden"), std::string("--force")})
+    args.push_back(a);
+  if (quiet) args.push_back("--quiet");
+  if (!quiet) std::fprintf(stderr, "run %d/%d seed %llu (fresh process)\n", index + 1, total, static_cast<unsigned long long>(seed));
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
+    return unavailable("cannot start a fresh process of " + args[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return internal_error("the fresh process for run " + std::to_string(index + 1) +
+                          " failed (exit status " + std::to_string(WEXITSTATUS(status)) + ")");
+  }
+  WAN_ASSIGN_OR_RETURN(std::string text, read_file(tmp));
+  ::unlink(tmp.c_str());
+  nlohmann::json child = nlohmann::json::parse(text, nullptr, false);
+  if (child.is_discarded() || !child.contains("runs") || child["runs"].empty())
+    return internal_error("the fresh process wrote an unreadable report");
+  nlohmann::json run = child["runs"][0];
+  run["index"] = index;
+  run["fresh_process"] = true;
+  return run;
+}
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& args, const std::vector<std::string>& argv0) {
+  std::set<std::string> value_flags = case_value_flags();
+  for (const char* f : {"runs", "seeds", "report", "golden-dir", "save-latents"}) value_flags.insert(f);
+  const std::set<std::string> bool_flags = {"fresh-process", "no-golden", "force", "quiet"};
+  auto flags = Flags::parse(args, value_flags, bool_flags);
+  if (!flags.ok()) return fail("run", flags.status());
+  const Flags& f = flags.value();
+  auto run_case = case_from_flags(f);
+  if (!run_case.ok()) return fail("run", run_case.status());
+  const RunCase& c = run_case.value();
+  auto runs_flag = f.get_int("runs", 2);
+  if (!runs_flag.ok()) return fail("run", runs_flag.status());
+  const int runs = static_cast<int>(runs_flag.value());
+  if (runs < 1) return fail("run", invalid_argument("--runs must be >= 1"));
+  std::vector<uint64_t> seeds = {c.request.seed};
+  if (f.has("seeds")) {
+    seeds.clear();
+    std::stringstream ss(f.get("seeds"));
+    for (std::string s; std::getline(ss, s, ',');) {
+      if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
+        return fail("run", invalid_argument("--seeds must be comma-separated integers, got '" + f.get("seeds") + "'"));
+      seeds.push_back(std::stoull(s));
+    }
+  }
+  const bool quiet = f.has("quiet");
+  const bool fresh = f.has("fresh-process");
+  const Overwrite overwrite = f.has("force") ? Overwrite::kAllow : Overwrite::kRefuse;
+  const std::string report_path =
+      f.get("report", "repro-out/run-" + c.case_id() + "-" + utc_stamp("%Y%m%dT%H%M%SZ") + "-" +
+                          std::to_string(::getpid()) + ".json");
+
+  auto device = parse_device(c.device);
+  const Fingerprint fp = make_fingerprint(device.value());
+  if (!quiet) {
+    std::fprintf(stderr, "repro run: case %s, %d run(s) x %zu seed(s)%s\n", c.case_id().c_str(), runs,
+                 seeds.size(), fresh ? ", each in a fresh process" : "");
+  }
+
+  const auto setup_start = std::chrono::steady_clock::now();
+  std::unique_ptr<Pipeline> pipeline;
+  if (!fresh) {
+    auto built = build_pipeline(c);
+    if (!built.ok()) return fail("run", built.status());
+    pipeline = std::move(built).value();
+  }
+  const double setup_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - setup_start).count();
+
+  nlohmann::json run_records = nlohmann::json::array();
+  Tensor first_latents;
+  const int total = runs * static_cast<int>(seeds.size());
+  for (int rep = 0, index = 0; rep < runs; ++rep) {
+    for (uint64_t seed : seeds) {
+      auto record = fresh ? generate_in_child(c, seed, index, total, quiet)
+                          : generate_once(*pipeline, c, seed, index, total, quiet,
+                                          index == 0 ? &first_latents : nullptr);
+      if (!record.ok()) return fail("run", record.status());
+      run_records.push_back(record.value());
+      ++index;
+    }
+  }
+
+  // Determinism: one distinct hash per seed.
+  std::map<uint64_t, std::set<std::string>> hashes;
+  std::vector<double> times;
+  for (const auto& r : run_records) {
+    hashes[r["seed"].get<uint64_t>()].insert(r["latents_sha1"].get<std::string>());
+    times.push_back(r["seconds"].get<double>());
+  }
+  bool deterministic = true;
+  for (const auto& [seed, set] : hashes) deterministic = deterministic && set.size() == 1;
+
+  nlohmann::json golden = {{"verdict", "skipped"}};
+  int exit_code = deterministic ? kExitOk : kExitNondeterministic;
+  if (!f.has("no-golden")) {
+    const std::string case_sha1 = run_records[0]["latents_sha1"].get<std::string>();
+    RunCase checked = c;
+    checked.request.seed = run_records[0]["seed"].get<uint64_t>();
+    auto check = check_golden(f.get("golden-dir", "golden"), checked, fp, case_sha1);
+    if (!check.ok()) return fail("run", check.status());
+    golden = {{"verdict", golden_verdict_name(check->verdict)}, {"file", check->file},
+              {"expected_sha1", check->expected_sha1}, {"message", check->message}};
+    if (check->verdict == GoldenVerdict::kMismatch && exit_code == kExitOk) exit_code = kExitGoldenMismatch;
+  }
+
+  nlohmann::json report = {
+      {"schema", "wan-repro.run"},
+      {"schema_version", kRunReportSchemaVersion},
+      {"created", utc_stamp("%Y-%m-%dT%H:%M:%SZ")},
+      {"tool", {{"name", "repro"}, {"engine_commit", engine_commit()}}},
+      {"command", argv0},
+      {"case", c.to_json()},
+      {"case_id", c.case_id()},
+      {"fingerprint", fp.fields},
+      {"fingerprint_class", fp.class_fields},
+      {"fresh_process", fresh},
+      {"setup_seconds", setup_seconds},
+      {"runs", run_records},
+      {"determinism", {{"verdict", deterministic ? "identical" : "differ"},
+                       {"distinct_hashes_per_seed", [&] {
+                          nlohmann::json j = nlohmann::json::object();
+                          for (const auto& [seed, set] : hashes) j[std::to_string(seed)] = set.size();
+                          return j;
+                        }()}}},
+      {"golden", golden},
+      {"timing", {{"median_seconds", median(times)},
+                  {"min_seconds", *std::min_element(times.begin(), times.end())},
+                  {"max_seconds", *std::max_element(times.begin(), times.end())}}},
+  };
+  const Status written = write_file_atomically(report_path, report.dump(2) + "\n", overwrite);
+  if (!written.ok()) return fail("run", written);
+  if (f.has("save-latents") && first_latents.defined()) {
+    const std::string path = f.get("save-latents");
+    if (overwrite == Overwrite::kRefuse && std::fopen(path.c_str(), "r")) {
+      return fail("run", failed_precondition("'" + path + "' exists; pass --force to replace it"));
+    }
+    auto shaped = first_latents.reshape({1, first_latents.size(0), first_latents.size(1),
+                                         first_latents.size(2), first_latents.size(3)});
+    const Status s = write_safetensors(path, {{"latents", shaped.value()}},
+                                       {{"case", c.to_json().dump()}, {"latents_sha1", run_records[0]["latents_sha1"].get<std::string>()}});
+    if (!s.ok()) return fail("run", s);
+  }
+
+  if (!quiet) {
+    const auto& r = c.request;
+    std::printf("case      %s\n", c.case_id().c_str());
+    std::printf("          model %s, weights %s, backend %s, %s %s, %lldx%lldx%lld, %d steps %s, guidance %g, shift %g\n",
+                c.model.c_str(), c.weights.c_str(), c.backend.c_str(), c.device.c_str(), c.precision.c_str(),
+                static_cast<long long>(r.frames), static_cast<long long>(r.height), static_cast<long long>(r.width),
+                r.steps, r.scheduler.c_str(), r.guidance, r.shift);
+    std::printf("env       %s on %s; fingerprint class %s\n", fp.fields["device"].get<std::string>().c_str(),
+                (c.device == "cpu" ? fp.fields["cpu_model"] : fp.fields.value("gpu_name", nlohmann::json("?"))).get<std::string>().c_str(),
+                fp.class_id.c_str());
+    for (const auto& rec : run_records) {
+      std::printf("run %-3d   seed %-8llu sha1 %s  %.3f s%s\n", rec["index"].get<int>() + 1,
+                  static_cast<unsigned long long>(rec["seed"].get<uint64_t>()),
+                  rec["latents_sha1"].get<std::string>().c_str(), rec["seconds"].get<double>(),
+                  rec.value("fresh_process", false) ? " (fresh process)" : "");
+    }
+    std::printf("determinism %s (%d runs, %zu seed(s))\n",
+                deterministic ? "IDENTICAL: every run of each seed gave the same hash" : "DIFFER: repeated runs gave different hashes",
+                total, hashes.size());
+    std::printf("golden    %s\n", golden.value("message", std::string("skipped (--no-golden)")).c_str());
+    std::printf("time      median %.3f s, min %.3f s, max %.3f s per generation; setup %.3f s\n", median(times),
+                *std::min_element(times.begin(), times.end()), *std::max_element(times.begin(), times.end()),
+                setup_seconds);
+    std::printf("report    %s\n", report_path.c_str());
+  }
+  return exit_code;
+}
+
+}  // namespace wan::cli

@@ -1,0 +1,174 @@
+// `repro trace`: record a SHA-1 chain over every intermediate of a generation (optionally
+// dumping chosen tensors, optionally perturbing one op for debugging), or `--diff A B`: name
+// the first divergent (step, branch, block, op) and its error figures.
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "engine/model/safetensors.h"
+#include "harness/atomic_file.h"
+#include "harness/cli/commands.h"
+#include "harness/cli/exit_codes.h"
+#include "harness/fingerprint.h"
+#include "harness/hashing.h"
+#include "harness/trace.h"
+
+extern char** environ;
+
+namespace wan::cli {
+namespace {
+
+Result<nlohmann::json> load_trace(const std::string& path) {
+  WAN_ASSIGN_OR_RETURN(std::string text, read_file(path));
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) return data_loss("trace '" + path + "' is not valid JSON");
+  return j;
+}
+
+// The dumped tensor `key` of a trace, if its dump file has it.
+Result<Tensor> dumped(const nlohmann::json& trace, const std::string& key) {
+  const std::string file = trace.value("dump_file", "");
+  if (file.empty()) return not_found("no dumps");
+  WAN_ASSIGN_OR_RETURN(Checkpoint dumps, Checkpoint::open(file));
+  if (!dumps.has(key)) return not_found("no dump of " + key);
+  return dumps.tensor(key);
+}
+
+// Re-runs a trace's recorded command with a dump of `key` into `out`; returns the new trace.
+Result<nlohmann::json> rerun_with_dump(const nlohmann::json& trace, const std::string& key,
+                                       const std::string& out) {
+  std::vector<std::string> args = trace.at("command").get<std::vector<std::string>>();
+  // Drop any --out / --dump / --force of the original command, then add ours.
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--out" || args[i] == "--dump") { ++i; continue; }
+    if (args[i].rfind("--out=", 0) == 0 || args[i].rfind("--dump=", 0) == 0 || args[i] == "--force") continue;
+    kept.push_back(args[i]);
+  }
+  for (const std::string& a : {std::string("--out"), out, std::string("--dump"), key, std::string("--force"), std::string("--quiet")})
+    kept.push_back(a);
+  std::vector<char*> argv;
+  for (auto& a : kept) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::fprintf(stderr, "repro trace --diff: re-running %s to dump %s\n", kept[0].c_str(), key.c_str());
+  pid_t pid = 0;
+  if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
+    return unavailable("cannot re-run '" + kept[0] + "' (does that binary still exist?)");
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return internal_error("re-running '" + kept[0] + "' failed with status " + std::to_string(WEXITSTATUS(status)));
+  return load_trace(out);
+}
+
+int diff(const Flags& f) {
+  if (f.positional().size() != 2) return fail("trace", invalid_argument("usage: repro trace --diff A.trace.json B.trace.json [--rerun]"));
+  auto a = load_trace(f.positional()[0]);
+  if (!a.ok()) return fail("trace --diff", a.status());
+  auto b = load_trace(f.positional()[1]);
+  if (!b.ok()) return fail("trace --diff", b.status());
+  auto d = diff_traces(a.value(), b.value());
+  if (!d.ok()) return fail("trace --diff", d.status());
+  std::printf("%s\n", d->message.c_str());
+  if (d->identical) return kExitOk;
+  if (d->structural) return kExitTraceDiverged;
+  const std::string key = op_key(d->a.step, d->a.branch, d->a.block, d->a.op);
+  std::printf("  op        %s  shape %s\n", key.c_str(), shape_to_string(d->a.shape).c_str());
+  std::printf("  sha1      A %s\n            B %s\n", d->a.sha1.c_str(), d->b.sha1.c_str());
+  nlohmann::json ta = a.value(), tb = b.value();
+  auto xa = dumped(ta, key), xb = dumped(tb, key);
+  if ((!xa.ok() || !xb.ok()) && f.has("rerun")) {
+    const std::string tmp = "/tmp/repro-trace-rerun-" + std::to_string(::getpid());
+    auto ra = rerun_with_dump(ta, key, tmp + "-a.json");
+    if (!ra.ok()) return fail("trace --diff --rerun", ra.status());
+    auto rb = rerun_with_dump(tb, key, tmp + "-b.json");
+    if (!rb.ok()) return fail("trace --diff --rerun", rb.status());
+    ta = ra.value();
+    tb = rb.value();
+    xa = dumped(ta, key);
+    xb = dumped(tb, key);
+  }
+  if (xa.ok() && xb.ok()) {
+    const Tensor ca = xa->clone().value(), cb = xb->clone().value();
+    const ErrorStats s = compare_f32(ca.data<float>(), cb.data<float>(), ca.numel());
+    std::printf("  error     max abs %.6g, rel L2 %.6g, max ULP %lld (f32)%s, %lld of %lld elements differ\n",
+                s.max_abs, s.rel_l2, static_cast<long long>(s.max_ulp_f32),
+                s.max_ulp_bf16 >= 0 ? (", " + std::to_string(s.max_ulp_bf16) + " (bf16)").c_str() : "",
+                static_cast<long long>(s.differing), static_cast<long long>(s.count));
+  } else {
+    std::printf("  error     figures need the tensors: add --rerun (re-runs both recorded commands with "
+                "--dump %s), or record both traces with --dump %s\n", key.c_str(), key.c_str());
+  }
+  return kExitTraceDiverged;
+}
+
+}  // namespace
+
+int trace_command(const std::vector<std::string>& args, const std::vector<std::string>& argv0) {
+  std::set<std::string> value_flags = case_value_flags();
+  for (const char* n : {"out", "dump", "debug-perturb"}) value_flags.insert(n);
+  auto flags = Flags::parse(args, value_flags, {"diff", "rerun", "force", "quiet"});
+  if (!flags.ok()) return fail("trace", flags.status());
+  const Flags& f = flags.value();
+  if (f.has("diff")) return diff(f);
+
+  auto run_case = case_from_flags(f);
+  if (!run_case.ok()) return fail("trace", run_case.status());
+  const RunCase& c = run_case.value();
+  std::vector<OpSelector> dumps;
+  if (f.has("dump")) {
+    std::stringstream ss(f.get("dump"));
+    for (std::string s; std::getline(ss, s, ',');) {
+      auto sel = OpSelector::parse(s);
+      if (!sel.ok()) return fail("trace", sel.status());
+      dumps.push_back(sel.value());
+    }
+  }
+  const std::string out = f.get("out", "repro-out/trace-" + c.case_id() + ".json");
+  const Overwrite overwrite = f.has("force") ? Overwrite::kAllow : Overwrite::kRefuse;
+  if (overwrite == Overwrite::kRefuse && std::filesystem::exists(out))
+    return fail("trace", failed_precondition("'" + out + "' exists; pass --force to replace it"));
+
+  auto pipeline = build_pipeline(c);
+  if (!pipeline.ok()) return fail("trace", pipeline.status());
+  TraceRecorder recorder(dumps);
+  std::unique_ptr<PerturbObserver> perturb;
+  std::vector<GenerationObserver*> chain;
+  if (f.has("debug-perturb")) {
+    auto where = OpSelector::parse(f.get("debug-perturb"));
+    if (!where.ok()) return fail("trace", where.status());
+    perturb = std::make_unique<PerturbObserver>(where.value());
+    chain.push_back(perturb.get());
+  }
+  chain.push_back(&recorder);
+  ObserverChain observers(chain);
+  const bool quiet = f.has("quiet");
+  auto latents = pipeline.value()->generate(c.request, &observers, [&](const StepProgress& p) {
+    if (!quiet) print_step_progress(p.step, p.steps, p.timestep, p.seconds);
+  });
+  if (!latents.ok()) return fail("trace", latents.status());
+  if (perturb && !perturb->fired())
+    return fail("trace", invalid_argument("--debug-perturb " + f.get("debug-perturb") + " matched no op of this case"));
+  const std::string final_sha1 = sha1_tensor(latents.value()).value();
+  std::string dump_file;
+  if (!recorder.dumps().empty()) {
+    dump_file = out + ".dumps.safetensors";
+    const Status s = write_safetensors(dump_file, recorder.dumps(), {{"trace", out}});
+    if (!s.ok()) return fail("trace", s);
+  }
+  std::vector<std::string> command = argv0;
+  if (!command.empty()) command[0] = self_executable();
+  const nlohmann::json doc = trace_to_json(recorder, c.to_json(), make_fingerprint(parse_device(c.device).value()).fields,
+                                           final_sha1, command, dump_file);
+  const Status s = write_file_atomically(out, doc.dump(1) + "\n", overwrite);
+  if (!s.ok()) return fail("trace", s);
+  std::printf("trace     %s (%zu ops, chain %s)\nlatents   sha1 %s\n", out.c_str(), recorder.records().size(),
+              recorder.records().empty() ? "-" : recorder.records().back().chain.substr(0, 12).c_str(), final_sha1.c_str());
+  if (!dump_file.empty()) std::printf("dumps     %s (%zu tensors)\n", dump_file.c_str(), recorder.dumps().size());
+  return kExitOk;
+}
+
+}  // namespace wan::cli

@@ -1,0 +1,31 @@
+// The environment fingerprint of a run (HARNESS.md): everything that can change output bits or
+// timings. Its "class" is the subset that decides whether two runs' hashes are comparable:
+// GPU runs: GPU model, SM count, compute capability, driver, CUDA runtime, cuBLAS version.
+// CPU runs: architecture and the CPU reference numerics version only, because the CPU path is
+// built to give the same bits on every x86-64 machine (the CPU model is recorded, not keyed).
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/core/tensor.h"
+
+namespace wan {
+
+// Bumped whenever the CPU reference kernels change their arithmetic on purpose.
+inline constexpr const char* kCpuNumericsVersion = "cpu-ref/1";
+
+struct Fingerprint {
+  nlohmann::json fields;        // everything recorded
+  nlohmann::json class_fields;  // the comparable-within subset
+  std::string class_id;         // sha1 of class_fields' canonical dump, first 16 hex chars
+};
+
+// For runs on `device` (the GPU fields are read only for CUDA devices).
+Fingerprint make_fingerprint(Device device);
+
+// Human-readable differences between two class_fields objects ("gpu_name: A -> B").
+std::string describe_class_difference(const nlohmann::json& a, const nlohmann::json& b);
+
+}  // namespace wan

@@ -1,0 +1,137 @@
+#include "harness/run_case.h"
+
+#include <sstream>
+
+#include "engine/attention/attention_backend.h"
+#include "engine/core/device.h"
+#include "engine/model/wan_dit_cpu.h"
+#include "harness/hashing.h"
+
+namespace wan {
+
+Status RunCase::resolve() {
+  WAN_ASSIGN_OR_RETURN(WanConfig config, resolve_config(model));
+  GenerationRequest& r = request;
+  if (r.frames < 0) r.frames = config.default_frames;
+  if (r.height < 0) r.height = config.default_height;
+  if (r.width < 0) r.width = config.default_width;
+  if (r.steps < 0) r.steps = config.default_steps;
+  if (r.guidance < 0) r.guidance = config.default_guidance;
+  if (r.shift < 0) r.shift = config.default_shift;
+  if (device == "auto") {
+    // The CUDA engine path is not built yet (issue: CUDA engine); auto picks the CPU until then.
+    device = "cpu";
+  }
+  WAN_ASSIGN_OR_RETURN(Device d, parse_device(device));
+  device = d.to_string();
+  WAN_RETURN_IF_ERROR(parse_precision(precision).status());
+  WAN_RETURN_IF_ERROR(parse_attention_backend(backend).status());
+  WAN_RETURN_IF_ERROR(latent_grid(config, r.frames, r.height, r.width).status());
+  if (r.steps < 1 && r.explicit_timesteps.empty())
+    return invalid_argument("--steps must be >= 1, got " + std::to_string(r.steps));
+  return Status();
+}
+
+nlohmann::json RunCase::to_json() const {
+  const GenerationRequest& r = request;
+  return {{"model", model},
+          {"weights", weights},
+          {"backend", backend},
+          {"device", device},
+          {"precision", precision},
+          {"seed", r.seed},
+          {"steps", r.steps},
+          {"timesteps", r.explicit_timesteps},
+          {"frames", r.frames},
+          {"height", r.height},
+          {"width", r.width},
+          {"guidance", r.guidance},
+          {"shift", r.shift},
+          {"scheduler", r.scheduler},
+          {"prompt_embeds", r.prompt_embeds_path},
+          {"negative_embeds", r.negative_embeds_path},
+          {"noise", r.noise_path}};
+}
+
+Result<RunCase> RunCase::from_json(const nlohmann::json& j) {
+  RunCase c;
+  try {
+    c.model = j.at("model").get<std::string>();
+    c.weights = j.at("weights").get<std::string>();
+    c.backend = j.at("backend").get<std::string>();
+    c.device = j.at("device").get<std::string>();
+    c.precision = j.at("precision").get<std::string>();
+    GenerationRequest& r = c.request;
+    r.seed = j.at("seed").get<uint64_t>();
+    r.steps = j.at("steps").get<int>();
+    r.explicit_timesteps = j.value("timesteps", std::vector<int64_t>{});
+    r.frames = j.at("frames").get<int64_t>();
+    r.height = j.at("height").get<int64_t>();
+    r.width = j.at("width").get<int64_t>();
+    r.guidance = j.at("guidance").get<double>();
+    r.shift = j.at("shift").get<double>();
+    r.scheduler = j.at("scheduler").get<std::string>();
+    r.prompt_embeds_path = j.value("prompt_embeds", "");
+    r.negative_embeds_path = j.value("negative_embeds", "");
+    r.noise_path = j.value("noise", "");
+  } catch (const nlohmann::json::exception& e) {
+    return data_loss(std::string("case description is incomplete or has a wrong type: ") + e.what());
+  }
+  return c;
+}
+
+std::string RunCase::case_id() const {
+  nlohmann::json j = to_json();
+  const std::string canonical = j.dump();
+  const std::string device_type = device.rfind("cuda", 0) == 0 ? "cuda" : "cpu";
+  std::string stem = model;
+  if (stem.size() > 5 && stem.substr(stem.size() - 5) == ".json") {
+    stem = stem.substr(stem.find_last_of('/') + 1);
+    stem = stem.substr(0, stem.size() - 5);
+  }
+  return stem + "." + backend + "." + precision + "." + device_type + "." +
+         sha1_hex(canonical.data(), canonical.size()).substr(0, 8);
+}
+
+std::string RunCase::to_flags() const {
+  std::ostringstream out;
+  const GenerationRequest& r = request;
+  out << "--model " << model << " --weights " << weights << " --backend " << backend
+      << " --device " << device << " --precision " << precision << " --seed " << r.seed
+      << " --steps " << r.steps << " --frames " << r.frames << " --height " << r.height
+      << " --width " << r.width << " --guidance " << r.guidance << " --shift " << r.shift
+      << " --scheduler " << r.scheduler;
+  if (!r.explicit_timesteps.empty()) {
+    out << " --timesteps ";
+    for (size_t i = 0; i < r.explicit_timesteps.size(); ++i) out << (i ? "," : "") << r.explicit_timesteps[i];
+  }
+  if (!r.prompt_embeds_path.empty()) out << " --prompt-embeds " << r.prompt_embeds_path;
+  if (!r.negative_embeds_path.empty()) out << " --negative-embeds " << r.negative_embeds_path;
+  if (!r.noise_path.empty()) out << " --noise " << r.noise_path;
+  return out.str();
+}
+
+Result<std::unique_ptr<Pipeline>> build_pipeline(const RunCase& c) {
+  WAN_ASSIGN_OR_RETURN(WanConfig config, resolve_config(c.model));
+  WAN_ASSIGN_OR_RETURN(Device device, parse_device(c.device));
+  WAN_ASSIGN_OR_RETURN(Precision precision, parse_precision(c.precision));
+  WAN_ASSIGN_OR_RETURN(AttentionBackendKind kind, parse_attention_backend(c.backend));
+  if (device.is_cuda()) {
+    return unimplemented("the CUDA engine path is not built yet; run with --device cpu");
+  }
+  WanWeights weights;
+  if (c.weights.rfind("synthetic:", 0) == 0) {
+    const std::string seed_text = c.weights.substr(10);
+    if (seed_text.empty() || seed_text.find_first_not_of("0123456789") != std::string::npos)
+      return invalid_argument("--weights synthetic:SEED needs a decimal seed, got '" + c.weights + "'");
+    WAN_ASSIGN_OR_RETURN(weights, WanWeights::synthetic(config, std::stoull(seed_text)));
+  } else {
+    WAN_ASSIGN_OR_RETURN(weights, WanWeights::load(config, c.weights));
+  }
+  WAN_ASSIGN_OR_RETURN(std::unique_ptr<AttentionBackend> backend, make_attention_backend(kind, device));
+  WAN_ASSIGN_OR_RETURN(std::unique_ptr<WanDitCpu> model,
+                       WanDitCpu::create(weights, precision, std::move(backend)));
+  return std::make_unique<Pipeline>(std::move(model));
+}
+
+}  // namespace wan

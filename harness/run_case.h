@@ -1,0 +1,38 @@
+// A run case: everything that defines one generation (model, weights, backend, device,
+// precision and the GenerationRequest), its canonical JSON, its golden-file id, and the
+// pipeline built from it. Shared by `repro run`, `repro golden`, `repro trace` and the tests.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/core/status.h"
+#include "engine/sampler/pipeline.h"
+
+namespace wan {
+
+struct RunCase {
+  std::string model = "wan-tiny";       // config name or .json path
+  std::string weights = "synthetic:0";  // "synthetic:SEED" or a checkpoint path
+  std::string backend = "dense";
+  std::string device = "auto";          // auto | cpu | cuda | cuda:N
+  std::string precision = "bf16";       // bf16 | fp32
+  GenerationRequest request;
+
+  // Fills size/steps/guidance/shift left at -1 from the model config's defaults and resolves
+  // device "auto". Call once after parsing flags.
+  Status resolve();
+  nlohmann::json to_json() const;
+  static Result<RunCase> from_json(const nlohmann::json& j);
+  // Golden file stem: "<model>.<backend>.<precision>.<device type>.<8 hex of the case JSON>".
+  std::string case_id() const;
+  // The `repro run` flags that reproduce this case.
+  std::string to_flags() const;
+};
+
+// Loads the weights and builds the DiT and pipeline for the case (CPU only so far).
+Result<std::unique_ptr<Pipeline>> build_pipeline(const RunCase& run_case);
+
+}  // namespace wan

@@ -1,0 +1,216 @@
+#include "harness/trace.h"
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "harness/hashing.h"
+#include "kernels/common/float16.h"
+
+namespace wan {
+
+Result<OpSelector> OpSelector::parse(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream ss(text);
+  std::string part;
+  while (std::getline(ss, part, ':')) parts.push_back(part);
+  if (parts.size() != 4) {
+    return invalid_argument("op selector '" + text +
+                            "' must be STEP:BRANCH:BLOCK:OP (use * as a wildcard), e.g. 3:cond:1:norm3");
+  }
+  OpSelector s{parts[0], parts[1], parts[2], parts[3]};
+  auto is_int = [](const std::string& v) {
+    return v == "*" || (!v.empty() && v.find_first_not_of("-0123456789") == std::string::npos);
+  };
+  if (!is_int(s.step) || !is_int(s.block))
+    return invalid_argument("op selector '" + text + "': STEP and BLOCK must be integers or *");
+  if (s.branch != "*" && s.branch != "cond" && s.branch != "uncond")
+    return invalid_argument("op selector '" + text + "': BRANCH must be cond, uncond or *");
+  return s;
+}
+
+bool OpSelector::matches(int st, std::string_view br, int bl, std::string_view o) const {
+  return (step == "*" || step == std::to_string(st)) && (branch == "*" || branch == br) &&
+         (block == "*" || block == std::to_string(bl)) && (op == "*" || op == o);
+}
+
+std::string op_key(int step, std::string_view branch, int block, std::string_view op) {
+  return std::to_string(step) + ":" + std::string(branch) + ":" + std::to_string(block) + ":" +
+         std::string(op);
+}
+
+void TraceRecorder::on_forward_begin(int step, int64_t, std::string_view branch) {
+  step_ = step;
+  branch_ = std::string(branch);
+}
+
+void TraceRecorder::record(int block, std::string_view op, const Tensor& output) {
+  TraceRecord r;
+  r.step = step_;
+  r.branch = branch_;
+  r.block = block;
+  r.op = std::string(op);
+  r.shape = output.shape();
+  r.sha1 = sha1_tensor(output).value();
+  Sha1 chain;
+  chain.update(chain_);
+  chain.update(r.sha1);
+  chain_ = r.chain = chain.hex_digest();
+  for (const OpSelector& s : dump_selectors_) {
+    if (s.matches(step_, branch_, block, op)) {
+      dumps_.emplace_back(op_key(step_, branch_, block, op), output.clone().value());
+      break;
+    }
+  }
+  records_.push_back(std::move(r));
+}
+
+void TraceRecorder::on_op(int block, std::string_view op, Tensor& output) { record(block, op, output); }
+
+void TraceRecorder::on_step_end(int step, const Tensor& latents) {
+  step_ = step;
+  branch_ = "step";
+  record(-1, "latents", latents);
+}
+
+void PerturbObserver::on_forward_begin(int step, int64_t, std::string_view branch) {
+  step_ = step;
+  branch_ = std::string(branch);
+}
+
+void PerturbObserver::on_op(int block, std::string_view op, Tensor& output) {
+  if (fired_ || !where_.matches(step_, branch_, block, op) || output.numel() == 0) return;
+  float& v = output.data<float>()[0];
+  if (round_to_bf16(v) == v) {
+    v = bf16_bits_to_f32(static_cast<uint16_t>(f32_to_bf16_bits(v) + 1));
+  } else {
+    v = f32_from_bits(f32_bits(v) + 1);
+  }
+  fired_ = true;
+}
+
+void ObserverChain::on_forward_begin(int step, int64_t t, std::string_view branch) {
+  for (auto* o : observers_) o->on_forward_begin(step, t, branch);
+}
+void ObserverChain::on_op(int block, std::string_view op, Tensor& output) {
+  for (auto* o : observers_) o->on_op(block, op, output);
+}
+void ObserverChain::on_step_end(int step, const Tensor& latents) {
+  for (auto* o : observers_) o->on_step_end(step, latents);
+}
+
+nlohmann::json trace_to_json(const TraceRecorder& recorder, const nlohmann::json& run_case,
+                             const nlohmann::json& fingerprint, const std::string& final_sha1,
+                             const std::vector<std::string>& command, const std::string& dump_file) {
+  nlohmann::json records = nlohmann::json::array();
+  for (const TraceRecord& r : recorder.records()) {
+    records.push_back({{"step", r.step}, {"branch", r.branch}, {"block", r.block}, {"op", r.op},
+                       {"shape", r.shape}, {"sha1", r.sha1}, {"chain", r.chain}});
+  }
+  return {{"schema", "wan-repro.trace"},
+          {"schema_version", kTraceSchemaVersion},
+          {"case", run_case},
+          {"fingerprint", fingerprint},
+          {"command", command},
+          {"final_latents_sha1", final_sha1},
+          {"dump_file", dump_file},
+          {"records", records}};
+}
+
+nlohmann::json ErrorStats::to_json() const {
+  nlohmann::json j = {{"elements", count},       {"differing", differing}, {"max_abs", max_abs},
+                      {"rel_l2", rel_l2},        {"max_ulp_f32", max_ulp_f32}};
+  if (max_ulp_bf16 >= 0) j["max_ulp_bf16"] = max_ulp_bf16;
+  return j;
+}
+
+namespace {
+// Maps float bits to a monotone integer line, so |a - b| counts representable values between.
+int64_t ordered(uint32_t bits) {
+  return (bits & 0x80000000u) ? -static_cast<int64_t>(bits & 0x7fffffffu) : static_cast<int64_t>(bits);
+}
+}  // namespace
+
+ErrorStats compare_f32(const float* a, const float* b, int64_t count) {
+  ErrorStats s;
+  s.count = count;
+  double num = 0, den = 0;
+  bool all_bf16 = true;
+  for (int64_t i = 0; i < count; ++i) {
+    const double d = static_cast<double>(a[i]) - b[i];
+    num += d * d;
+    den += static_cast<double>(a[i]) * a[i];
+    if (std::memcmp(&a[i], &b[i], 4) != 0) ++s.differing;
+    s.max_abs = std::max(s.max_abs, std::fabs(d));
+    s.max_ulp_f32 = std::max<int64_t>(s.max_ulp_f32, std::llabs(ordered(f32_bits(a[i])) - ordered(f32_bits(b[i]))));
+    all_bf16 = all_bf16 && round_to_bf16(a[i]) == a[i] && round_to_bf16(b[i]) == b[i];
+  }
+  s.rel_l2 = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  if (all_bf16) s.max_ulp_bf16 = s.max_ulp_f32 >> 16;
+  return s;
+}
+
+Result<TraceDiff> diff_traces(const nlohmann::json& a, const nlohmann::json& b) {
+  for (const auto* t : {&a, &b}) {
+    if (!t->is_object() || t->value("schema", "") != "wan-repro.trace" || !t->contains("records") ||
+        t->value("schema_version", 0) != kTraceSchemaVersion) {
+      return data_loss("not a wan-repro trace (schema_version " + std::to_string(kTraceSchemaVersion) +
+                       "); make one with `repro trace --out FILE`");
+    }
+  }
+  auto to_record = [](const nlohmann::json& j) {
+    TraceRecord r;
+    r.step = j.at("step").get<int>();
+    r.branch = j.at("branch").get<std::string>();
+    r.block = j.at("block").get<int>();
+    r.op = j.at("op").get<std::string>();
+    r.shape = j.at("shape").get<Shape>();
+    r.sha1 = j.at("sha1").get<std::string>();
+    r.chain = j.at("chain").get<std::string>();
+    return r;
+  };
+  const auto& ra = a["records"];
+  const auto& rb = b["records"];
+  TraceDiff d;
+  try {
+    const size_t n = std::min(ra.size(), rb.size());
+    for (size_t i = 0; i < n; ++i) {
+      const TraceRecord x = to_record(ra[i]), y = to_record(rb[i]);
+      if (x.step != y.step || x.branch != y.branch || x.block != y.block || x.op != y.op ||
+          x.shape != y.shape) {
+        d.structural = true;
+        d.index = i;
+        d.a = x;
+        d.b = y;
+        d.message = "the op sequences differ at record " + std::to_string(i) + ": " +
+                    op_key(x.step, x.branch, x.block, x.op) + " " + shape_to_string(x.shape) + " vs " +
+                    op_key(y.step, y.branch, y.block, y.op) + " " + shape_to_string(y.shape) +
+                    " (different case or code path)";
+        return d;
+      }
+      if (x.sha1 != y.sha1) {
+        d.index = i;
+        d.a = x;
+        d.b = y;
+        d.message = "first divergence at step " + std::to_string(x.step) + ", " + x.branch +
+                    " forward, " + (x.block < 0 ? std::string("outside the blocks") : "block " + std::to_string(x.block)) +
+                    ", op " + x.op + " (record " + std::to_string(i) + " of " + std::to_string(ra.size()) + ")";
+        return d;
+      }
+    }
+    if (ra.size() != rb.size()) {
+      d.structural = true;
+      d.index = n;
+      d.message = "one trace ends early: " + std::to_string(ra.size()) + " vs " +
+                  std::to_string(rb.size()) + " records, identical up to record " + std::to_string(n);
+      return d;
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return data_loss(std::string("trace record malformed: ") + e.what());
+  }
+  d.identical = true;
+  d.message = "identical: all " + std::to_string(ra.size()) + " op hashes match";
+  return d;
+}
+
+}  // namespace wan
