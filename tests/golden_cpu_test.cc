@@ -1,0 +1,69 @@
+// Every committed CPU golden case is regenerated and must hash exactly as recorded, on any
+// x86-64 machine (the CPU fingerprint class is portable by design). Also requires that every
+// attention backend in the registry has at least one CPU golden case.
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "engine/attention/attention_backend.h"
+#include "harness/fingerprint.h"
+#include "harness/golden_store.h"
+#include "harness/hashing.h"
+#include "harness/run_case.h"
+
+namespace wan {
+namespace {
+
+constexpr const char* kGoldenDir = "golden";
+
+std::vector<std::string> golden_files() {
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(kGoldenDir))
+    if (e.path().extension() == ".json") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+TEST(GoldenCpu, EveryCommittedCpuCaseMatches) {
+  const Fingerprint fp = make_fingerprint(Device::cpu());
+  int checked = 0;
+  for (const std::string& file : golden_files()) {
+    auto doc = read_golden_file(file);
+    ASSERT_TRUE(doc.ok()) << doc.status().message();
+    auto run_case = RunCase::from_json(doc.value()["case"]);
+    ASSERT_TRUE(run_case.ok()) << file << ": " << run_case.status().message();
+    if (run_case->device != "cpu") continue;
+    ASSERT_EQ(golden_path(kGoldenDir, run_case.value()), file)
+        << "the case in " << file << " no longer hashes to its file name: re-record it";
+    auto pipeline = build_pipeline(run_case.value());
+    ASSERT_TRUE(pipeline.ok()) << file << ": " << pipeline.status().message();
+    auto latents = pipeline.value()->generate(run_case->request);
+    ASSERT_TRUE(latents.ok()) << file << ": " << latents.status().message();
+    const std::string sha1 = sha1_tensor(latents.value()).value();
+    auto check = check_golden(kGoldenDir, run_case.value(), fp, sha1);
+    ASSERT_TRUE(check.ok());
+    EXPECT_EQ(check->verdict, GoldenVerdict::kMatch) << file << ": " << check->message;
+    std::printf("%s: %s\n", file.c_str(), check->message.c_str());
+    ++checked;
+  }
+  EXPECT_GE(checked, 3) << "expected the committed CPU golden cases under golden/";
+}
+
+TEST(GoldenCpu, EveryBackendHasACpuGolden) {
+  std::set<std::string> covered;
+  for (const std::string& file : golden_files()) {
+    auto doc = read_golden_file(file);
+    ASSERT_TRUE(doc.ok());
+    if (doc.value()["case"].value("device", "") == "cpu") covered.insert(doc.value()["case"].value("backend", ""));
+  }
+  for (AttentionBackendKind kind : {AttentionBackendKind::kDense}) {
+    const std::string name(attention_backend_name(kind));
+    EXPECT_TRUE(covered.count(name)) << "no CPU golden case for backend '" << name
+                                     << "': record one with `repro golden update --backend " << name << "`";
+  }
+}
+
+}  // namespace
+}  // namespace wan

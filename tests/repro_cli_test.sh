@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# End-to-end tests of the repro CLI (see tests/BUILD). Each check prints PASS/FAIL; the test
+# fails if any check fails.
+set -uo pipefail
+REPRO="$(pwd)/harness/repro"
+WORK="${TEST_TMPDIR:-$(mktemp -d)}/cli"
+rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
+failures=0
+check() {  # check NAME CONDITION...
+  local name=$1; shift
+  if "$@"; then echo "PASS $name"; else echo "FAIL $name"; failures=$((failures + 1)); fi
+}
+run_sha() {  # prints the first run's sha1
+  "$REPRO" run --quiet --runs 1 --no-golden --report "$WORK/r$RANDOM$RANDOM.json" "$@" >/dev/null 2>&1
+  python3 -c 'import json,sys,glob,os; f=max(glob.glob(sys.argv[1]+"/r*.json"), key=os.path.getmtime); print(json.load(open(f))["runs"][0]["latents_sha1"])' "$WORK"
+}
+CASE=(--steps 3 --frames 5 --height 64 --width 96)
+
+# Same case, two invocations: identical hashes; seed and precision change them.
+a=$(run_sha "${CASE[@]}"); b=$(run_sha "${CASE[@]}")
+check "two invocations give identical hashes ($a)" test -n "$a" -a "$a" = "$b"
+c=$(run_sha "${CASE[@]}" --seed 7)
+check "another seed gives another hash" test "$a" != "$c"
+d=$(run_sha "${CASE[@]}" --precision fp32)
+check "another precision gives another hash" test "$a" != "$d"
+
+# In-process repeated runs and fresh processes agree.
+"$REPRO" run "${CASE[@]}" --runs 2 --fresh-process --no-golden --report "$WORK/fresh.json" > fresh.out 2>fresh.err
+rc=$?
+check "--fresh-process exits 0" test $rc -eq 0
+check "--fresh-process runs are identical" grep -q "IDENTICAL" fresh.out
+check "--fresh-process hash equals in-process hash" grep -q "$a" fresh.out
+
+# Bad input: documented exit codes and messages.
+"$REPRO" run --model wan-huge > out.txt 2>&1; rc=$?
+check "unknown model exits 2" test $rc -eq 2
+check "unknown model message lists known configs" grep -q "known: wan2.1-t2v-1.3b" out.txt
+"$REPRO" run --backend nope > out.txt 2>&1; rc=$?
+check "unknown backend exits 2" test $rc -eq 2
+"$REPRO" run --bogus-flag 1 > out.txt 2>&1; rc=$?
+check "unknown flag exits 2" test $rc -eq 2
+printf 'not a checkpoint' > corrupt.safetensors
+"$REPRO" run --weights corrupt.safetensors > out.txt 2>&1; rc=$?
+check "corrupt checkpoint exits 3" test $rc -eq 3
+check "corrupt checkpoint message names the file" grep -q "corrupt.safetensors" out.txt
+"$REPRO" run --weights missing.safetensors > out.txt 2>&1; rc=$?
+check "missing checkpoint is an error (rc=$rc)" test $rc -ne 0 -a $rc -ne 70
+check "missing checkpoint message names the file" grep -q "missing.safetensors" out.txt
+
+# Goldens: record, match, hand-edited invalid JSON, environment mismatch, refuse overwrite.
+mkdir -p g
+"$REPRO" golden update "${CASE[@]}" --golden-dir g --quiet > out.txt 2>&1
+check "golden update records" grep -q "recorded" out.txt
+"$REPRO" golden check "${CASE[@]}" --golden-dir g --quiet > out.txt 2>&1; rc=$?
+check "golden check matches (rc=$rc)" test $rc -eq 0
+gfile=$(ls g/*.json)
+python3 - "$gfile" <<'PY'
+import json, sys
+p = sys.argv[1]; j = json.load(open(p))
+k = next(iter(j["goldens"]))
+j["goldens"][k]["latents_sha1"] = "0" * 40
+json.dump(j, open(p, "w"), indent=2)
+PY
+"$REPRO" golden check "${CASE[@]}" --golden-dir g --quiet > out.txt 2>&1; rc=$?
+check "golden mismatch exits 4" test $rc -eq 4
+"$REPRO" golden update "${CASE[@]}" --golden-dir g --quiet > out.txt 2>&1; rc=$?
+check "golden update refuses to overwrite without --force (rc=$rc)" test $rc -eq 7
+check "refusal shows old and new" grep -q "old 0000000000000000000000000000000000000000, new $a" out.txt
+"$REPRO" golden update "${CASE[@]}" --golden-dir g --force --quiet > out.txt 2>&1; rc=$?
+check "golden update --force replaces" grep -q "replaced" out.txt
+python3 - "$gfile" <<'PY'
+import json, sys
+p = sys.argv[1]; j = json.load(open(p))
+g = j["goldens"].pop(next(iter(j["goldens"])))
+g["fingerprint_class"] = {"device_type": "cuda", "gpu_name": "NVIDIA H100 80GB HBM3"}
+j["goldens"]["00ffeeddccbbaa99"] = g
+json.dump(j, open(p, "w"), indent=2)
+PY
+"$REPRO" run "${CASE[@]}" --runs 1 --golden-dir g --report r-nc.json > out.txt 2>&1; rc=$?
+check "golden from another environment: not comparable, exit 0 (rc=$rc)" test $rc -eq 0
+check "not comparable is said" grep -q "not comparable: environment changed" out.txt
+printf '{"schema_version": 1, "case": ' > "$gfile"
+cp "$gfile" broken.copy
+"$REPRO" golden check "${CASE[@]}" --golden-dir g > out.txt 2>&1; rc=$?
+check "hand-broken golden JSON exits 3" test $rc -eq 3
+check "broken golden message names the file and the fix" grep -q "is not valid JSON.*git checkout" out.txt
+check "broken golden file left untouched" cmp -s "$gfile" broken.copy
+
+# Reports: atomic, never overwritten without --force.
+"$REPRO" run "${CASE[@]}" --runs 1 --no-golden --report r-nc.json > out.txt 2>&1; rc=$?
+check "existing report is not overwritten (rc=$rc)" test $rc -eq 7
+check "no temporary files left behind" test -z "$(find . -name '*.tmp.*')"
+python3 -c 'import json; j=json.load(open("r-nc.json")); assert j["schema"]=="wan-repro.run" and j["schema_version"]==1 and j["runs"][0]["latents_sha1"]' 2>/dev/null
+check "report is schema-versioned JSON" test $? -eq 0
+
+# Trace: a one-ULP perturbation of one op at one step is located exactly.
+"$REPRO" trace "${CASE[@]}" --out clean.json --quiet > /dev/null 2>&1
+"$REPRO" trace "${CASE[@]}" --out perturbed.json --debug-perturb 1:cond:1:norm3 --quiet > /dev/null 2>&1
+"$REPRO" trace --diff clean.json perturbed.json --rerun > diff.txt 2>&1; rc=$?
+cat diff.txt
+check "trace --diff exits 5 on divergence" test $rc -eq 5
+check "trace --diff names step 1, cond, block 1, op norm3" grep -q "first divergence at step 1, cond forward, block 1, op norm3" diff.txt
+check "trace --diff error figures: one element, one bf16 ULP" grep -q "1 (bf16), 1 of " diff.txt
+"$REPRO" trace --diff clean.json clean.json > diff2.txt 2>&1; rc=$?
+check "identical traces exit 0" test $rc -eq 0
+
+echo "$failures check(s) failed"
+exit $((failures > 0))
