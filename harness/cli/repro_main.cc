@@ -1,5 +1,8 @@
 // repro: reproducibility and profiling harness for the Wan2.1 denoising engine.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,10 @@ exit codes: 0 ok (deterministic; golden matched, missing or not comparable), 1 r
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Under `bazel run`, work where the user typed the command (golden/, repro-out/).
+  if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY")) {
+    if (chdir(dir) != 0) std::fprintf(stderr, "repro: cannot enter %s\n", dir);
+  }
   const std::vector<std::string> all(argv, argv + argc);
   if (argc < 2 || all[1] == "help" || all[1] == "--help" || all[1] == "-h") {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
