@@ -64,6 +64,9 @@ def parse_args(argv=None):
     p.add_argument("--no-variant", action="store_true", help="skip the fp64-sinusoid fp32 variant forward")
     p.add_argument("--dump-ref", default=None,
                    help="write diffusers' fp32 output and per-stage tensors to this safetensors file")
+    p.add_argument("--sinusoid-f64", action="store_true",
+                   help="make the verdict's reference diffusers fp32 with the timestep sinusoid computed in "
+                        "float64 (Wan original) instead of diffusers' own fp32 sinusoid")
     p.add_argument("--heads", type=int, default=None, help="override config heads")
     p.add_argument("--head-dim", type=int, default=None, help="override config head_dim")
     return p.parse_args(argv)
@@ -354,7 +357,9 @@ def run(args):
     result["constructor_kwargs"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}
 
     torch.manual_seed(0)
-    model = WanTransformer3DModel(**kwargs).to(torch.float32).eval()
+    model = WanTransformer3DModel(**kwargs).eval()  # default dtype: float32
+    if next(model.parameters()).dtype != torch.float32:
+        raise RuntimeError(f"model built in {next(model.parameters()).dtype}, expected float32")
     sd32 = {k: v.float() for k, v in sd_raw.items()}
     expected = set(model.state_dict().keys())
     got = set(sd32.keys())
@@ -379,7 +384,21 @@ def run(args):
 
     sdpa_ctx_factory = lambda: _math_sdpa(torch)  # noqa: E731
     _, sdpa_desc = sdpa_ctx_factory()
-    result["sdpa"] = sdpa_desc
+    # Belt and braces: also pick diffusers' own math backend where it exists (it wraps SDPA in
+    # sdpa_kernel(MATH)); a DIFFUSERS_ATTN_BACKEND set in the environment is thereby overridden.
+    attn_backend = "diffusers default (native SDPA)"
+    if hasattr(model, "set_attention_backend"):
+        from diffusers.utils import logging as dlogging
+        verb = dlogging.get_verbosity()
+        dlogging.set_verbosity_error()  # it warns that backends are experimental
+        try:
+            model.set_attention_backend("_native_math")
+            attn_backend = "diffusers _native_math"
+        except Exception as e:
+            attn_backend = f"diffusers default (set_attention_backend('_native_math') failed: {type(e).__name__})"
+        finally:
+            dlogging.set_verbosity(verb)
+    result["sdpa"] = f"{attn_backend}; SDPA kernel forced: {sdpa_desc}"
 
     lat_d = latents.to(device)
     ctx_d = context.to(device)
@@ -399,9 +418,14 @@ def run(args):
                 rec.remove()
         return y, (rec.out if rec is not None else {})
 
-    # --- main reference: diffusers as shipped, fp32
+    # --- main reference: diffusers as shipped, fp32 (optionally with the f64 timestep sinusoid)
+    orig_ts_fwd = model.condition_embedder.timesteps_proj.forward
+    if args.sinusoid_f64:
+        _patch_sinusoid_f64(model, torch.float32)
+    result["reference"] = "diffusers fp32" + (" + fp64 timestep sinusoid" if args.sinusoid_f64 else "")
     t0 = time.time()
     ref, stages = forward(model, torch.float32, record=True)
+    model.condition_embedder.timesteps_proj.forward = orig_ts_fwd
     result["forward_s"] = round(time.time() - t0, 3)
     result["tf32_state"] = _tf32_state(torch)
     if tuple(ref.shape) != tuple(ours.shape):
@@ -438,10 +462,9 @@ def run(args):
     diag = {}
     if not args.no_variant:
         try:
-            orig_fwd = model.condition_embedder.timesteps_proj.forward
             _patch_sinusoid_f64(model, torch.float32)
             var, _ = forward(model, torch.float32)
-            model.condition_embedder.timesteps_proj.forward = orig_fwd
+            model.condition_embedder.timesteps_proj.forward = orig_ts_fwd
             diag["fp64_sinusoid_variant"] = {
                 "ours_vs_variant": _rel_l2(ours, var),
                 "diffusers_vs_variant": _rel_l2(ref, var),
@@ -452,7 +475,20 @@ def run(args):
         try:
             m64 = WanTransformer3DModel(**kwargs)
             m64.load_state_dict({k: v.double() for k, v in sd_raw.items()}, strict=True)
-            m64 = m64.to(torch.float64).to(device).eval()
+            from diffusers.utils import logging as dlogging
+            verb = dlogging.get_verbosity()
+            dlogging.set_verbosity_error()  # silence the "keep in fp32" warning of .to(float64)
+            try:
+                m64 = m64.to(torch.float64).to(device).eval()
+            finally:
+                dlogging.set_verbosity(verb)
+            if attn_backend == "diffusers _native_math":
+                verb = dlogging.get_verbosity()
+                dlogging.set_verbosity_error()
+                try:
+                    m64.set_attention_backend("_native_math")
+                finally:
+                    dlogging.set_verbosity(verb)
             _rope_tables_f64(m64, device)
             _patch_sinusoid_f64(m64, torch.float64)
             t0 = time.time()
@@ -500,7 +536,8 @@ def markdown(r):
     L.append(f"| safetensors | {v['safetensors']} |")
     L.append(f"| python | {v['python']} |")
     L.append(f"| device | {r['device']} — {r['device_name']} |")
-    L.append(f"| TF32 | " + ", ".join(f"{k}={val}" for k, val in r["tf32_state"].items()) + " |")
+    L.append("| TF32 | " + ", ".join(f"{k}={val}" for k, val in r["tf32_state"].items()) + " |")
+    L.append(f"| reference | {r['reference']} |")
     L.append(f"| attention | {r['sdpa']} |")
     L.append(f"| weights | `{r['weights']}` ({r['num_tensors']} tensors, {', '.join(r['weights_dtypes'])}, "
              f"{r['num_params']:,} params, upcast to fp32) |")
@@ -508,7 +545,7 @@ def markdown(r):
              + f"; timestep={r['timestep_value']} |")
     L.append(f"| config | `{json.dumps(r['config'], sort_keys=True)}` |")
     L.append(f"| constructor | `{json.dumps(r['constructor_kwargs'], sort_keys=True)}` |")
-    L.append(f"| load | strict=True, 0 missing, 0 unexpected |")
+    L.append("| load | strict=True, 0 missing, 0 unexpected |")
     L.append(f"| forward time | {r['forward_s']} s (fp32) |")
     L.append("")
     if r.get("stages"):

@@ -13,11 +13,7 @@
 
 namespace wan {
 
-// One element: x' = x + dt * v, two fp32 roundings (no FMA), as FastVideo's
-// FlowMatchEulerDiscreteScheduler.step computes `sample + dt * model_output`.
-WAN_HD void flow_euler_update_element(float dt, float v, float* x) {
-  *x = fp32::add(*x, fp32::mul(dt, v));
-}
+// flow_euler_update_element: kernels/sampler/flow_step.h.
 
 class FlowEulerScheduler final : public Scheduler {
  public:

@@ -11,6 +11,7 @@
 
 #include "engine/core/status.h"
 #include "kernels/common/host_device.h"
+#include "kernels/sampler/flow_step.h"
 
 namespace wan {
 
@@ -93,38 +94,5 @@ std::unique_ptr<Scheduler> make_scheduler(SchedulerKind kind);
 // parse_scheduler_kind, then make_scheduler.
 Result<std::unique_ptr<Scheduler>> make_scheduler(std::string_view name);
 
-// fp32 arithmetic that is never contracted into FMA: the per-element updates are written
-// with these so host and device round every operation the same way. Host builds use
-// -ffp-contract=off (and baseline x86-64 has no FMA), so plain operators are exact there.
-namespace fp32 {
-WAN_HD float add(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-WAN_HD float sub(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
-WAN_HD float mul(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-WAN_HD float div(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fdiv_rn(a, b);
-#else
-  return a / b;
-#endif
-}
-}  // namespace fp32
 
 }  // namespace wan

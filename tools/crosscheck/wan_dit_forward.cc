@@ -1,6 +1,6 @@
 // wan_dit_forward: exports what an independent implementation needs to check our DiT forward:
 // the weights as a diffusers-layout safetensors file, and one forward's inputs and output.
-//   wan_dit_forward --model wan-small --weights synthetic:0 --precision fp32 --timestep 757 \
+//   wan_dit_forward --model wan-small --weights synthetic:0 --precision fp32 --timestep 757
 //       --frames 17 --height 240 --width 416 --save-weights W.safetensors --io IO.safetensors
 // IO holds latents f32 [1,16,T',H/8,W/8], context f32 [1,text_len,text_dim], timestep i64 [1]
 // and output f32 [1,16,T',H/8,W/8]. Used by tools/diffusers_crosscheck.py.

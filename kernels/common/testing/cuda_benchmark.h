@@ -10,25 +10,10 @@
 #include <cuda_runtime_api.h>
 
 #include "kernels/common/cuda_check.h"
+#include "kernels/common/testing/device_buffer.h"
 #include "kernels/common/testing/gpu_test.h"
 
 namespace wan::testing {
-
-// A device allocation freed on scope exit.
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(size_t bytes) : bytes_(bytes) { WAN_CUDA_CHECK(cudaMalloc(&data_, bytes)); }
-  ~DeviceBuffer() { cudaFree(data_); }
-  // Copying would free the allocation twice.
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  template <typename T> T* as() const { return static_cast<T*>(data_); }
-  size_t bytes() const { return bytes_; }
-
- private:
-  void* data_ = nullptr;
-  size_t bytes_;
-};
 
 // Evicts L2 by writing a buffer twice its size (the H100's L2 is 50 MiB).
 class L2Flusher {

@@ -1,0 +1,33 @@
+// Dense flash-attention forward on NVIDIA GPUs (sm_80+ mma.sync path): bf16 q/k/v, fp32
+// online softmax (exp2 with scale*log2e) and accumulation, P rounded to bf16 before P*V,
+// head_dim 64 or 128, any token counts. No atomics: bit-identical run to run.
+// Layout: token-major [batch, tokens, heads, head_dim] with explicit token strides, so the
+// DiT's fused QKV projection output is consumed in place.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <cuda_runtime_api.h>
+
+namespace wan {
+
+struct FlashAttentionParams {
+  const uint16_t* q = nullptr;  // bf16 bits, [batch, q_tokens, heads, head_dim] with strides
+  const uint16_t* k = nullptr;  // [batch, kv_tokens, heads, head_dim]
+  const uint16_t* v = nullptr;
+  uint16_t* out = nullptr;      // [batch, q_tokens, heads, head_dim]
+  int batch = 1, heads = 0, head_dim = 0, q_tokens = 0, kv_tokens = 0;
+  // Elements between consecutive tokens (heads * head_dim when packed) and between batches.
+  int64_t q_token_stride = 0, kv_token_stride = 0, out_token_stride = 0;
+  int64_t q_batch_stride = 0, kv_batch_stride = 0, out_batch_stride = 0;
+  float scale = 0.0f;  // softmax scale, usually head_dim^-0.5
+};
+
+// Empty if the kernel can run these params, else the reason (head_dim, alignment, sizes).
+std::string flash_attention_fwd_unsupported_reason(const FlashAttentionParams& p);
+
+// Asynchronous on `stream`; allocates nothing. Call only when the reason above is empty.
+void launch_flash_attention_fwd(const FlashAttentionParams& p, cudaStream_t stream);
+
+}  // namespace wan

@@ -1,0 +1,58 @@
+// Fused DiT norm kernels at the 1.3B shape (32,760 x 1536), GB/s of bytes read + written.
+#include <benchmark/benchmark.h>
+
+#include "kernels/common/testing/cuda_benchmark.h"
+#include "kernels/norm/dit_norms.h"
+
+namespace wan {
+namespace {
+
+constexpr int64_t kRows = 32760, kDim = 1536;
+
+void BM_LayerNormModulate(benchmark::State& state) {
+  if (testing::skip_without_gpu(state)) return;
+  testing::DeviceBuffer x(kRows * kDim * 2), out(kRows * kDim * 2), shift(kDim * 4), scale(kDim * 4);
+  WAN_CUDA_CHECK(cudaMemset(x.as<void>(), 0x3c, x.bytes()));
+  WAN_CUDA_CHECK(cudaMemset(shift.as<void>(), 0, shift.bytes()));
+  WAN_CUDA_CHECK(cudaMemset(scale.as<void>(), 0, scale.bytes()));
+  testing::time_cuda(state, [&](cudaStream_t s) {
+    launch_layer_norm_modulate(x.as<uint16_t>(), shift.as<float>(), scale.as<float>(), out.as<uint16_t>(), kRows,
+                               kDim, 1e-6f, s);
+  });
+  state.counters["GB/s"] = benchmark::Counter(4.0 * kRows * kDim * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+
+void BM_GatedResidualLayerNorm(benchmark::State& state) {
+  if (testing::skip_without_gpu(state)) return;
+  testing::DeviceBuffer x(kRows * kDim * 2), a(kRows * kDim * 2), h(kRows * kDim * 2), n(kRows * kDim * 2),
+      gate(kDim * 4), w(kDim * 2), b(kDim * 2);
+  WAN_CUDA_CHECK(cudaMemset(x.as<void>(), 0x3c, x.bytes()));
+  WAN_CUDA_CHECK(cudaMemset(a.as<void>(), 0x3c, a.bytes()));
+  WAN_CUDA_CHECK(cudaMemset(gate.as<void>(), 0, gate.bytes()));
+  testing::time_cuda(state, [&](cudaStream_t s) {
+    launch_gated_residual_layer_norm(x.as<uint16_t>(), a.as<uint16_t>(), gate.as<float>(), w.as<uint16_t>(),
+                                     b.as<uint16_t>(), h.as<uint16_t>(), n.as<uint16_t>(), kRows, kDim, 1e-6f, s);
+  });
+  state.counters["GB/s"] = benchmark::Counter(8.0 * kRows * kDim * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+
+void BM_QkNormRope(benchmark::State& state) {
+  if (testing::skip_without_gpu(state)) return;
+  testing::DeviceBuffer qkv(kRows * kDim * 3 * 2), w(kDim * 2), cs(kRows * 64 * 4), sn(kRows * 64 * 4);
+  WAN_CUDA_CHECK(cudaMemset(qkv.as<void>(), 0x3c, qkv.bytes()));
+  WAN_CUDA_CHECK(cudaMemset(cs.as<void>(), 0, cs.bytes()));
+  WAN_CUDA_CHECK(cudaMemset(sn.as<void>(), 0, sn.bytes()));
+  testing::time_cuda(state, [&](cudaStream_t s) {
+    launch_qk_norm_rope(qkv.as<uint16_t>(), 3 * kDim, w.as<uint16_t>(), cs.as<float>(), sn.as<float>(), kRows, kDim,
+                        128, 1e-6f, s);
+  });
+  state.counters["GB/s"] = benchmark::Counter((4.0 * kDim + 512.0) * kRows * state.iterations() / 1e9,
+                                              benchmark::Counter::kIsRate);
+}
+
+BENCHMARK(BM_LayerNormModulate)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GatedResidualLayerNorm)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_QkNormRope)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace wan
