@@ -5,6 +5,7 @@
 #include "engine/attention/attention_backend.h"
 #include "engine/core/device.h"
 #include "engine/model/wan_dit_cpu.h"
+#include "engine/model/wan_dit_cuda.h"
 #include "harness/hashing.h"
 
 namespace wan {
@@ -18,13 +19,12 @@ Status RunCase::resolve() {
   if (r.steps < 0) r.steps = config.default_steps;
   if (r.guidance < 0) r.guidance = config.default_guidance;
   if (r.shift < 0) r.shift = config.default_shift;
-  if (device == "auto") {
-    // The CUDA engine path is not built yet (issue: CUDA engine); auto picks the CPU until then.
-    device = "cpu";
-  }
+  if (device == "auto") device = discover_devices().has_gpu() ? "cuda:0" : "cpu";
   WAN_ASSIGN_OR_RETURN(Device d, parse_device(device));
   device = d.to_string();
-  WAN_RETURN_IF_ERROR(parse_precision(precision).status());
+  WAN_ASSIGN_OR_RETURN(Precision p, parse_precision(precision));
+  if (d.is_cuda() && p != Precision::kBf16)
+    return invalid_argument("--precision " + precision + " is CPU-only; the CUDA path computes in bf16");
   WAN_RETURN_IF_ERROR(parse_attention_backend(backend).status());
   WAN_RETURN_IF_ERROR(latent_grid(config, r.frames, r.height, r.width).status());
   if (r.steps < 1 && r.explicit_timesteps.empty())
@@ -116,17 +116,18 @@ Result<std::unique_ptr<Pipeline>> build_pipeline(const RunCase& c) {
   WAN_ASSIGN_OR_RETURN(Device device, parse_device(c.device));
   WAN_ASSIGN_OR_RETURN(Precision precision, parse_precision(c.precision));
   WAN_ASSIGN_OR_RETURN(AttentionBackendKind kind, parse_attention_backend(c.backend));
-  if (device.is_cuda()) {
-    return unimplemented("the CUDA engine path is not built yet; run with --device cpu");
-  }
   WanWeights weights;
   if (c.weights.rfind("synthetic:", 0) == 0) {
     const std::string seed_text = c.weights.substr(10);
     if (seed_text.empty() || seed_text.find_first_not_of("0123456789") != std::string::npos)
       return invalid_argument("--weights synthetic:SEED needs a decimal seed, got '" + c.weights + "'");
-    WAN_ASSIGN_OR_RETURN(weights, WanWeights::synthetic(config, std::stoull(seed_text)));
+    WAN_ASSIGN_OR_RETURN(weights, WanWeights::synthetic(config, std::stoull(seed_text), device));
   } else {
     WAN_ASSIGN_OR_RETURN(weights, WanWeights::load(config, c.weights));
+  }
+  if (device.is_cuda()) {
+    WAN_ASSIGN_OR_RETURN(std::unique_ptr<WanDitCuda> model, WanDitCuda::create(weights, device, kind));
+    return std::make_unique<Pipeline>(std::move(model));
   }
   WAN_ASSIGN_OR_RETURN(std::unique_ptr<AttentionBackend> backend, make_attention_backend(kind, device));
   WAN_ASSIGN_OR_RETURN(std::unique_ptr<WanDitCpu> model,

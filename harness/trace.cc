@@ -80,12 +80,20 @@ void PerturbObserver::on_forward_begin(int step, int64_t, std::string_view branc
 
 void PerturbObserver::on_op(int block, std::string_view op, Tensor& output) {
   if (fired_ || !where_.matches(step_, branch_, block, op) || output.numel() == 0) return;
-  float& v = output.data<float>()[0];
-  if (round_to_bf16(v) == v) {
-    v = bf16_bits_to_f32(static_cast<uint16_t>(f32_to_bf16_bits(v) + 1));
+  // Element 0 through a host copy, so device tensors work too.
+  Tensor first = output.slice(0, 0, 1).value();
+  Tensor host = first.to(Device::cpu()).value();
+  if (host.dtype() == DType::kBF16) {
+    host.data<BFloat16>()[0].bits += 1;  // one bf16 ULP
   } else {
-    v = f32_from_bits(f32_bits(v) + 1);
+    float& v = host.data<float>()[0];
+    v = round_to_bf16(v) == v ? bf16_bits_to_f32(static_cast<uint16_t>(f32_to_bf16_bits(v) + 1))
+                              : f32_from_bits(f32_bits(v) + 1);
   }
+  // Write back only element 0 of the first row.
+  Tensor dst = output.reshape({output.numel()}).value().slice(0, 0, 1).value();
+  Tensor src = host.reshape({host.numel()}).value().slice(0, 0, 1).value();
+  (void)dst.copy_from(src);
   fired_ = true;
 }
 

@@ -24,7 +24,7 @@ copy_target() {
   strip --strip-debug "bundle/bin/$(basename "$path")" 2>/dev/null || true
   # Runfiles data (goldens, configs) travel beside the binaries.
   if [[ -d "$path.runfiles/wan_repro" ]]; then
-    (cd "$path.runfiles/wan_repro" && find . -type f ! -path './external/*' ! -name '*.so*' \
+    (cd "$path.runfiles/wan_repro" && find -L . -type f ! -path './external/*' ! -name '*.so*' \
        ! -perm -u+x -print0 | xargs -0r cp --parents -L -t "$OLDPWD/bundle/data/") || true
   fi
 }
@@ -41,12 +41,13 @@ cat > bundle/run_tests.sh <<'RUNNER'
 # Prints each binary's verdict, then "N passed, M failed" over test cases.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:-bundle-results}
+out=$(realpath -m "${1:-bundle-results}")
 mkdir -p "$out"
 export LD_LIBRARY_PATH="$here/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export TEST_SRCDIR="$here/data" WAN_DATA_DIR="$here/data"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /'
 pass=0; fail=0; skip=0
+cd "$here/data"  # tests read their data (golden/) relative to the runfiles root
 while read -r t; do
   [[ -z "$t" ]] && continue
   "$here/bin/$t" --gtest_output="xml:$out/$t.xml" > "$out/$t.log" 2>&1

@@ -2,6 +2,7 @@
 
 #include "engine/attention/attention_backend.h"
 #include "engine/attention/dense_cpu.h"
+#include "engine/attention/dense_cuda.h"
 
 namespace wan {
 
@@ -34,8 +35,7 @@ Result<std::unique_ptr<AttentionBackend>> make_attention_backend(AttentionBacken
   switch (kind) {
     case AttentionBackendKind::kDense:
       if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new DenseCpuAttention());
-      return unimplemented("attention backend 'dense' on " + device.to_string() +
-                           " is not built yet; use --device cpu");
+      return std::unique_ptr<AttentionBackend>(new DenseCudaAttention());
   }
   return internal_error("unhandled attention backend kind");
 }

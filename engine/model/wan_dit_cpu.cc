@@ -93,6 +93,12 @@ void WanDitCpu::linear(const Linear& l, const float* x, int64_t rows, float* y) 
   round(y, rows * l.out);
 }
 
+void WanDitCpu::linear_gelu(const Linear& l, const float* x, int64_t rows, float* y) const {
+  cpu::linear_f32(x, l.w_t.data(), l.bias.data(), y, rows, l.in, l.out);
+  cpu::gelu_tanh_inplace(y, rows * l.out);
+  round(y, rows * l.out);
+}
+
 namespace {
 
 void notify(ForwardObserver* observer, int block, std::string_view op, float* data,
@@ -246,9 +252,7 @@ Result<Tensor> WanDitCpu::forward(const Tensor& latents, int64_t timestep, const
   std::vector<float> ctx_in(context.data<float>(), context.data<float>() + context.numel());
   round(ctx_in.data(), context.numel());
   std::vector<float> ctx_hidden(static_cast<size_t>(c.text_len * dim)), ctx(ctx_hidden.size());
-  linear(text_1_, ctx_in.data(), c.text_len, ctx_hidden.data());
-  cpu::gelu_tanh_inplace(ctx_hidden.data(), c.text_len * dim);
-  round(ctx_hidden.data(), c.text_len * dim);
+  linear_gelu(text_1_, ctx_in.data(), c.text_len, ctx_hidden.data());
   linear(text_2_, ctx_hidden.data(), c.text_len, ctx.data());
   notify(observer, -1, "text_embed", ctx.data(), {c.text_len, dim});
 
@@ -309,10 +313,9 @@ Result<Tensor> WanDitCpu::forward(const Tensor& latents, int64_t timestep, const
     });
     round(n.data(), tokens * dim);
     notify(observer, b, "norm3", n.data(), {tokens, dim});
-    // g. FFN: GELU_tanh(n3 W1^T + b1) W2^T + b2; x = h + ffn * c_gate (f32) -> bf16
-    linear(blk.ffn_up, n.data(), tokens, ffn_hidden.data());
-    cpu::gelu_tanh_inplace(ffn_hidden.data(), tokens * c.ffn_dim);
-    round(ffn_hidden.data(), tokens * c.ffn_dim);
+    // g. FFN: GELU_tanh(n3 W1^T + b1) W2^T + b2 (GELU on the f32 accumulator, one rounding,
+    //    as the GPU's GELU epilogue); x = h + ffn * c_gate (f32) -> bf16
+    linear_gelu(blk.ffn_up, n.data(), tokens, ffn_hidden.data());
     notify(observer, b, "ffn_up_gelu", ffn_hidden.data(), {tokens, c.ffn_dim});
     linear(blk.ffn_down, ffn_hidden.data(), tokens, attn_out.data());
     notify(observer, b, "ffn_down", attn_out.data(), {tokens, dim});

@@ -61,6 +61,8 @@ class WanDitCpu final : public DitModel {
   Result<std::vector<float>> vec(const WanWeights& w, const std::string& name);
   // y[rows, out] = x[rows, in] W^T + b, rounded in kBf16 mode.
   void linear(const Linear& l, const float* x, int64_t rows, float* y) const;
+  // y = GELU_tanh(x W^T + b) in f32, rounded once (the GPU's fused GELU epilogue).
+  void linear_gelu(const Linear& l, const float* x, int64_t rows, float* y) const;
   void round(float* x, int64_t n) const;
   Status attention_block(const Attention& a, int block, bool is_self, const float* x, int64_t tokens,
                          const float* ctx_rows, int64_t ctx_tokens, const cpu::RopeTable* rope,

@@ -6,6 +6,8 @@
 #include "engine/model/safetensors.h"
 #include "kernels/common/float16.h"
 #include "kernels/common/philox.h"
+#include "kernels/rng/philox_normal.h"
+#include "kernels/common/cuda_check.h"
 
 namespace wan {
 namespace {
@@ -106,13 +108,23 @@ std::string canonical_weight_name(const std::string& key) {
   return key;
 }
 
-Result<WanWeights> WanWeights::synthetic(const WanConfig& config, uint64_t seed) {
+Result<WanWeights> WanWeights::synthetic(const WanConfig& config, uint64_t seed, Device device) {
   WAN_RETURN_IF_ERROR(config.validate());
   WanWeights w;
   w.config_ = config;
   w.source_ = "synthetic:seed=" + std::to_string(seed);
   for (const WeightSpec& spec : wan_weight_specs(config)) {
-    WAN_ASSIGN_OR_RETURN(Tensor t, Tensor::empty(spec.shape, DType::kBF16));
+    WAN_ASSIGN_OR_RETURN(Tensor t, Tensor::empty(spec.shape, DType::kBF16, device));
+    if (device.is_cuda()) {
+      uint16_t* dst = static_cast<uint16_t*>(t.raw_data());
+      if (spec.init_std > 0) {
+        launch_scaled_normal_bf16(dst, t.numel(), seed, name_stream(spec.name), spec.init_std, nullptr);
+      } else {
+        launch_fill_bf16(dst, t.numel(), spec.constant, nullptr);
+      }
+      w.tensors_.emplace(spec.name, std::move(t));
+      continue;
+    }
     BFloat16* dst = t.data<BFloat16>();
     const uint64_t stream = name_stream(spec.name);
     for (int64_t i = 0; i < t.numel(); ++i) {
@@ -123,6 +135,7 @@ Result<WanWeights> WanWeights::synthetic(const WanConfig& config, uint64_t seed)
     }
     w.tensors_.emplace(spec.name, std::move(t));
   }
+  if (device.is_cuda()) WAN_CUDA_CHECK(cudaDeviceSynchronize());
   return w;
 }
 
@@ -163,7 +176,11 @@ Result<WanWeights> WanWeights::load(const WanConfig& config, const std::string& 
 }
 
 Status WanWeights::save(const std::string& path) const {
-  std::vector<std::pair<std::string, Tensor>> list(tensors_.begin(), tensors_.end());
+  std::vector<std::pair<std::string, Tensor>> list;
+  for (const auto& [name, t] : tensors_) {
+    WAN_ASSIGN_OR_RETURN(Tensor host, t.to(Device::cpu()));
+    list.emplace_back(name, host);
+  }
   return write_safetensors(path, list, {{"format", "pt"}, {"source", source_},
                                         {"config", config_to_json(config_)}});
 }
@@ -176,7 +193,7 @@ Result<Tensor> WanWeights::get(const std::string& name) const {
 
 Result<std::vector<float>> WanWeights::get_f32(const std::string& name) const {
   WAN_ASSIGN_OR_RETURN(Tensor t, get(name));
-  WAN_ASSIGN_OR_RETURN(Tensor c, t.clone());
+  WAN_ASSIGN_OR_RETURN(Tensor c, t.to(Device::cpu()));
   std::vector<float> out(static_cast<size_t>(c.numel()));
   for (int64_t i = 0; i < c.numel(); ++i) {
     switch (c.dtype()) {

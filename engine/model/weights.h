@@ -33,7 +33,10 @@ class WanWeights {
  public:
   // Seeded synthetic weights, bf16, scaled (1/sqrt(fan_in) init) so that 50-step generations
   // stay finite. Each tensor's values depend only on (seed, name): order-independent.
-  static Result<WanWeights> synthetic(const WanConfig& config, uint64_t seed);
+  // device: where the tensors live; CUDA generation gives the same bits as the CPU's (the
+  // 1.3B model's 1.4 billion values take seconds there instead of minutes).
+  static Result<WanWeights> synthetic(const WanConfig& config, uint64_t seed,
+                                      Device device = Device::cpu());
   // From a checkpoint path (see Checkpoint::open). Errors name the file and tensor.
   static Result<WanWeights> load(const WanConfig& config, const std::string& path);
 
@@ -42,7 +45,7 @@ class WanWeights {
   Status save(const std::string& path) const;
 
   const WanConfig& config() const { return config_; }
-  // The named tensor (CPU; bf16, f16 or f32 as stored). Missing names are a bug: NOT_FOUND.
+  // The named tensor (bf16, f16 or f32 as stored; CPU, or the device of synthetic()).
   Result<Tensor> get(const std::string& name) const;
   // The tensor converted to f32 values (bf16/f16 are exact in f32).
   Result<std::vector<float>> get_f32(const std::string& name) const;

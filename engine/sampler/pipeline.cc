@@ -4,7 +4,13 @@
 #include <cmath>
 
 #include "engine/core/nvtx.h"
+#include <cuda_runtime_api.h>
+
 #include "engine/core/rng.h"
+#include "engine/sampler/flow_euler.h"
+#include "engine/sampler/flow_unipc.h"
+#include "kernels/common/cuda_check.h"
+#include "kernels/dit/dit_elementwise.h"
 #include "kernels/common/philox.h"
 #include "engine/model/safetensors.h"
 
@@ -118,6 +124,26 @@ Result<Tensor> Pipeline::generate(const GenerationRequest& r, GenerationObserver
   const bool cfg = r.guidance > 1.0;
   const float g = static_cast<float>(r.guidance);
   const int64_t count = latents.numel();
+  const Device device = model_->device();
+  const bool on_gpu = device.is_cuda();
+  // GPU: latents, embeddings, the conditional prediction and the UniPC history stay on the
+  // device for the whole loop (allocated here, once); the step runs as one fused kernel.
+  Tensor cond_buffer, last, m1, m2;
+  auto* unipc = dynamic_cast<FlowUniPCScheduler*>(scheduler.get());
+  auto* euler = dynamic_cast<FlowEulerScheduler*>(scheduler.get());
+  if (on_gpu) {
+    WAN_ASSIGN_OR_RETURN(latents, latents.to(device));
+    WAN_ASSIGN_OR_RETURN(prompt, prompt.to(device));
+    WAN_ASSIGN_OR_RETURN(negative, negative.to(device));
+    WAN_ASSIGN_OR_RETURN(cond_buffer, Tensor::empty(latents.shape(), DType::kF32, device));
+    if (unipc) {
+      WAN_ASSIGN_OR_RETURN(last, Tensor::zeros(latents.shape(), DType::kF32, device));
+      WAN_ASSIGN_OR_RETURN(m1, Tensor::zeros(latents.shape(), DType::kF32, device));
+      WAN_ASSIGN_OR_RETURN(m2, Tensor::zeros(latents.shape(), DType::kF32, device));
+    } else if (!euler) {
+      return unimplemented("scheduler '" + r.scheduler + "' has no GPU step; use --device cpu");
+    }
+  }
   ScopedRange denoise_range("denoising");
   for (int step = 0; step < scheduler->num_steps(); ++step) {
     const auto start = std::chrono::steady_clock::now();
@@ -126,26 +152,42 @@ Result<Tensor> Pipeline::generate(const GenerationRequest& r, GenerationObserver
     ScopedRange step_range(step_name.c_str());
     if (observer) observer->on_forward_begin(step, t, "cond");
     WAN_ASSIGN_OR_RETURN(Tensor cond, model_->forward(latents, t, prompt, observer));
-    Tensor pred = cond;
-    if (cfg) {
-      if (observer) observer->on_forward_begin(step, t, "uncond");
-      WAN_ASSIGN_OR_RETURN(Tensor uncond, model_->forward(latents, t, negative, observer));
-      // pred = uncond + g * (cond - uncond), f32, no FMA.
-      float* p = pred.data<float>();
-      const float* u = uncond.data<float>();
-      for (int64_t i = 0; i < count; ++i) {
-        const float diff = p[i] - u[i];
-        const float scaled = g * diff;
-        p[i] = u[i] + scaled;
+    if (on_gpu) {
+      WAN_RETURN_IF_ERROR(cond_buffer.copy_from(cond));  // the next forward reuses its output
+      Tensor uncond;
+      if (cfg) {
+        if (observer) observer->on_forward_begin(step, t, "uncond");
+        WAN_ASSIGN_OR_RETURN(uncond, model_->forward(latents, t, negative, observer));
       }
+      const float* u = cfg ? uncond.data<float>() : nullptr;
+      if (unipc) {
+        WAN_ASSIGN_OR_RETURN(FlowUniPCCoefficients k, unipc->coefficients(step));
+        launch_cfg_unipc_step(cond_buffer.data<float>(), u, g, k, latents.data<float>(), last.data<float>(),
+                              m1.data<float>(), m2.data<float>(), count, nullptr);
+      } else {
+        WAN_ASSIGN_OR_RETURN(float dt, euler->step_dt(step));
+        launch_cfg_euler_step(cond_buffer.data<float>(), u, g, dt, latents.data<float>(), count, nullptr);
+      }
+      WAN_CUDA_CHECK(cudaStreamSynchronize(nullptr));
+    } else {
+      Tensor pred = cond;
+      if (cfg) {
+        if (observer) observer->on_forward_begin(step, t, "uncond");
+        WAN_ASSIGN_OR_RETURN(Tensor uncond, model_->forward(latents, t, negative, observer));
+        // pred = uncond + g * (cond - uncond), f32, each operation rounded (no FMA).
+        float* p = pred.data<float>();
+        const float* u = uncond.data<float>();
+        for (int64_t i = 0; i < count; ++i) p[i] = fp32::add(u[i], fp32::mul(g, fp32::sub(p[i], u[i])));
+      }
+      WAN_RETURN_IF_ERROR(scheduler->step(step, pred.data<float>(), latents.data<float>(), count));
     }
-    WAN_RETURN_IF_ERROR(scheduler->step(step, pred.data<float>(), latents.data<float>(), count));
     if (observer) observer->on_step_end(step, latents);
     if (progress) {
       progress({step, scheduler->num_steps(), t,
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()});
     }
   }
+  if (on_gpu) return latents.to(Device::cpu());
   return latents;
 }
 

@@ -51,6 +51,10 @@ __global__ void head_modulation_kernel(const uint16_t* table, const uint16_t* te
   GRID_STRIDE(i, 2 * dim) out[i] = round_to_bf16(bf16_bits_to_f32(table[i]) + bf16_bits_to_f32(temb[i % dim]));
 }
 
+__global__ void f32_to_bf16_kernel(const float* x, uint16_t* out, int64_t n) {
+  GRID_STRIDE(i, n) out[i] = f32_to_bf16_bits(x[i]);
+}
+
 __global__ void silu_bf16_kernel(const uint16_t* x, uint16_t* out, int64_t n) {
   GRID_STRIDE(i, n) {
     const float v = bf16_bits_to_f32(x[i]);
@@ -101,6 +105,11 @@ void launch_add_bf16_to_f32(const uint16_t* a, const uint16_t* b, float* out, in
 void launch_head_modulation(const uint16_t* table, const uint16_t* temb, float* out, int64_t dim,
                             cudaStream_t stream) {
   head_modulation_kernel<<<grid_for(2 * dim), kThreads, 0, stream>>>(table, temb, out, dim);
+  WAN_CUDA_CHECK_LAUNCH();
+}
+
+void launch_f32_to_bf16(const float* x, uint16_t* out, int64_t count, cudaStream_t stream) {
+  f32_to_bf16_kernel<<<grid_for(count), kThreads, 0, stream>>>(x, out, count);
   WAN_CUDA_CHECK_LAUNCH();
 }
 

@@ -30,6 +30,9 @@ void launch_add_bf16_to_f32(const uint16_t* a, const uint16_t* b, float* out, in
 void launch_head_modulation(const uint16_t* table, const uint16_t* temb, float* out, int64_t dim,
                             cudaStream_t stream);
 
+// out[i] = bf16(x[i]): f32 [count] -> bf16 [count], round to nearest even.
+void launch_f32_to_bf16(const float* x, uint16_t* out, int64_t count, cudaStream_t stream);
+
 // x = bf16(silu(x)) in place on bf16 [count]; out may differ from x.
 void launch_silu_bf16(const uint16_t* x, uint16_t* out, int64_t count, cudaStream_t stream);
 

@@ -1,0 +1,22 @@
+// Dense attention on CUDA: a thin adapter from AttentionArgs (bf16 device tensors
+// [batch, tokens, heads, head_dim], any token stride) to kernels/attention/flash.
+#pragma once
+
+#include "engine/attention/attention_backend.h"
+
+namespace wan {
+
+class DenseCudaAttention final : public AttentionBackend {
+ public:
+  std::string_view name() const override { return "dense"; }
+  Status can_implement(const AttentionShape& shape) const override;
+  size_t workspace_bytes(const AttentionShape&) const override { return 0; }
+  Status plan(const AttentionShape& shape, Stream stream) override;
+  Status run(const AttentionArgs& args, Stream stream) override;
+
+ private:
+  AttentionShape shape_;
+  bool planned_ = false;
+};
+
+}  // namespace wan

@@ -1,0 +1,84 @@
+// GPU generations (tag gpu): 8 repeated generations of the small config give one SHA-1, a
+// fresh pipeline gives the same SHA-1, and the final latents stay close to the CPU path's.
+// Also every committed CUDA golden case of this GPU's fingerprint class is regenerated.
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "harness/fingerprint.h"
+#include "harness/golden_store.h"
+#include "harness/hashing.h"
+#include "harness/run_case.h"
+#include "kernels/common/testing/gpu_test.h"
+
+namespace wan {
+namespace {
+
+RunCase small_case(const std::string& device) {
+  RunCase c;
+  c.model = "wan-small";
+  c.device = device;
+  c.request.steps = 4;
+  c.request.frames = c.request.height = c.request.width = -1;
+  c.request.guidance = c.request.shift = -1;
+  EXPECT_TRUE(c.resolve().ok());
+  return c;
+}
+
+TEST(GpuGeneration, EightRepeatedGenerationsIdentical) {
+  WAN_SKIP_WITHOUT_GPU();
+  const RunCase c = small_case("cuda");
+  auto pipeline = build_pipeline(c).value();
+  std::set<std::string> hashes;
+  Tensor first;
+  for (int i = 0; i < 8; ++i) {
+    const Tensor latents = pipeline->generate(c.request).value();
+    hashes.insert(sha1_tensor(latents).value());
+    if (i == 0) first = latents;
+  }
+  EXPECT_EQ(hashes.size(), 1u);
+  auto fresh = build_pipeline(c).value();
+  EXPECT_EQ(sha1_tensor(fresh->generate(c.request).value()).value(), *hashes.begin());
+  std::printf("8 GPU generations of %s: sha1 %s\n", c.case_id().c_str(), hashes.begin()->c_str());
+
+  // Against the CPU path (same rounding points, different summation orders).
+  auto cpu = build_pipeline(small_case("cpu")).value();
+  const Tensor want = cpu->generate(c.request).value();
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    const double d = double(first.data<float>()[i]) - want.data<float>()[i];
+    num += d * d;
+    den += double(want.data<float>()[i]) * want.data<float>()[i];
+  }
+  std::printf("final latents after 4 CFG steps, GPU vs CPU: rel L2 %.4g\n", std::sqrt(num / den));
+  EXPECT_LT(std::sqrt(num / den), 5e-2);
+}
+
+TEST(GoldenGpu, CommittedCudaCasesOfThisGpuClassMatch) {
+  WAN_SKIP_WITHOUT_GPU();
+  const Fingerprint fp = make_fingerprint(Device::cuda(0));
+  int checked = 0, other_class = 0;
+  for (const auto& e : std::filesystem::directory_iterator("golden")) {
+    if (e.path().extension() != ".json") continue;
+    auto doc = read_golden_file(e.path().string()).value();
+    auto c = RunCase::from_json(doc["case"]).value();
+    if (c.device.rfind("cuda", 0) != 0) continue;
+    if (!doc["goldens"].contains(fp.class_id)) {
+      ++other_class;
+      continue;
+    }
+    const Tensor latents = build_pipeline(c).value()->generate(c.request).value();
+    auto check = check_golden("golden", c, fp, sha1_tensor(latents).value()).value();
+    EXPECT_EQ(check.verdict, GoldenVerdict::kMatch) << e.path() << ": " << check.message;
+    ++checked;
+  }
+  if (checked == 0) {
+    GTEST_SKIP() << "no CUDA golden for this GPU's fingerprint class " << fp.class_id << " ("
+                 << other_class << " for other GPUs): not comparable";
+  }
+}
+
+}  // namespace
+}  // namespace wan
