@@ -77,6 +77,8 @@ struct WanDitCuda::Buffers {
 };
 
 WanDitCuda::~WanDitCuda() {
+  for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
+  if (pinned_emb_) cudaFreeHost(pinned_emb_);
   for (cudaEvent_t e : event_pool_) cudaEventDestroy(e);
   if (cublas_) cublasLtDestroy(cublas_);
   if (stream_) cudaStreamDestroy(stream_);
@@ -93,6 +95,7 @@ Result<std::unique_ptr<WanDitCuda>> WanDitCuda::create(const WanWeights& weights
   WAN_CUDA_CHECK(cudaSetDevice(device.index));
   WAN_CUDA_CHECK(cudaStreamCreateWithFlags(&m->stream_, cudaStreamNonBlocking));
   WAN_CUBLAS_CHECK(cublasLtCreate(&m->cublas_));
+  WAN_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&m->pinned_emb_), m->config_.freq_dim * sizeof(uint16_t)));
   WAN_ASSIGN_OR_RETURN(m->self_attention_, make_attention_backend(self_attention, device));
   WAN_ASSIGN_OR_RETURN(m->cross_attention_, make_attention_backend(AttentionBackendKind::kDense, device));
   WAN_RETURN_IF_ERROR(m->upload(weights));
@@ -259,6 +262,9 @@ Status WanDitCuda::plan_shape(int64_t frames, int64_t height, int64_t width) {
       static_cast<size_t>(c.out_channels * frames * height * width) * 4,  // out
       kGemmWorkspaceBytes,
   };
+  for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);  // they point at old buffers
+  graphs_.clear();
+  seen_graph_keys_.clear();
   WAN_RETURN_IF_ERROR(arena_.plan(sizes, device_));
   buffers_ = std::make_unique<Buffers>();
   Buffers& b = *buffers_;
@@ -295,67 +301,18 @@ Status WanDitCuda::plan_shape(int64_t frames, int64_t height, int64_t width) {
   return Status();
 }
 
-Result<Tensor> WanDitCuda::forward(const Tensor& latents, int64_t timestep, const Tensor& context,
+Status WanDitCuda::enqueue_forward(const float* lat, const float* ctx_f32, int64_t lt, int64_t lh, int64_t lw,
                                    ForwardObserver* observer) {
   const WanConfig& c = config_;
-  if (latents.dim() != 4 || latents.size(0) != c.in_channels || latents.dtype() != DType::kF32 ||
-      !latents.is_contiguous())
-    return invalid_argument("DiT forward: latents must be contiguous f32 [" + std::to_string(c.in_channels) +
-                            ", T', H/8, W/8], got " + latents.describe());
-  if (context.shape() != Shape{c.text_len, c.text_dim} || context.dtype() != DType::kF32 || !context.is_contiguous())
-    return invalid_argument("DiT forward: context must be f32 [" + std::to_string(c.text_len) + ", " +
-                            std::to_string(c.text_dim) + "] (model config " + c.name + "), got " + context.describe());
-  if (timestep < 0 || timestep > 1000)
-    return invalid_argument("DiT forward: timestep " + std::to_string(timestep) + " outside [0, 1000]");
-  const int64_t lt = latents.size(1), lh = latents.size(2), lw = latents.size(3);
-  if (lh % 2 || lw % 2)
-    return invalid_argument("DiT forward: latent height and width must be even, got " + std::to_string(lh) + "x" +
-                            std::to_string(lw));
-  WAN_CUDA_CHECK(cudaSetDevice(device_.index));
-  WAN_RETURN_IF_ERROR(plan_shape(lt, lh, lw));
   Buffers& b = *buffers_;
-  open_intervals_.clear();
-  events_used_ = 0;
-  if (family_timing_) {
-    WAN_CUDA_CHECK(cudaEventRecord(timing_event(events_used_++), stream_));  // forward start
-  }
   const int64_t L = lt * (lh / 2) * (lw / 2), dim = c.dim, ffn = c.ffn_dim, tl = c.text_len;
   const float eps = c.eps;
-  ScopedRange forward_range("dit_forward");
-
-  // Inputs: latents and context to the device (no copy when already there).
-  const float* lat = latents.data<float>();
-  if (latents.device().is_cpu()) {
-    WAN_CUDA_CHECK(cudaMemcpyAsync(b.latents_in, lat, latents.nbytes(), cudaMemcpyHostToDevice, stream_));
-    lat = b.latents_in;
-  }
-  const float* ctx_f32 = context.data<float>();
-  if (context.device().is_cpu()) {
-    WAN_CUDA_CHECK(cudaMemcpyAsync(b.context_in, ctx_f32, context.nbytes(), cudaMemcpyHostToDevice, stream_));
-    ctx_f32 = b.context_in;
-  }
-
   // 2. Patch embedding.
   launch_patchify(lat, b.patches, c.in_channels, lt, lh, lw, stream_);
   linear(b.patches, c.patch_values(), patch_w_, patch_b_, b.x, dim, L);
   notify(observer, -1, "patch_embed", b.x, {L, dim}, DType::kBF16);
 
-  // 3. Condition embedder: the sinusoid on the host (same bits as the CPU path).
-  {
-    const int64_t half = c.freq_dim / 2;
-    std::vector<uint16_t> emb(c.freq_dim);
-    const double log_10000 = portable::log(10000.0);
-    for (int64_t i = 0; i < half; ++i) {
-      const float exponent = static_cast<float>(-log_10000) * static_cast<float>(i) / static_cast<float>(half);
-      const float freq = static_cast<float>(portable::exp(exponent));
-      double s, co;
-      portable::sincos(static_cast<float>(timestep) * freq, &s, &co);
-      emb[i] = f32_to_bf16_bits(static_cast<float>(co));
-      emb[half + i] = f32_to_bf16_bits(static_cast<float>(s));
-    }
-    WAN_CUDA_CHECK(cudaMemcpyAsync(b.emb, emb.data(), emb.size() * 2, cudaMemcpyHostToDevice, stream_));
-    WAN_CUDA_CHECK(cudaStreamSynchronize(stream_));  // emb is a stack buffer
-  }
+  // 3. Condition embedder (the sinusoid was uploaded with the inputs).
   linear(b.emb, c.freq_dim, time1_w_, time1_b_, b.t_hidden, dim, 1);
   launch_silu_bf16(b.t_hidden, b.t_hidden, dim, stream_);
   linear(b.t_hidden, dim, time2_w_, time2_b_, b.temb, dim, 1);
@@ -450,6 +407,98 @@ Result<Tensor> WanDitCuda::forward(const Tensor& latents, int64_t timestep, cons
   linear(b.n, dim, head_w_, head_b_, b.head, c.out_patch_values(), L);
   notify(observer, -1, "head_out", b.head, {L, c.out_patch_values()}, DType::kBF16);
   launch_unpatchify(b.head, b.out, c.out_channels, lt, lh, lw, stream_);
+  return Status();
+}
+
+Status WanDitCuda::run_graphed(const float* lat, const float* ctx_f32, int64_t lt, int64_t lh, int64_t lw) {
+  const GraphKey key{lat, ctx_f32, lt, lh, lw};
+  auto it = graphs_.find(key);
+  if (it == graphs_.end()) {
+    // First forward with these inputs runs eagerly (plans GEMMs, sets kernel attributes);
+    // the second one is captured.
+    if (!seen_graph_keys_.count(key)) {
+      seen_graph_keys_.insert(key);
+      return enqueue_forward(lat, ctx_f32, lt, lh, lw, nullptr);
+    }
+    cudaGraph_t graph;
+    WAN_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    const Status s = enqueue_forward(lat, ctx_f32, lt, lh, lw, nullptr);
+    WAN_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+    if (!s.ok()) {
+      cudaGraphDestroy(graph);
+      return s;
+    }
+    cudaGraphExec_t exec;
+    WAN_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    WAN_CUDA_CHECK(cudaGraphDestroy(graph));
+    it = graphs_.emplace(key, exec).first;
+  }
+  WAN_CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
+  return Status();
+}
+
+Result<Tensor> WanDitCuda::forward(const Tensor& latents, int64_t timestep, const Tensor& context,
+                                   ForwardObserver* observer) {
+  const WanConfig& c = config_;
+  if (latents.dim() != 4 || latents.size(0) != c.in_channels || latents.dtype() != DType::kF32 ||
+      !latents.is_contiguous())
+    return invalid_argument("DiT forward: latents must be contiguous f32 [" + std::to_string(c.in_channels) +
+                            ", T', H/8, W/8], got " + latents.describe());
+  if (context.shape() != Shape{c.text_len, c.text_dim} || context.dtype() != DType::kF32 || !context.is_contiguous())
+    return invalid_argument("DiT forward: context must be f32 [" + std::to_string(c.text_len) + ", " +
+                            std::to_string(c.text_dim) + "] (model config " + c.name + "), got " + context.describe());
+  if (timestep < 0 || timestep > 1000)
+    return invalid_argument("DiT forward: timestep " + std::to_string(timestep) + " outside [0, 1000]");
+  const int64_t lt = latents.size(1), lh = latents.size(2), lw = latents.size(3);
+  if (lh % 2 || lw % 2)
+    return invalid_argument("DiT forward: latent height and width must be even, got " + std::to_string(lh) + "x" +
+                            std::to_string(lw));
+  WAN_CUDA_CHECK(cudaSetDevice(device_.index));
+  WAN_RETURN_IF_ERROR(plan_shape(lt, lh, lw));
+  Buffers& b = *buffers_;
+  open_intervals_.clear();
+  events_used_ = 0;
+  if (family_timing_) {
+    WAN_CUDA_CHECK(cudaEventRecord(timing_event(events_used_++), stream_));  // forward start
+  }
+  ScopedRange forward_range("dit_forward");
+
+  // Inputs: latents and context to the device (no copy when already there).
+  const float* lat = latents.data<float>();
+  if (latents.device().is_cpu()) {
+    WAN_CUDA_CHECK(cudaMemcpyAsync(b.latents_in, lat, latents.nbytes(), cudaMemcpyHostToDevice, stream_));
+    lat = b.latents_in;
+  }
+  const float* ctx_f32 = context.data<float>();
+  if (context.device().is_cpu()) {
+    WAN_CUDA_CHECK(cudaMemcpyAsync(b.context_in, ctx_f32, context.nbytes(), cudaMemcpyHostToDevice, stream_));
+    ctx_f32 = b.context_in;
+  }
+
+  // The timestep sinusoid on the host (same bits as the CPU path), through pinned memory so
+  // the copy is an ordinary stream operation ahead of the (possibly graphed) forward.
+  {
+    const int64_t half = c.freq_dim / 2;
+    const double log_10000 = portable::log(10000.0);
+    for (int64_t i = 0; i < half; ++i) {
+      const float exponent = static_cast<float>(-log_10000) * static_cast<float>(i) / static_cast<float>(half);
+      const float freq = static_cast<float>(portable::exp(exponent));
+      double s, co;
+      portable::sincos(static_cast<float>(timestep) * freq, &s, &co);
+      pinned_emb_[i] = f32_to_bf16_bits(static_cast<float>(co));
+      pinned_emb_[half + i] = f32_to_bf16_bits(static_cast<float>(s));
+    }
+    WAN_CUDA_CHECK(cudaMemcpyAsync(b.emb, pinned_emb_, c.freq_dim * 2, cudaMemcpyHostToDevice, stream_));
+  }
+  // Graphs only for the plain path: no observer (it synchronises per op), no family timing
+  // (events), inputs already on the device (their addresses are baked into the graph).
+  const bool graphable = use_graphs_ && !observer && !family_timing_ && latents.device().is_cuda() &&
+                         context.device().is_cuda();
+  if (graphable) {
+    WAN_RETURN_IF_ERROR(run_graphed(lat, ctx_f32, lt, lh, lw));
+  } else {
+    WAN_RETURN_IF_ERROR(enqueue_forward(lat, ctx_f32, lt, lh, lw, observer));
+  }
   if (family_timing_) {
     const size_t end = events_used_++;
     WAN_CUDA_CHECK(cudaEventRecord(timing_event(end), stream_));

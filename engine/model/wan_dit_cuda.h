@@ -6,6 +6,8 @@
 #pragma once
 
 #include <map>
+#include <set>
+#include <tuple>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +51,9 @@ class WanDitCuda final : public DitModel {
     double rest_ms() const { return total_ms - gemm_ms - attention_ms; }
   };
   void enable_family_timing(bool on) { family_timing_ = on; }
+  // CUDA graphs: a forward whose inputs already live on the device is captured once per
+  // (input addresses, shape) and replayed (on by default).
+  void enable_graphs(bool on) { use_graphs_ = on; }
   FamilyTimes family_times() const { return family_times_; }
 
  private:
@@ -62,6 +67,10 @@ class WanDitCuda final : public DitModel {
   WanDitCuda() = default;
   Status upload(const WanWeights& w);
   Status plan_shape(int64_t frames, int64_t height, int64_t width);
+  // Enqueues the whole forward on stream_ (no host synchronisation unless an observer is set).
+  Status enqueue_forward(const float* lat, const float* ctx, int64_t lt, int64_t lh, int64_t lw,
+                         ForwardObserver* observer);
+  Status run_graphed(const float* lat, const float* ctx, int64_t lt, int64_t lh, int64_t lw);
   CublasLtGemm& gemm(int64_t m, int64_t n, int64_t k, GemmEpilogue epilogue);
   // y[m, n] (ld_y) = x[m, k] (ld_x) W^T + b
   void linear(const void* x, int64_t ld_x, const Tensor& w, const Tensor& b, void* y, int64_t ld_y,
@@ -93,6 +102,11 @@ class WanDitCuda final : public DitModel {
   std::vector<std::pair<Family, size_t>> open_intervals_;  // (family, start event index)
   size_t events_used_ = 0;
   FamilyTimes family_times_;
+  using GraphKey = std::tuple<const float*, const float*, int64_t, int64_t, int64_t>;
+  bool use_graphs_ = true;
+  std::map<GraphKey, cudaGraphExec_t> graphs_;
+  std::set<GraphKey> seen_graph_keys_;
+  uint16_t* pinned_emb_ = nullptr;  // [freq_dim] page-locked host staging
 };
 
 }  // namespace wan

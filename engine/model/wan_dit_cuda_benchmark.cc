@@ -13,7 +13,7 @@
 namespace wan {
 namespace {
 
-void BM_WanDitCudaForward(benchmark::State& state, const char* model, Shape latent_shape) {
+void BM_WanDitCudaForward(benchmark::State& state, const char* model, Shape latent_shape, bool graphs) {
   const std::string reason = testing::gpu_unavailable_reason();
   if (!reason.empty()) {
     state.SkipWithError(("no GPU: " + reason).c_str());
@@ -26,11 +26,13 @@ void BM_WanDitCudaForward(benchmark::State& state, const char* model, Shape late
     return;
   }
   auto dit = WanDitCuda::create(weights.value(), Device::cuda(0), AttentionBackendKind::kDense).value();
+  dit->enable_graphs(graphs);
   Tensor latents = Tensor::empty(latent_shape, DType::kF32, Device::cuda(0)).value();
   Tensor context = Tensor::empty({c.text_len, c.text_dim}, DType::kF32, Device::cuda(0)).value();
   (void)fill_normal(latents, 1);
   (void)fill_normal(context, 2);
-  (void)dit->forward(latents, 999, context, nullptr).value();  // plan + warm-up
+  (void)dit->forward(latents, 999, context, nullptr).value();  // plan + warm-up (eager)
+  (void)dit->forward(latents, 999, context, nullptr).value();  // graph capture when enabled
   size_t free_bytes = 0, total_bytes = 0;
   cudaMemGetInfo(&free_bytes, &total_bytes);
   for (auto _ : state) {
@@ -53,10 +55,14 @@ void BM_WanDitCudaForward(benchmark::State& state, const char* model, Shape late
   state.counters["device_mem_used_GiB"] = static_cast<double>(total_bytes - free_bytes) / (1 << 30);
 }
 
-BENCHMARK_CAPTURE(BM_WanDitCudaForward, wan2_1_1_3b_480x832x81, "wan2.1-t2v-1.3b", Shape{16, 21, 60, 104})
+BENCHMARK_CAPTURE(BM_WanDitCudaForward, wan2_1_1_3b_480x832x81_graph, "wan2.1-t2v-1.3b", Shape{16, 21, 60, 104}, true)
     ->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
-BENCHMARK_CAPTURE(BM_WanDitCudaForward, wan_small, "wan-small", Shape{16, 5, 30, 52})
-    ->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_WanDitCudaForward, wan2_1_1_3b_480x832x81_eager, "wan2.1-t2v-1.3b", Shape{16, 21, 60, 104}, false)
+    ->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK_CAPTURE(BM_WanDitCudaForward, wan_small_graph, "wan-small", Shape{16, 5, 30, 52}, true)
+    ->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(5);
+BENCHMARK_CAPTURE(BM_WanDitCudaForward, wan_small_eager, "wan-small", Shape{16, 5, 30, 52}, false)
+    ->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(5);
 
 }  // namespace
 }  // namespace wan
