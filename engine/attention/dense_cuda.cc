@@ -1,8 +1,11 @@
 #include "engine/attention/dense_cuda.h"
 
+#include <cstdlib>
+
 #include <cuda_runtime_api.h>
 
 #include "kernels/attention/flash/flash_attention_fwd.h"
+#include "kernels/attention/flash/flash_attention_fwd_sm90.h"
 
 namespace wan {
 
@@ -19,9 +22,38 @@ Status DenseCudaAttention::can_implement(const AttentionShape& shape) const {
   return Status();
 }
 
+namespace {
+// Params with the shape only (pointers aligned placeholders), for capability checks.
+FlashAttentionParams shape_params(const AttentionShape& s) {
+  FlashAttentionParams p;
+  p.batch = static_cast<int>(s.batch);
+  p.heads = static_cast<int>(s.heads);
+  p.head_dim = static_cast<int>(s.head_dim);
+  p.q_tokens = static_cast<int>(s.q_tokens);
+  p.kv_tokens = static_cast<int>(s.kv_tokens);
+  p.q = p.k = p.v = p.out = reinterpret_cast<uint16_t*>(256);
+  return p;
+}
+}  // namespace
+
+size_t DenseCudaAttention::workspace_bytes(const AttentionShape& shape) const {
+  const FlashAttentionParams p = shape_params(shape);
+  return flash_attention_fwd_sm90_unsupported_reason(p).empty() ? flash_attention_fwd_sm90_workspace_bytes(p) : 0;
+}
+
 Status DenseCudaAttention::plan(const AttentionShape& shape, Stream) {
   WAN_RETURN_IF_ERROR(can_implement(shape));
   shape_ = shape;
+  // Hopper: the wgmma kernel (WAN_ATTENTION_KERNEL=mma_sync forces the portable one).
+  const char* forced = std::getenv("WAN_ATTENTION_KERNEL");
+  use_sm90_ = flash_attention_fwd_sm90_unsupported_reason(shape_params(shape)).empty() &&
+              !(forced && std::string(forced) == "mma_sync");
+  if (use_sm90_) {
+    const size_t bytes = workspace_bytes(shape);
+    if (!workspace_.defined() || workspace_.nbytes() < bytes) {
+      WAN_ASSIGN_OR_RETURN(workspace_, Tensor::empty({static_cast<int64_t>(bytes)}, DType::kU8, shape.device));
+    }
+  }
   planned_ = true;
   return Status();
 }
@@ -56,7 +88,11 @@ Status DenseCudaAttention::run(const AttentionArgs& a, Stream stream) {
     return invalid_argument("dense CUDA attention: k and v must share strides");
   const std::string reason = flash_attention_fwd_unsupported_reason(p);
   if (!reason.empty()) return unimplemented("dense CUDA attention: " + reason);
-  launch_flash_attention_fwd(p, static_cast<cudaStream_t>(stream));
+  if (use_sm90_) {
+    launch_flash_attention_fwd_sm90(p, workspace_.raw_data(), static_cast<cudaStream_t>(stream));
+  } else {
+    launch_flash_attention_fwd(p, static_cast<cudaStream_t>(stream));
+  }
   return Status();
 }
 

@@ -10,13 +10,16 @@ class DenseCudaAttention final : public AttentionBackend {
  public:
   std::string_view name() const override { return "dense"; }
   Status can_implement(const AttentionShape& shape) const override;
-  size_t workspace_bytes(const AttentionShape&) const override { return 0; }
+  // The Hopper kernel's transposed-V buffer (0 where the mma.sync kernel runs).
+  size_t workspace_bytes(const AttentionShape& shape) const override;
   Status plan(const AttentionShape& shape, Stream stream) override;
   Status run(const AttentionArgs& args, Stream stream) override;
 
  private:
   AttentionShape shape_;
   bool planned_ = false;
+  bool use_sm90_ = false;
+  Tensor workspace_;  // allocated in plan(), reused by every run()
 };
 
 }  // namespace wan

@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 
 #include "kernels/attention/flash/flash_attention_fwd.h"
+#include "kernels/attention/flash/flash_attention_fwd_sm90.h"
 #include "kernels/common/testing/cuda_benchmark.h"
 
 namespace wan {
@@ -29,16 +30,34 @@ void BM_FlashAttentionFwd(benchmark::State& state) {
   p.kv_tokens = kv;
   p.q_token_stride = p.kv_token_stride = p.out_token_stride = row;
   p.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  testing::time_cuda(state, [&](cudaStream_t s) { launch_flash_attention_fwd(p, s); });
+  const bool sm90 = state.range(4) == 1;
+  if (sm90) {
+    const std::string reason = flash_attention_fwd_sm90_unsupported_reason(p);
+    if (!reason.empty()) {
+      state.SkipWithError(reason.c_str());
+      return;
+    }
+  }
+  testing::DeviceBuffer workspace(sm90 ? flash_attention_fwd_sm90_workspace_bytes(p) : 16);
+  testing::time_cuda(state, [&](cudaStream_t s) {
+    if (sm90) {
+      launch_flash_attention_fwd_sm90(p, workspace.as<void>(), s);
+    } else {
+      launch_flash_attention_fwd(p, s);
+    }
+  });
   const double flops = 4.0 * tokens * static_cast<double>(kv) * head_dim * heads;
   state.counters["TFLOP/s"] = benchmark::Counter(flops * state.iterations() / 1e12, benchmark::Counter::kIsRate);
 }
 
 BENCHMARK(BM_FlashAttentionFwd)
-    ->ArgNames({"heads", "tokens", "head_dim", "kv"})
-    ->Args({12, 32760, 128, 32760})  // 1.3B at 480x832x81
-    ->Args({12, 32760, 128, 512})    // its cross-attention
-    ->Args({4, 1950, 64, 1950})      // wan-small
+    ->ArgNames({"heads", "tokens", "head_dim", "kv", "sm90"})
+    ->Args({12, 32760, 128, 32760, 0})  // 1.3B at 480x832x81, mma.sync kernel
+    ->Args({12, 32760, 128, 32760, 1})  // the same, Hopper wgmma kernel
+    ->Args({12, 32760, 128, 512, 0})    // its cross-attention
+    ->Args({12, 32760, 128, 512, 1})
+    ->Args({40, 75600, 128, 75600, 1})  // 14B at 720x1280x81 (cuDNN: 205.7 ms)
+    ->Args({4, 1950, 64, 1950, 0})      // wan-small
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

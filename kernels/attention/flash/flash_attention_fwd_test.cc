@@ -2,6 +2,7 @@
 // on fresh random inputs. Bound: relative L2 < 8e-3 (bf16 output rounding, 2^-9, plus P rounded
 // relative to the running rather than the final max). Bit-identical across repeated launches.
 #include "kernels/attention/flash/flash_attention_fwd.h"
+#include "kernels/attention/flash/flash_attention_fwd_sm90.h"
 
 #include <cstring>
 
@@ -21,7 +22,7 @@ struct Case {
   int batch, heads, head_dim, q_tokens, kv_tokens;
 };
 
-void check_case(const Case& c, uint32_t seed) {
+void check_case(const Case& c, uint32_t seed, bool sm90 = false) {
   const size_t row = static_cast<size_t>(c.heads) * c.head_dim;
   const auto q = testing::random_bf16(c.batch * c.q_tokens * row, seed, 1.5f);
   const auto k = testing::random_bf16(c.batch * c.kv_tokens * row, seed + 1, 1.5f);
@@ -43,9 +44,17 @@ void check_case(const Case& c, uint32_t seed) {
   p.kv_batch_stride = static_cast<int64_t>(c.kv_tokens) * row;
   p.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   ASSERT_EQ(flash_attention_fwd_unsupported_reason(p), "");
-  launch_flash_attention_fwd(p, nullptr);
+  DeviceBuffer workspace(sm90 ? flash_attention_fwd_sm90_workspace_bytes(p) : 16);
+  auto launch = [&] {
+    if (sm90) {
+      launch_flash_attention_fwd_sm90(p, workspace.as<void>(), nullptr);
+    } else {
+      launch_flash_attention_fwd(p, nullptr);
+    }
+  };
+  launch();
   const std::vector<uint16_t> first = dout.to_host<uint16_t>();
-  launch_flash_attention_fwd(p, nullptr);
+  launch();
   const std::vector<uint16_t> second = dout.to_host<uint16_t>();
   EXPECT_EQ(first, second) << "not bit-identical run to run";
 
@@ -67,7 +76,8 @@ void check_case(const Case& c, uint32_t seed) {
   const double err = testing::rel_l2(testing::bf16_to_f32(first), ref);
   EXPECT_LT(err, 8e-3) << "batch " << c.batch << " heads " << c.heads << " d " << c.head_dim << " q "
                        << c.q_tokens << " kv " << c.kv_tokens;
-  std::printf("flash vs CPU: d=%d q=%d kv=%d rel L2 %.3g\n", c.head_dim, c.q_tokens, c.kv_tokens, err);
+  std::printf("flash%s vs CPU: d=%d q=%d kv=%d rel L2 %.3g\n", sm90 ? " (sm90 wgmma)" : "", c.head_dim, c.q_tokens,
+              c.kv_tokens, err);
 }
 
 TEST(FlashAttentionFwd, MatchesCpuReferenceHeadDim128) {
@@ -81,6 +91,20 @@ TEST(FlashAttentionFwd, MatchesCpuReferenceHeadDim64) {
   WAN_SKIP_WITHOUT_GPU();
   check_case({1, 4, 64, 1950, 1950}, 4);  // wan-small self-attention
   check_case({1, 2, 64, 37, 5}, 5);       // tiny
+}
+
+TEST(FlashAttentionFwdSm90, MatchesCpuReference) {
+  WAN_SKIP_WITHOUT_GPU();
+  FlashAttentionParams probe;
+  probe.head_dim = 128;
+  probe.batch = probe.heads = probe.q_tokens = probe.kv_tokens = 1;
+  probe.q = probe.k = probe.v = probe.out = reinterpret_cast<uint16_t*>(256);
+  const std::string reason = flash_attention_fwd_sm90_unsupported_reason(probe);
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  check_case({1, 2, 128, 256, 256}, 11, true);
+  check_case({1, 3, 128, 300, 517}, 12, true);  // ragged query and key tiles
+  check_case({2, 2, 128, 64, 512}, 13, true);   // batch 2, cross-attention-like kv
+  check_case({1, 1, 128, 1000, 77}, 14, true);  // one ragged key tile
 }
 
 TEST(FlashAttentionFwd, RejectsUnsupportedHeadDim) {
