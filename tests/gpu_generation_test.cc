@@ -56,6 +56,26 @@ TEST(GpuGeneration, EightRepeatedGenerationsIdentical) {
   EXPECT_LT(std::sqrt(num / den), 5e-2);
 }
 
+TEST(GpuGeneration, HeadDim128PathIsDeterministic) {
+  // The 1.3B architecture (head_dim 128: the Hopper wgmma attention kernel on sm_90a) at a
+  // small size: 8 generations, one hash.
+  WAN_SKIP_WITHOUT_GPU();
+  RunCase c;
+  c.model = "wan2.1-t2v-1.3b";
+  c.device = "cuda";
+  c.request.steps = 2;
+  c.request.frames = 5;
+  c.request.height = 128;
+  c.request.width = 128;
+  c.request.guidance = c.request.shift = -1;
+  ASSERT_TRUE(c.resolve().ok());
+  auto pipeline = build_pipeline(c).value();
+  std::set<std::string> hashes;
+  for (int i = 0; i < 8; ++i) hashes.insert(sha1_tensor(pipeline->generate(c.request).value()).value());
+  EXPECT_EQ(hashes.size(), 1u);
+  std::printf("8 GPU generations of %s: sha1 %s\n", c.case_id().c_str(), hashes.begin()->c_str());
+}
+
 TEST(GoldenGpu, CommittedCudaCasesOfThisGpuClassMatch) {
   WAN_SKIP_WITHOUT_GPU();
   const Fingerprint fp = make_fingerprint(Device::cuda(0));

@@ -53,6 +53,8 @@ class AttentionBackend {
   virtual Status plan(const AttentionShape& shape, Stream stream) = 0;
   // Computes out; no allocation, no synchronisation on CUDA.
   virtual Status run(const AttentionArgs& args, Stream stream) = 0;
+  // The kernel plan() chose, for reports ("flash_attention_fwd_sm90 (wgmma)").
+  virtual std::string implementation() const { return std::string(name()); }
 };
 
 enum class AttentionBackendKind {

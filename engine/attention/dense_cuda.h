@@ -14,6 +14,9 @@ class DenseCudaAttention final : public AttentionBackend {
   size_t workspace_bytes(const AttentionShape& shape) const override;
   Status plan(const AttentionShape& shape, Stream stream) override;
   Status run(const AttentionArgs& args, Stream stream) override;
+  std::string implementation() const override {
+    return use_sm90_ ? "flash_attention_fwd_sm90 (wgmma, sm_90a)" : "flash_attention_fwd (mma.sync)";
+  }
 
  private:
   AttentionShape shape_;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/core/status.h"
 #include "engine/core/tensor.h"
@@ -22,6 +23,8 @@ class DitModel {
   virtual const WanConfig& config() const = 0;
   virtual Device device() const = 0;
   virtual std::string describe() const = 0;  // "cpu bf16, attention dense"
+  // Kernels and algorithms chosen so far (GEMM algorithms, attention kernels), for reports.
+  virtual std::vector<std::string> kernel_choices() const { return {}; }
 };
 
 }  // namespace wan

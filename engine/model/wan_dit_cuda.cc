@@ -166,6 +166,13 @@ std::string WanDitCuda::describe() const {
   return device_.to_string() + " bf16, self-attention " + std::string(self_attention_->name());
 }
 
+std::vector<std::string> WanDitCuda::kernel_choices() const {
+  std::vector<std::string> out = {"self-attention: " + self_attention_->implementation(),
+                                  "cross-attention: " + cross_attention_->implementation()};
+  for (const std::string& g : gemm_algorithms()) out.push_back("gemm " + g);
+  return out;
+}
+
 std::vector<std::string> WanDitCuda::gemm_algorithms() const {
   std::vector<std::string> out;
   for (const auto& [key, g] : gemms_) {

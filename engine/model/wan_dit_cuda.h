@@ -39,6 +39,7 @@ class WanDitCuda final : public DitModel {
   const WanConfig& config() const override { return config_; }
   Device device() const override { return device_; }
   std::string describe() const override;
+  std::vector<std::string> kernel_choices() const override;
   cudaStream_t stream() const { return stream_; }
   // "qkv: algo 66 tile ..." per GEMM shape, for reports.
   std::vector<std::string> gemm_algorithms() const;

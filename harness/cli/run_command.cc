@@ -206,6 +206,9 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
                           return j;
                         }()}}},
       {"golden", golden},
+      {"engine", pipeline ? nlohmann::json{{"model", pipeline->model().describe()},
+                                          {"kernels", pipeline->model().kernel_choices()}}
+                          : nlohmann::json{{"model", "in fresh processes"}}},
       {"timing", {{"median_seconds", median(times)},
                   {"min_seconds", *std::min_element(times.begin(), times.end())},
                   {"max_seconds", *std::max_element(times.begin(), times.end())}}},

@@ -50,6 +50,29 @@ void BM_QkNormRope(benchmark::State& state) {
                                               benchmark::Counter::kIsRate);
 }
 
+void BM_ResidualAddLayerNormModulate(benchmark::State& state) {
+  if (testing::skip_without_gpu(state)) return;
+  testing::DeviceBuffer h(kRows * kDim * 2), a(kRows * kDim * 2), out(kRows * kDim * 2), shift(kDim * 4), scale(kDim * 4);
+  for (auto* b : {&h, &a, &shift, &scale}) WAN_CUDA_CHECK(cudaMemset(b->as<void>(), 0, b->bytes()));
+  testing::time_cuda(state, [&](cudaStream_t s) {
+    launch_residual_add_layer_norm_modulate(h.as<uint16_t>(), a.as<uint16_t>(), shift.as<float>(), scale.as<float>(),
+                                            out.as<uint16_t>(), kRows, kDim, 1e-6f, s);
+  });
+  state.counters["GB/s"] = benchmark::Counter(8.0 * kRows * kDim * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+
+void BM_GatedResidual(benchmark::State& state) {
+  if (testing::skip_without_gpu(state)) return;
+  testing::DeviceBuffer h(kRows * kDim * 2), f(kRows * kDim * 2), x(kRows * kDim * 2), gate(kDim * 4);
+  for (auto* b : {&h, &f, &gate}) WAN_CUDA_CHECK(cudaMemset(b->as<void>(), 0, b->bytes()));
+  testing::time_cuda(state, [&](cudaStream_t s) {
+    launch_gated_residual(h.as<uint16_t>(), f.as<uint16_t>(), gate.as<float>(), x.as<uint16_t>(), kRows, kDim, s);
+  });
+  state.counters["GB/s"] = benchmark::Counter(6.0 * kRows * kDim * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+
+BENCHMARK(BM_ResidualAddLayerNormModulate)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GatedResidual)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LayerNormModulate)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_GatedResidualLayerNorm)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_QkNormRope)->UseManualTime()->Unit(benchmark::kMicrosecond);
