@@ -49,6 +49,36 @@ WAN_HD double sqrt(double a) {
 #endif
 }
 
+// The same four operations in f32, never contracted into FMA (device: _rn intrinsics).
+WAN_HD float add(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+WAN_HD float sub(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+WAN_HD float mul(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+WAN_HD float div(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fdiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+
 constexpr double kLn2 = 0.693147180559945309417232121458176568;
 constexpr double kPi = 3.14159265358979323846264338327950288;
 constexpr double kSqrt2 = 1.41421356237309504880168872420969808;

@@ -7,41 +7,17 @@
 #include <cstdint>
 
 #include "kernels/common/host_device.h"
+#include "kernels/common/portable_math.h"
 
 namespace wan {
 
-// fp32 arithmetic that is never contracted into FMA: the per-element updates are written
-// with these so host and device round every operation the same way. Host builds use
-// -ffp-contract=off (and baseline x86-64 has no FMA), so plain operators are exact there.
+// fp32 arithmetic that is never contracted into FMA (kernels/common/portable_math.h): the
+// per-element updates are written with these so host and device round every operation alike.
 namespace fp32 {
-WAN_HD float add(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-WAN_HD float sub(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
-WAN_HD float mul(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-WAN_HD float div(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fdiv_rn(a, b);
-#else
-  return a / b;
-#endif
-}
+using portable::add;
+using portable::div;
+using portable::mul;
+using portable::sub;
 }  // namespace fp32
 
 // The scalars of one step, fp32 exactly as flow_unipc_update_element consumes them.
