@@ -14,6 +14,7 @@ readonly kPackages=(
   nlohmann-json3-dev
   libssl-dev
   python3
+  chromium               # headless rendering test of the HTML reports
 )
 
 missing=()

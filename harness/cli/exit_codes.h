@@ -14,6 +14,9 @@ enum ExitCode : int {
   kExitTraceDiverged = 5,    // `trace --diff`: the traces differ
   kExitUnavailable = 6,      // no GPU, out of memory, CUPTI taken, I/O failure
   kExitRefused = 7,          // would overwrite a golden or report without --force
+  kExitRegression = 8,       // `compare`/`ab`: significantly slower end to end
+  kExitOutputMismatch = 9,   // `compare`/`ab`: outputs not bit-exact
+  kExitInconclusive = 10,    // `compare`/`ab`: more runs needed for a verdict
   kExitInternal = 70,        // a bug
 };
 

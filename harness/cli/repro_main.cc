@@ -17,13 +17,20 @@ commands:
   run            repeated seeded generations of one case: per-run SHA-1 of the final latents,
                  determinism verdict, golden verdict, times, JSON report
                  (--runs N, --seeds a,b, --fresh-process, --report PATH, --save-latents PATH,
-                  --golden-dir DIR, --no-golden, --force, --quiet)
+                  --golden-dir DIR, --no-golden, --force, --quiet; on CUDA: per-kernel CUPTI
+                  timings by default (--no-kernels), --no-cuda-graphs, --profile-steps A:B
+                  for cudaProfilerStart/Stop around steps A..B)
   golden check   run the case once and compare with golden/<case>.json
   golden update  record the case's hash for this environment class (--force to replace)
   trace          SHA-1 chain over every intermediate (step, branch, block, op)
                  (--out FILE, --dump STEP:BRANCH:BLOCK:OP[,...], --debug-perturb STEP:BRANCH:BLOCK:OP)
   trace --diff A B [--rerun]
                  first divergent op of two traces, with max abs / rel L2 / ULP / count
+  compare BASE.json CAND.json
+                 bit-exactness, then faster / slower / same within noise / inconclusive, end to
+                 end and per kernel (bootstrap CI of the median ratio, Mann-Whitney U, minimum
+                 effect, Benjamini-Hochberg); --md/--json/--html FILE, --min-effect 0.005,
+                 --kernel-min-effect 0.003, --alpha 0.05
   devices        the environment fingerprint of this machine
   help           this text
 
@@ -38,6 +45,7 @@ case flags (defaults: the built-in case, wan-tiny on synthetic weights, 8 steps)
 exit codes: 0 ok (deterministic; golden matched, missing or not comparable), 1 runs differ,
   2 bad command line, 3 corrupt or unreadable input file, 4 golden mismatch,
   5 traces differ, 6 unavailable (no GPU, out of memory, I/O), 7 refused to overwrite,
+  8 regression (compare), 9 outputs not bit-exact (compare), 10 inconclusive (compare),
   70 internal error
 )";
 
@@ -59,6 +67,7 @@ int main(int argc, char** argv) {
   if (command == "golden") return wan::cli::golden_command(rest);
   if (command == "trace") return wan::cli::trace_command(rest, all);
   if (command == "devices") return wan::cli::devices_command(rest);
+  if (command == "compare") return wan::cli::compare_command(rest);
   std::fprintf(stderr, "repro: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return wan::cli::kExitUsage;
 }

@@ -21,7 +21,12 @@
 #include "harness/cli/exit_codes.h"
 #include "harness/fingerprint.h"
 #include "harness/golden_store.h"
+#include "harness/gpu_clock.h"
 #include "harness/hashing.h"
+#include "harness/kernel_tracer.h"
+#include "engine/model/wan_dit_cuda.h"
+
+#include <cuda_profiler_api.h>
 
 extern char** environ;
 
@@ -44,29 +49,114 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// What a run measures besides wall time.
+struct RunOptions {
+  bool quiet = false;
+  KernelTracer* tracer = nullptr;   // per-kernel timings (null: off or unavailable)
+  std::string tracer_unavailable;   // why there is no tracer, when kernels were wanted
+  int profile_first = -1, profile_last = -1;  // cudaProfilerStart/Stop around these steps
+  int device_index = -1;            // GPU to sample clocks from (-1: CPU run)
+};
+
+// Per-kernel totals of one run, grouped by (kernel name, NVTX range without step indices).
+nlohmann::json summarize_kernels(const std::vector<KernelRecord>& records, double* total_ms, double* span_ms) {
+  struct Group {
+    int64_t count = 0;
+    uint64_t ns = 0;
+    const KernelRecord* first = nullptr;
+  };
+  std::map<std::pair<std::string, std::string>, Group> groups;
+  uint64_t total = 0, lo = UINT64_MAX, hi = 0;
+  for (const KernelRecord& r : records) {
+    Group& g = groups[{r.name, range_group(r.range)}];
+    ++g.count;
+    g.ns += r.end_ns - r.start_ns;
+    if (!g.first) g.first = &r;
+    total += r.end_ns - r.start_ns;
+    lo = std::min(lo, r.start_ns);
+    hi = std::max(hi, r.end_ns);
+  }
+  *total_ms = total / 1e6;
+  *span_ms = records.empty() ? 0.0 : (hi - lo) / 1e6;
+  std::vector<nlohmann::json> out;
+  for (const auto& [key, g] : groups) {
+    const KernelRecord& f = *g.first;
+    out.push_back({{"name", key.first}, {"range", key.second}, {"count", g.count}, {"total_us", g.ns / 1e3},
+                   {"grid", {f.grid[0], f.grid[1], f.grid[2]}}, {"block", {f.block[0], f.block[1], f.block[2]}},
+                   {"registers", f.registers}, {"smem", f.static_smem + f.dynamic_smem}});
+  }
+  std::sort(out.begin(), out.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+    return a["total_us"].get<double>() > b["total_us"].get<double>();
+  });
+  return out;
+}
+
 // One generation in this process; returns its run record.
 Result<nlohmann::json> generate_once(Pipeline& pipeline, const RunCase& run_case, uint64_t seed,
-                                     int index, int total, bool quiet, Tensor* latents_out) {
+                                     int index, int total, const RunOptions& o, Tensor* latents_out) {
   GenerationRequest r = run_case.request;
   r.seed = seed;
+  const bool quiet = o.quiet;
   if (!quiet) std::fprintf(stderr, "run %d/%d seed %llu\n", index + 1, total, static_cast<unsigned long long>(seed));
   std::vector<double> step_seconds;
+  nlohmann::json clocks = nlohmann::json::array();
+  bool throttled = false;
+  auto* cuda_model = dynamic_cast<WanDitCuda*>(&pipeline.model());
+  WanDitCuda::FamilyTimes families_before;
+  if (cuda_model) families_before = cuda_model->family_times();
+  if (o.profile_first == 0) cudaProfilerStart();
   const auto start = std::chrono::steady_clock::now();
   WAN_ASSIGN_OR_RETURN(Tensor latents, pipeline.generate(r, nullptr, [&](const StepProgress& p) {
     step_seconds.push_back(p.seconds);
+    if (p.step == o.profile_last) cudaProfilerStop();
+    if (p.step + 1 == o.profile_first) cudaProfilerStart();
+    if (o.device_index >= 0) {
+      const GpuClockSample c = sample_gpu_clock(o.device_index);  // right after the step's kernels
+      if (c.available) {
+        clocks.push_back(c.sm_mhz);
+        throttled = throttled || c.throttled;
+        if (c.throttled && !quiet) std::fprintf(stderr, "  step %d: GPU throttled (%s)\n", p.step + 1, c.reasons.c_str());
+      }
+    }
     if (!quiet) print_step_progress(p.step, p.steps, p.timestep, p.seconds);
   }));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   WAN_ASSIGN_OR_RETURN(std::string sha1, sha1_tensor(latents));
   if (latents_out) *latents_out = latents;
-  return nlohmann::json{{"index", index},       {"seed", seed},
-                        {"latents_sha1", sha1}, {"seconds", seconds},
-                        {"step_seconds", step_seconds}, {"pid", static_cast<int>(::getpid())}};
+  nlohmann::json record = {{"index", index},       {"seed", seed},
+                           {"latents_sha1", sha1}, {"seconds", seconds},
+                           {"step_seconds", step_seconds}, {"pid", static_cast<int>(::getpid())}};
+  if (o.device_index >= 0) {
+    record["sm_clock_mhz"] = clocks;
+    record["throttled"] = throttled;
+  }
+  if (o.tracer) {
+    auto records = o.tracer->collect(true);
+    if (records.ok()) {
+      double total_ms = 0, span_ms = 0;
+      record["kernels"] = summarize_kernels(records.value(), &total_ms, &span_ms);
+      record["gpu_kernel_ms"] = total_ms;
+      record["gpu_span_ms"] = span_ms;
+    } else {
+      record["kernels_unavailable"] = records.status().message();
+    }
+  } else if (!o.tracer_unavailable.empty()) {
+    record["kernels_unavailable"] = o.tracer_unavailable;
+  }
+  if (cuda_model && !record.contains("kernels")) {
+    // Fallback: CUDA-event timing of the GEMM and attention ranges of every forward.
+    const auto after = cuda_model->family_times();
+    record["families_ms"] = {{"gemm", after.gemm_ms - families_before.gemm_ms},
+                             {"attention", after.attention_ms - families_before.attention_ms},
+                             {"rest", after.rest_ms() - families_before.rest_ms()},
+                             {"forwards", after.forwards - families_before.forwards}};
+  }
+  return record;
 }
 
 // One generation in a fresh process of this executable (catches state leaking between runs).
 Result<nlohmann::json> generate_in_child(const RunCase& run_case, uint64_t seed, int index,
-                                         int total, bool quiet) {
+                                         int total, bool quiet, const std::vector<std::string>& extra_flags) {
   const std::string tmp = "/tmp/repro-child-" + std::to_string(::getpid()) + "-" + std::to_string(index) + ".json";
   std::vector<std::string> args = {self_executable(), "run"};
   std::istringstream flags(run_case.to_flags());
@@ -75,6 +165,7 @@ Result<nlohmann::json> generate_in_child(const RunCase& run_case, uint64_t seed,
                                std::string("1"), std::string("--report"), tmp,
                                std::string("--no-golden"), std::string("--force")})
     args.push_back(a);
+  for (const std::string& a : extra_flags) args.push_back(a);
   if (quiet) args.push_back("--quiet");
   if (!quiet) std::fprintf(stderr, "run %d/%d seed %llu (fresh process)\n", index + 1, total, static_cast<unsigned long long>(seed));
   std::vector<char*> argv;
@@ -104,8 +195,9 @@ Result<nlohmann::json> generate_in_child(const RunCase& run_case, uint64_t seed,
 
 int run_command(const std::vector<std::string>& args, const std::vector<std::string>& argv0) {
   std::set<std::string> value_flags = case_value_flags();
-  for (const char* f : {"runs", "seeds", "report", "golden-dir", "save-latents"}) value_flags.insert(f);
-  const std::set<std::string> bool_flags = {"fresh-process", "no-golden", "force", "quiet"};
+  for (const char* f : {"runs", "seeds", "report", "golden-dir", "save-latents", "profile-steps"}) value_flags.insert(f);
+  const std::set<std::string> bool_flags = {"fresh-process", "no-golden", "force", "quiet", "kernels", "no-kernels",
+                                            "no-cuda-graphs"};
   auto flags = Flags::parse(args, value_flags, bool_flags);
   if (!flags.ok()) return fail("run", flags.status());
   const Flags& f = flags.value();
@@ -140,12 +232,52 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
                  seeds.size(), fresh ? ", each in a fresh process" : "");
   }
 
+  RunOptions options;
+  options.quiet = quiet;
+  const bool on_gpu = device.value().is_cuda();
+  if (on_gpu) options.device_index = device.value().index;
+  // Per-kernel CUPTI timings: default on for CUDA runs (--no-kernels turns them off). Kernels
+  // are attributed to NVTX ranges per launch, so CUDA graphs are off while tracing.
+  const bool want_kernels = on_gpu && (f.has("kernels") || !f.has("no-kernels"));
+  if (f.has("profile-steps")) {
+    const std::string ps = f.get("profile-steps");
+    const size_t colon = ps.find(':');
+    try {
+      options.profile_first = std::stoi(ps.substr(0, colon));
+      options.profile_last = colon == std::string::npos ? options.profile_first : std::stoi(ps.substr(colon + 1));
+    } catch (const std::exception&) {
+      return fail("run", invalid_argument("--profile-steps needs FIRST:LAST step indices (0-based), e.g. 10:11"));
+    }
+  }
+  std::vector<std::string> child_flags;
+  if (!want_kernels && on_gpu) child_flags.push_back("--no-kernels");
+  if (f.has("no-cuda-graphs")) child_flags.push_back("--no-cuda-graphs");
+  if (f.has("profile-steps")) {
+    child_flags.push_back("--profile-steps");
+    child_flags.push_back(f.get("profile-steps"));
+  }
+
   const auto setup_start = std::chrono::steady_clock::now();
   std::unique_ptr<Pipeline> pipeline;
+  std::unique_ptr<KernelTracer> tracer;
   if (!fresh) {
     auto built = build_pipeline(c);
     if (!built.ok()) return fail("run", built.status());
     pipeline = std::move(built).value();
+    if (auto* cuda_model = dynamic_cast<WanDitCuda*>(&pipeline->model())) {
+      if (want_kernels || f.has("no-cuda-graphs")) cuda_model->enable_graphs(false);
+      if (want_kernels) {
+        auto t = KernelTracer::start();
+        if (t.ok()) {
+          tracer = std::move(t).value();
+          options.tracer = tracer.get();
+        } else {
+          options.tracer_unavailable = t.status().message();
+          std::fprintf(stderr, "repro run: %s\n", options.tracer_unavailable.c_str());
+        }
+        if (!tracer) cuda_model->enable_family_timing(true);
+      }
+    }
   }
   const double setup_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - setup_start).count();
 
@@ -154,8 +286,8 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
   const int total = runs * static_cast<int>(seeds.size());
   for (int rep = 0, index = 0; rep < runs; ++rep) {
     for (uint64_t seed : seeds) {
-      auto record = fresh ? generate_in_child(c, seed, index, total, quiet)
-                          : generate_once(*pipeline, c, seed, index, total, quiet,
+      auto record = fresh ? generate_in_child(c, seed, index, total, quiet, child_flags)
+                          : generate_once(*pipeline, c, seed, index, total, options,
                                           index == 0 ? &first_latents : nullptr);
       if (!record.ok()) return fail("run", record.status());
       run_records.push_back(record.value());

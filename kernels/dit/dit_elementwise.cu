@@ -1,6 +1,7 @@
 #include "kernels/dit/dit_elementwise.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "kernels/common/cuda_check.h"
 #include "kernels/common/float16.h"
@@ -43,8 +44,27 @@ __global__ void unpatchify_kernel(const uint16_t* __restrict__ head, float* __re
   }
 }
 
-__global__ void add_bf16_to_f32_kernel(const uint16_t* a, const uint16_t* b, float* out, int64_t n) {
+// debug_delay_ns > 0 (WAN_DEBUG_KERNEL_DELAY_US, harness validation only): every block first
+// spins that long on the global timer, a known slowdown of this one named kernel.
+__global__ void add_bf16_to_f32_kernel(const uint16_t* a, const uint16_t* b, float* out, int64_t n,
+                                       uint64_t debug_delay_ns) {
+  if (debug_delay_ns > 0 && threadIdx.x == 0) {
+    uint64_t start, now;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
+    do {
+      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+    } while (now - start < debug_delay_ns);
+  }
+  __syncthreads();
   GRID_STRIDE(i, n) out[i] = bf16_bits_to_f32(a[i]) + bf16_bits_to_f32(b[i]);
+}
+
+uint64_t debug_delay_ns() {
+  static const uint64_t ns = [] {
+    const char* env = std::getenv("WAN_DEBUG_KERNEL_DELAY_US");
+    return env ? static_cast<uint64_t>(std::atof(env) * 1000.0) : uint64_t{0};
+  }();
+  return ns;
 }
 
 __global__ void head_modulation_kernel(const uint16_t* table, const uint16_t* temb, float* out, int64_t dim) {
@@ -98,7 +118,7 @@ void launch_unpatchify(const uint16_t* head, float* out, int64_t channels, int64
 }
 
 void launch_add_bf16_to_f32(const uint16_t* a, const uint16_t* b, float* out, int64_t count, cudaStream_t stream) {
-  add_bf16_to_f32_kernel<<<grid_for(count), kThreads, 0, stream>>>(a, b, out, count);
+  add_bf16_to_f32_kernel<<<grid_for(count), kThreads, 0, stream>>>(a, b, out, count, debug_delay_ns());
   WAN_CUDA_CHECK_LAUNCH();
 }
 

@@ -1,0 +1,331 @@
+#include "harness/compare.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "harness/stats.h"
+
+namespace wan {
+namespace {
+
+using stats::Sample;
+
+std::string key_of(const nlohmann::json& k) {
+  return k.value("name", std::string("?")) + " @ " + k.value("range", std::string(""));
+}
+
+// Per kernel key: one sample per run (total time of that key in the run, ms).
+std::map<std::string, std::vector<Sample>> kernel_samples(const nlohmann::json& report, std::map<std::string, nlohmann::json>* shapes) {
+  std::map<std::string, std::vector<Sample>> out;
+  for (const auto& run : report["runs"]) {
+    if (!run.contains("kernels")) continue;
+    const int process = run.value("pid", 0);
+    for (const auto& k : run["kernels"]) {
+      const std::string key = key_of(k);
+      out[key].push_back({k["total_us"].get<double>() / 1e3, process});
+      if (shapes && !shapes->count(key))
+        (*shapes)[key] = {{"grid", k["grid"]}, {"block", k["block"]}, {"registers", k["registers"]}, {"smem", k["smem"]}};
+    }
+  }
+  return out;
+}
+
+std::vector<Sample> end_to_end(const nlohmann::json& report) {
+  std::vector<Sample> out;
+  for (const auto& run : report["runs"]) out.push_back({run["seconds"].get<double>() * 1e3, run.value("pid", 0)});
+  return out;
+}
+
+std::vector<double> values(const std::vector<Sample>& s) {
+  std::vector<double> v;
+  for (const auto& x : s) v.push_back(x.value);
+  return v;
+}
+
+nlohmann::json judgement_json(const stats::Judgement& j) {
+  return {{"verdict", stats::verdict_name(j.verdict)},
+          {"ratio", j.interval.ratio},
+          {"ci_low", j.interval.low},
+          {"ci_high", j.interval.high},
+          {"p", j.p_value},
+          {"p_adjusted", j.p_adjusted},
+          {"min_effect", j.min_effect},
+          {"more_runs_needed", j.more_runs_needed},
+          {"units", {j.base_units, j.cand_units}}};
+}
+
+double cv(const std::vector<double>& v) {
+  if (v.size() < 2) return 0.0;
+  double mean = 0;
+  for (double x : v) mean += x;
+  mean /= v.size();
+  double var = 0;
+  for (double x : v) var += (x - mean) * (x - mean);
+  return std::sqrt(var / (v.size() - 1)) / mean;
+}
+
+int processes(const std::vector<Sample>& s) {
+  std::set<int> p;
+  for (const auto& x : s) p.insert(x.process);
+  return static_cast<int>(p.size());
+}
+
+}  // namespace
+
+Comparison compare_run_reports(const nlohmann::json& base, const nlohmann::json& cand, const CompareOptions& o) {
+  Comparison c;
+  nlohmann::json& j = c.json;
+  j["schema"] = "wan-repro.compare";
+  j["schema_version"] = 1;
+  j["base"] = {{"commit", base["tool"].value("engine_commit", "")}, {"case_id", base.value("case_id", "")},
+               {"runs", base["runs"].size()}, {"device", base["fingerprint"].value("gpu_name", base["fingerprint"].value("cpu_model", ""))}};
+  j["cand"] = {{"commit", cand["tool"].value("engine_commit", "")}, {"case_id", cand.value("case_id", "")},
+               {"runs", cand["runs"].size()}, {"device", cand["fingerprint"].value("gpu_name", cand["fingerprint"].value("cpu_model", ""))}};
+  j["options"] = {{"end_to_end_min_effect", o.end_to_end_min_effect}, {"kernel_min_effect", o.kernel_min_effect}, {"alpha", o.alpha}};
+  std::vector<std::string> warnings;
+  if (base["case"] != cand["case"]) warnings.push_back("the two reports describe different cases; timings compare different work");
+  if (base.value("fingerprint_class", nlohmann::json()) != cand.value("fingerprint_class", nlohmann::json()))
+    warnings.push_back("the environments differ (fingerprint class): noise across machines is larger than within one");
+
+  // 1. Outputs.
+  std::map<uint64_t, std::set<std::string>> hb, hc;
+  for (const auto& r : base["runs"]) hb[r["seed"].get<uint64_t>()].insert(r["latents_sha1"].get<std::string>());
+  for (const auto& r : cand["runs"]) hc[r["seed"].get<uint64_t>()].insert(r["latents_sha1"].get<std::string>());
+  std::string outputs = "bit-exact";
+  int seeds = 0;
+  for (const auto& [seed, set] : hb) {
+    if (!hc.count(seed)) continue;
+    ++seeds;
+    if (set.size() > 1 || hc[seed].size() > 1) outputs = "nondeterministic";
+    else if (set != hc[seed] && outputs == "bit-exact") outputs = "mismatch";
+  }
+  if (seeds == 0) outputs = "no common seed";
+  j["outputs"] = {{"verdict", outputs}, {"seeds_compared", seeds}};
+
+  // 2. End to end.
+  const auto eb = end_to_end(base), ec = end_to_end(cand);
+  const stats::Judgement e2e = stats::judge(eb, ec, o.end_to_end_min_effect, o.alpha);
+  j["end_to_end"] = judgement_json(e2e);
+  j["end_to_end"]["base_median_ms"] = stats::median(values(eb));
+  j["end_to_end"]["cand_median_ms"] = stats::median(values(ec));
+  j["noise"] = {{"base_cv", cv(values(eb))}, {"cand_cv", cv(values(ec))}, {"base_processes", processes(eb)},
+                {"cand_processes", processes(ec)}};
+  j["samples"] = {{"base_ms", values(eb)}, {"cand_ms", values(ec)}};
+
+  // 3. Kernels.
+  std::map<std::string, nlohmann::json> shapes_b, shapes_c;
+  const auto kb = kernel_samples(base, &shapes_b), kc = kernel_samples(cand, &shapes_c);
+  std::vector<std::string> common;
+  nlohmann::json added = nlohmann::json::array(), removed = nlohmann::json::array(), changed = nlohmann::json::array();
+  for (const auto& [key, s] : kb) {
+    if (kc.count(key)) common.push_back(key);
+    else removed.push_back({{"kernel", key}, {"base_median_ms", stats::median(values(s))}});
+  }
+  for (const auto& [key, s] : kc)
+    if (!kb.count(key)) added.push_back({{"kernel", key}, {"cand_median_ms", stats::median(values(s))}});
+  for (const auto& key : common)
+    if (shapes_b[key] != shapes_c[key]) changed.push_back({{"kernel", key}, {"base", shapes_b[key]}, {"cand", shapes_c[key]}});
+  std::vector<std::vector<Sample>> sb, sc;
+  for (const auto& key : common) {
+    sb.push_back(kb.at(key));
+    sc.push_back(kc.at(key));
+  }
+  const auto judgements = stats::judge_many(sb, sc, o.kernel_min_effect, o.alpha);
+  nlohmann::json kernels = nlohmann::json::array();
+  double explained = 0;
+  int same = 0, faster = 0, slower = 0, inconclusive = 0;
+  for (size_t i = 0; i < common.size(); ++i) {
+    const double mb = stats::median(values(sb[i])), mc = stats::median(values(sc[i]));
+    explained += mc - mb;
+    nlohmann::json k = judgement_json(judgements[i]);
+    k["kernel"] = common[i];
+    k["base_median_ms"] = mb;
+    k["cand_median_ms"] = mc;
+    k["delta_ms"] = mc - mb;
+    k["base_ms"] = values(sb[i]);
+    k["cand_ms"] = values(sc[i]);
+    kernels.push_back(k);
+    switch (judgements[i].verdict) {
+      case stats::Verdict::kSame: ++same; break;
+      case stats::Verdict::kFaster: ++faster; break;
+      case stats::Verdict::kSlower: ++slower; break;
+      case stats::Verdict::kInconclusive: ++inconclusive; break;
+    }
+  }
+  for (const auto& a : added) explained += a["cand_median_ms"].get<double>();
+  for (const auto& r : removed) explained -= r["base_median_ms"].get<double>();
+  std::sort(kernels.begin(), kernels.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+    return std::fabs(a["delta_ms"].get<double>()) > std::fabs(b["delta_ms"].get<double>());
+  });
+  const double e2e_delta = j["end_to_end"]["cand_median_ms"].get<double>() - j["end_to_end"]["base_median_ms"].get<double>();
+  j["kernels"] = kernels;
+  j["kernel_summary"] = {{"compared", common.size()}, {"same", same}, {"faster", faster}, {"slower", slower},
+                         {"inconclusive", inconclusive}, {"traced", !kb.empty() && !kc.empty()}};
+  j["added"] = added;
+  j["removed"] = removed;
+  j["launch_changed"] = changed;
+  j["split"] = {{"end_to_end_delta_ms", e2e_delta}, {"kernel_deltas_ms", explained},
+                {"unexplained_ms", e2e_delta - explained}};
+  j["warnings"] = warnings;
+
+  // A kernel regression is material when it is significant and costs >= 0.1% end to end.
+  const double e2e_base = j["end_to_end"]["base_median_ms"].get<double>();
+  nlohmann::json material = nlohmann::json::array();
+  for (const auto& k : kernels)
+    if (k["verdict"] == "slower" && k["delta_ms"].get<double>() >= 0.001 * e2e_base) material.push_back(k["kernel"]);
+  j["material_kernel_regressions"] = material;
+  if (outputs != "bit-exact") {
+    c.outcome = CompareOutcome::kOutputMismatch;
+  } else if (e2e.verdict == stats::Verdict::kSlower || !material.empty()) {
+    c.outcome = CompareOutcome::kRegression;
+  } else if (e2e.verdict == stats::Verdict::kInconclusive) {
+    c.outcome = CompareOutcome::kInconclusive;
+  } else {
+    c.outcome = CompareOutcome::kPass;
+  }
+  static const char* kNames[] = {"pass", "regression", "output mismatch", "inconclusive"};
+  j["outcome"] = kNames[static_cast<int>(c.outcome)];
+  return c;
+}
+
+namespace {
+std::string pct(double ratio) {
+  std::ostringstream s;
+  s.precision(2);
+  s << std::fixed << (ratio - 1.0) * 100.0 << "%";
+  return (ratio >= 1.0 ? "+" : "") + s.str();
+}
+std::string num(double x, int digits = 3) {
+  std::ostringstream s;
+  s.precision(digits);
+  s << std::fixed << x;
+  return s.str();
+}
+}  // namespace
+
+std::string comparison_markdown(const nlohmann::json& j) {
+  std::ostringstream md;
+  const auto& e = j["end_to_end"];
+  const std::string outcome = j["outcome"].get<std::string>();
+  std::string headline;
+  if (outcome == "output mismatch") headline = "OUTPUT MISMATCH: outputs are not bit-exact (" + j["outputs"]["verdict"].get<std::string>() + ")";
+  else if (outcome == "regression" && e["verdict"] == "slower") headline = "REGRESSION: " + pct(e["ratio"].get<double>()) + " slower end to end";
+  else if (outcome == "regression") headline = "REGRESSION: " + std::to_string(j["material_kernel_regressions"].size()) + " kernel(s) significantly slower (end to end " + e["verdict"].get<std::string>() + ")";
+  else if (outcome == "inconclusive") headline = "INCONCLUSIVE: about " + std::to_string(e["more_runs_needed"].get<int>()) + " more runs per side needed";
+  else headline = std::string("PASS: bit-exact, ") + (e["verdict"] == "faster" ? pct(e["ratio"].get<double>()) + " faster" : "same speed within noise");
+  md << "## repro compare: " << headline << "\n\n";
+  md << "- **Outputs:** " << j["outputs"]["verdict"].get<std::string>() << " (" << j["outputs"]["seeds_compared"] << " seed(s))\n";
+  md << "- **End to end:** " << e["verdict"].get<std::string>() << ", median " << num(e["base_median_ms"].get<double>())
+     << " -> " << num(e["cand_median_ms"].get<double>()) << " ms (" << pct(e["ratio"].get<double>()) << ", 95% CI "
+     << pct(e["ci_low"].get<double>()) << " .. " << pct(e["ci_high"].get<double>()) << ", p " << num(e["p"].get<double>(), 4)
+     << ", minimum effect " << num(e["min_effect"].get<double>() * 100, 2) << "%)\n";
+  const auto& sp = j["split"];
+  md << "- **Where the time went:** " << num(sp["end_to_end_delta_ms"].get<double>()) << " ms end to end = "
+     << num(sp["kernel_deltas_ms"].get<double>()) << " ms in kernels + " << num(sp["unexplained_ms"].get<double>())
+     << " ms unexplained (gaps, host, synchronisation)\n";
+  const auto& ks = j["kernel_summary"];
+  if (ks["traced"].get<bool>()) {
+    md << "- **Kernels:** " << ks["compared"] << " compared: " << ks["slower"] << " slower, " << ks["faster"] << " faster, "
+       << ks["same"] << " same, " << ks["inconclusive"] << " inconclusive (Benjamini-Hochberg at "
+       << num(j["options"]["alpha"].get<double>(), 2) << ")\n";
+  } else {
+    md << "- **Kernels:** no per-kernel timings in one of the reports (run with CUPTI on a GPU)\n";
+  }
+  for (const auto& w : j["warnings"]) md << "- **Warning:** " << w.get<std::string>() << "\n";
+  md << "\n";
+  bool header = false;
+  for (const auto& k : j["kernels"]) {
+    const std::string v = k["verdict"].get<std::string>();
+    if (v != "faster" && v != "slower") continue;
+    if (!header) {
+      md << "### Significant kernel changes\n\n| kernel | verdict | base ms | cand ms | change | 95% CI | p (BH) |\n|---|---|---|---|---|---|---|\n";
+      header = true;
+    }
+    md << "| `" << k["kernel"].get<std::string>() << "` | " << v << " | " << num(k["base_median_ms"].get<double>()) << " | "
+       << num(k["cand_median_ms"].get<double>()) << " | " << pct(k["ratio"].get<double>()) << " | "
+       << pct(k["ci_low"].get<double>()) << " .. " << pct(k["ci_high"].get<double>()) << " | "
+       << num(k["p_adjusted"].get<double>(), 4) << " |\n";
+  }
+  if (header) md << "\n";
+  if (!j["added"].empty() || !j["removed"].empty() || !j["launch_changed"].empty()) {
+    md << "### Kernels added, removed or launched differently\n\n";
+    for (const auto& a : j["added"]) md << "- added `" << a["kernel"].get<std::string>() << "` (" << num(a["cand_median_ms"].get<double>()) << " ms)\n";
+    for (const auto& r : j["removed"]) md << "- removed `" << r["kernel"].get<std::string>() << "` (" << num(r["base_median_ms"].get<double>()) << " ms)\n";
+    for (const auto& c : j["launch_changed"]) md << "- launch changed `" << c["kernel"].get<std::string>() << "`: " << c["base"].dump() << " -> " << c["cand"].dump() << "\n";
+    md << "\n";
+  }
+  const auto& n = j["noise"];
+  md << "<sub>Noise: end-to-end CV " << num(n["base_cv"].get<double>() * 100, 2) << "% / " << num(n["cand_cv"].get<double>() * 100, 2)
+     << "% over " << j["base"]["runs"] << " / " << j["cand"]["runs"] << " runs in " << n["base_processes"] << " / " << n["cand_processes"]
+     << " process(es); base " << j["base"]["commit"].get<std::string>() << ", candidate " << j["cand"]["commit"].get<std::string>()
+     << ", " << j["cand"]["device"].get<std::string>() << ".</sub>\n";
+  return md.str();
+}
+
+std::string comparison_html(const nlohmann::json& j) {
+  // The JSON is embedded; the page's script draws the tables and SVG plots from it, so the
+  // rendered DOM (what the headless-Chromium test inspects) holds one <circle> per sample.
+  std::string data = j.dump();
+  for (size_t pos = 0; (pos = data.find("</", pos)) != std::string::npos; pos += 3) data.replace(pos, 2, "<\\/");
+  std::ostringstream h;
+  h << R"(<!doctype html>
+<html><head><meta charset="utf-8"><title>repro compare</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:24px;max-width:1100px}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}
+.slower{color:#b00}.faster{color:#070}.plot{margin:8px 0}.kname{font-family:monospace;font-size:12px}
+</style></head><body>
+<h1 id="verdict"></h1><ul id="summary"></ul>
+<h2>End to end, run by run</h2><div id="scatter" class="plot"></div>
+<h2>Per-kernel time distributions (largest changes)</h2><div id="kernels" class="plot"></div>
+<h2>Kernels added, removed or launched differently</h2><ul id="changes"></ul>
+<script id="data" type="application/json">)"
+    << data << R"(</script>
+<script>
+const d = JSON.parse(document.getElementById('data').textContent);
+const NS = 'http://www.w3.org/2000/svg';
+function el(tag, attrs, parent) { const e = document.createElementNS(NS, tag); for (const k in attrs) e.setAttribute(k, attrs[k]); if (parent) parent.appendChild(e); return e; }
+function pct(r) { return ((r - 1) * 100).toFixed(2) + '%'; }
+document.getElementById('verdict').textContent = 'repro compare: ' + d.outcome;
+const s = document.getElementById('summary');
+function li(text) { const x = document.createElement('li'); x.textContent = text; s.appendChild(x); }
+li('Outputs: ' + d.outputs.verdict);
+li('End to end: ' + d.end_to_end.verdict + ', ' + d.end_to_end.base_median_ms.toFixed(3) + ' -> ' + d.end_to_end.cand_median_ms.toFixed(3) + ' ms (' + pct(d.end_to_end.ratio) + ', CI ' + pct(d.end_to_end.ci_low) + ' .. ' + pct(d.end_to_end.ci_high) + ')');
+li('Split: ' + d.split.kernel_deltas_ms.toFixed(3) + ' ms in kernels, ' + d.split.unexplained_ms.toFixed(3) + ' ms unexplained');
+// Scatter: run index vs ms, base blue, candidate orange.
+function scatter(div, series) {
+  const W = 700, H = 220, P = 40;
+  const all = series.flatMap(x => x.values);
+  const lo = Math.min(...all), hi = Math.max(...all), n = Math.max(...series.map(x => x.values.length));
+  const svg = el('svg', {width: W, height: H, id: div.id + '-svg'}, div);
+  el('line', {x1: P, y1: H - P, x2: W - 10, y2: H - P, stroke: '#888'}, svg);
+  el('line', {x1: P, y1: 10, x2: P, y2: H - P, stroke: '#888'}, svg);
+  const y = v => hi === lo ? H / 2 : (H - P) - (v - lo) / (hi - lo) * (H - P - 10);
+  series.forEach(ser => ser.values.forEach((v, i) => el('circle', {cx: P + (i + 0.5) * (W - P - 10) / n, cy: y(v), r: 3, fill: ser.color, 'data-series': ser.name}, svg)));
+  const t = el('text', {x: P + 4, y: 20, 'font-size': 11}, svg); t.textContent = lo.toFixed(3) + ' .. ' + hi.toFixed(3) + ' ms';
+}
+scatter(document.getElementById('scatter'), [{name: 'base', values: d.samples.base_ms, color: '#1f77b4'}, {name: 'cand', values: d.samples.cand_ms, color: '#ff7f0e'}]);
+const kd = document.getElementById('kernels');
+d.kernels.slice(0, 12).forEach(k => {
+  const title = document.createElement('div'); title.className = 'kname ' + k.verdict;
+  title.textContent = k.kernel + ': ' + k.verdict + ' ' + pct(k.ratio); kd.appendChild(title);
+  const W = 700, H = 40, all = k.base_ms.concat(k.cand_ms), lo = Math.min(...all), hi = Math.max(...all);
+  const svg = el('svg', {width: W, height: H, class: 'kernel-plot'}, kd);
+  const x = v => hi === lo ? W / 2 : 10 + (v - lo) / (hi - lo) * (W - 20);
+  k.base_ms.forEach(v => el('circle', {cx: x(v), cy: 12, r: 3, fill: '#1f77b4'}, svg));
+  k.cand_ms.forEach(v => el('circle', {cx: x(v), cy: 28, r: 3, fill: '#ff7f0e'}, svg));
+});
+const ch = document.getElementById('changes');
+d.added.forEach(a => { const x = document.createElement('li'); x.textContent = 'added ' + a.kernel; ch.appendChild(x); });
+d.removed.forEach(a => { const x = document.createElement('li'); x.textContent = 'removed ' + a.kernel; ch.appendChild(x); });
+d.launch_changed.forEach(a => { const x = document.createElement('li'); x.textContent = 'launch changed ' + a.kernel; ch.appendChild(x); });
+document.body.setAttribute('data-rendered', 'true');
+</script></body></html>
+)";
+  return h.str();
+}
+
+}  // namespace wan

@@ -1,0 +1,37 @@
+// `repro compare`: two run reports (repro run JSON) -> the bit-exactness verdict, then a
+// noise-aware speed verdict end to end and per kernel (grouped by kernel name and NVTX range),
+// the end-to-end change split into per-kernel deltas plus unexplained time, and the kernels
+// added, removed or launched differently. Rendered as JSON and as Markdown for a PR comment.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace wan {
+
+struct CompareOptions {
+  double end_to_end_min_effect = 0.005;  // 0.5%
+  double kernel_min_effect = 0.003;      // 0.3%
+  double alpha = 0.05;                   // false-discovery rate across all comparisons
+};
+
+enum class CompareOutcome { kPass, kRegression, kOutputMismatch, kInconclusive };
+
+struct Comparison {
+  CompareOutcome outcome = CompareOutcome::kInconclusive;
+  nlohmann::json json;  // schema "wan-repro.compare" version 1
+};
+
+Comparison compare_run_reports(const nlohmann::json& base, const nlohmann::json& cand,
+                               const CompareOptions& options = {});
+
+// Markdown for a pull-request comment: verdict first, then significant changes, then
+// kernels added / removed / changed launch shape, then the noise figures.
+std::string comparison_markdown(const nlohmann::json& comparison);
+
+// A self-contained HTML page: the same tables plus plots (per-kernel time distributions and
+// the end-to-end run-to-run scatter) drawn as SVG by an embedded script from the JSON.
+std::string comparison_html(const nlohmann::json& comparison);
+
+}  // namespace wan

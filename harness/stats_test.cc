@@ -1,0 +1,115 @@
+// The noise judge: U-test p-values against known values, Benjamini-Hochberg against a worked
+// example, and the verdicts on simulated timings: A/A comparisons say "same" (false positives
+// <= 5% over many trials), planted slowdowns are found with the right magnitude, nested
+// process noise does not fool the judge, and too few runs give "inconclusive" with advice.
+#include "harness/stats.h"
+
+#include <cmath>
+#include <random>
+
+#include <gtest/gtest.h>
+
+namespace wan::stats {
+namespace {
+
+std::vector<Sample> simulate(std::mt19937_64& gen, int processes, int runs, double mean, double run_cv,
+                             double process_cv) {
+  std::normal_distribution<double> n01(0.0, 1.0);
+  std::vector<Sample> out;
+  for (int p = 0; p < processes; ++p) {
+    const double process_mean = mean * (1.0 + process_cv * n01(gen));
+    for (int r = 0; r < runs; ++r) out.push_back({process_mean * (1.0 + run_cv * n01(gen)), p});
+  }
+  return out;
+}
+
+TEST(Stats, MannWhitneyKnownValues) {
+  // U = 0, mean 12.5, sd sqrt(5*5*11/12) = 4.787, z = (12.5 - 0.5) / 4.787 = 2.5067,
+  // p = erfc(z / sqrt 2) = 0.012186 (scipy.stats.mannwhitneyu(..., method="asymptotic")).
+  EXPECT_NEAR(mann_whitney_p({1, 2, 3, 4, 5}, {6, 7, 8, 9, 10}), 0.012186, 1e-5);
+  // With ties: a = [1,1,2], b = [2,3,3]: ranks 1.5,1.5,3.5 | 3.5,5.5,5.5; U1 = 6.5 - 6 = 0.5.
+  const double var = 9.0 / 12.0 * (7.0 - 18.0 / 30.0);  // tie term: three pairs, 3*(8-2) = 18
+  EXPECT_NEAR(mann_whitney_p({1, 1, 2}, {2, 3, 3}), std::erfc((4.5 - 0.5 - 0.5) / std::sqrt(var) / std::sqrt(2.0)), 1e-12);
+  EXPECT_NEAR(mann_whitney_p({1, 2, 3}, {1, 2, 3}), 1.0, 1e-9);
+  EXPECT_EQ(mann_whitney_p({}, {1.0}), 1.0);
+}
+
+TEST(Stats, BenjaminiHochbergWorkedExample) {
+  const std::vector<double> p = {0.01, 0.04, 0.03, 0.005};
+  const std::vector<double> adj = benjamini_hochberg(p);
+  // sorted 0.005, 0.01, 0.03, 0.04 -> 0.02, 0.02, 0.04, 0.04
+  EXPECT_NEAR(adj[3], 0.02, 1e-12);
+  EXPECT_NEAR(adj[0], 0.02, 1e-12);
+  EXPECT_NEAR(adj[2], 0.04, 1e-12);
+  EXPECT_NEAR(adj[1], 0.04, 1e-12);
+}
+
+TEST(Stats, AaComparisonsSaySameWithFewFalsePositives) {
+  std::mt19937_64 gen(7);
+  int same = 0, wrong = 0;
+  const int trials = 200;
+  for (int t = 0; t < trials; ++t) {
+    const auto a = simulate(gen, 1, 15, 1.0, 0.0023, 0.0);  // the measured in-process noise
+    const auto b = simulate(gen, 1, 15, 1.0, 0.0023, 0.0);
+    const Judgement j = judge(a, b, 0.005);
+    same += j.verdict == Verdict::kSame;
+    wrong += j.verdict == Verdict::kFaster || j.verdict == Verdict::kSlower;
+  }
+  EXPECT_LE(wrong, trials * 5 / 100);
+  EXPECT_GE(same, trials * 90 / 100);
+}
+
+TEST(Stats, PlantedSlowdownFoundWithRightMagnitude) {
+  std::mt19937_64 gen(8);
+  const auto a = simulate(gen, 1, 15, 1.0, 0.0023, 0.0);
+  const auto b = simulate(gen, 1, 15, 1.02, 0.0023, 0.0);  // +2%
+  const Judgement j = judge(a, b, 0.005);
+  EXPECT_EQ(j.verdict, Verdict::kSlower) << j.explanation;
+  EXPECT_NEAR(j.interval.ratio, 1.02, 0.003);
+  EXPECT_LT(j.interval.low, 1.02);
+  EXPECT_GT(j.interval.high, 1.02);
+  const Judgement f = judge(b, a, 0.005);
+  EXPECT_EQ(f.verdict, Verdict::kFaster);
+}
+
+TEST(Stats, NestedProcessNoiseIsNotMistakenForAChange) {
+  // 8 fresh processes a side, 0.62% process-to-process spread, 0.23% inside a process:
+  // pooling the 64 runs as independent would call many A/A pairs different.
+  std::mt19937_64 gen(9);
+  int wrong = 0;
+  const int trials = 100;
+  for (int t = 0; t < trials; ++t) {
+    const auto a = simulate(gen, 8, 8, 1.0, 0.0023, 0.0062);
+    const auto b = simulate(gen, 8, 8, 1.0, 0.0023, 0.0062);
+    const Judgement j = judge(a, b, 0.005);
+    wrong += j.verdict == Verdict::kFaster || j.verdict == Verdict::kSlower;
+  }
+  EXPECT_LE(wrong, trials * 5 / 100);
+}
+
+TEST(Stats, TooFewRunsAreInconclusiveWithAdvice) {
+  std::mt19937_64 gen(10);
+  const auto a = simulate(gen, 1, 4, 1.0, 0.01, 0.0);
+  const auto b = simulate(gen, 1, 4, 1.008, 0.01, 0.0);
+  const Judgement j = judge(a, b, 0.005);
+  EXPECT_EQ(j.verdict, Verdict::kInconclusive) << j.explanation;
+  EXPECT_GT(j.more_runs_needed, 0);
+}
+
+TEST(Stats, ManyKernelsWithFdrControl) {
+  // 200 unchanged kernels and one 5% slower: only that one is called slower.
+  std::mt19937_64 gen(11);
+  std::vector<std::vector<Sample>> base, cand;
+  for (int k = 0; k < 201; ++k) {
+    base.push_back(simulate(gen, 1, 10, 1.0, 0.002, 0.0));
+    cand.push_back(simulate(gen, 1, 10, k == 57 ? 1.05 : 1.0, 0.002, 0.0));
+  }
+  const auto j = judge_many(base, cand, 0.003);
+  int slower = 0;
+  for (size_t k = 0; k < j.size(); ++k) slower += j[k].verdict == Verdict::kSlower;
+  EXPECT_EQ(j[57].verdict, Verdict::kSlower);
+  EXPECT_EQ(slower, 1);
+}
+
+}  // namespace
+}  // namespace wan::stats
