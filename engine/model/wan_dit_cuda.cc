@@ -98,6 +98,8 @@ Result<std::unique_ptr<WanDitCuda>> WanDitCuda::create(const WanWeights& weights
   WAN_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&m->pinned_emb_), m->config_.freq_dim * sizeof(uint16_t)));
   WAN_ASSIGN_OR_RETURN(m->self_attention_, make_attention_backend(self_attention, device));
   WAN_ASSIGN_OR_RETURN(m->cross_attention_, make_attention_backend(AttentionBackendKind::kDense, device));
+  m->self_attn_range_ = "self_attn/" + std::string(m->self_attention_->name());
+  m->cross_attn_range_ = "cross_attn/" + std::string(m->cross_attention_->name());
   WAN_RETURN_IF_ERROR(m->upload(weights));
   return m;
 }
@@ -365,7 +367,7 @@ Status WanDitCuda::enqueue_forward(const float* lat, const float* ctx_f32, int64
                         dim, c.head_dim, eps, stream_);
     notify(observer, blk, "self_qkv_norm_rope", b.qkv, {L, 3 * dim}, DType::kBF16);
     {
-      ScopedRange range("self_attn");
+      ScopedRange range(self_attn_range_.c_str());
       begin_family(kAttention);
       WAN_RETURN_IF_ERROR(self_attention_->run(self_args, stream_));
       end_family();
@@ -386,7 +388,7 @@ Status WanDitCuda::enqueue_forward(const float* lat, const float* ctx_f32, int64
     notify(observer, blk, "cross_q", b.cq, {L, dim}, DType::kBF16);
     notify(observer, blk, "cross_kv", b.ckv, {tl, 2 * dim}, DType::kBF16);
     {
-      ScopedRange range("cross_attn");
+      ScopedRange range(cross_attn_range_.c_str());
       begin_family(kAttention);
       WAN_RETURN_IF_ERROR(cross_attention_->run(cross_args, stream_));
       end_family();

@@ -83,6 +83,7 @@ class WanDitCuda final : public DitModel {
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t cublas_ = nullptr;
   std::unique_ptr<AttentionBackend> self_attention_, cross_attention_;
+  std::string self_attn_range_, cross_attn_range_;  // NVTX names: "self_attn/dense"
   Tensor patch_w_, patch_b_, time1_w_, time1_b_, time2_w_, time2_b_, tproj_w_, tproj_b_;
   Tensor text1_w_, text1_b_, text2_w_, text2_b_, head_w_, head_b_, head_table_;
   std::vector<BlockWeights> blocks_;

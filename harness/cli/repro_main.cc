@@ -31,6 +31,9 @@ commands:
                  end and per kernel (bootstrap CI of the median ratio, Mann-Whitney U, minimum
                  effect, Benjamini-Hochberg); --md/--json/--html FILE, --min-effect 0.005,
                  --kernel-min-effect 0.003, --alpha 0.05
+  ab --base BIN --cand BIN [case flags]
+                 interleaved A/B of two builds in fresh processes (ABBA order), then compare
+                 (--processes 8, --runs-per-process 3, --out-dir DIR)
   devices        the environment fingerprint of this machine
   help           this text
 
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
   if (command == "trace") return wan::cli::trace_command(rest, all);
   if (command == "devices") return wan::cli::devices_command(rest);
   if (command == "compare") return wan::cli::compare_command(rest);
+  if (command == "ab") return wan::cli::ab_command(rest);
   std::fprintf(stderr, "repro: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return wan::cli::kExitUsage;
 }
