@@ -22,7 +22,7 @@ cp "$R" /tmp/repro_copy
 echo "exit $?"; head -6 "$OUT/aa.md"
 echo "== 3. planted slowdown: +20 us in every add_bf16_to_f32_kernel launch"
 printf '#!/bin/sh\nWAN_DEBUG_KERNEL_DELAY_US=20 exec %s "$@"\n' "$R" > /tmp/slow_repro.sh; chmod +x /tmp/slow_repro.sh
-"$R" ab --base "$R" --cand /tmp/slow_repro.sh "${CASE[@]}" --processes 4 --runs-per-process 3 --out-dir "$OUT/planted" > "$OUT/planted.md" 2>/dev/null
+"$R" ab --base "$R" --cand /tmp/slow_repro.sh "${CASE[@]}" --processes 8 --runs-per-process 3 --out-dir "$OUT/planted" > "$OUT/planted.md" 2>/dev/null
 echo "exit $?"; head -12 "$OUT/planted.md"
 echo "== 4. under Nsight Compute"
 /usr/local/cuda/bin/ncu --clock-control none -c 1 -k regex:flash "$R" run --device cuda --runs 1 --steps 1 --no-golden --force --report "$OUT/ncu_run.json" > "$OUT/ncu_run.log" 2>&1

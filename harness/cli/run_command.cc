@@ -195,7 +195,8 @@ Result<nlohmann::json> generate_in_child(const RunCase& run_case, uint64_t seed,
 
 int run_command(const std::vector<std::string>& args, const std::vector<std::string>& argv0) {
   std::set<std::string> value_flags = case_value_flags();
-  for (const char* f : {"runs", "seeds", "report", "golden-dir", "save-latents", "profile-steps"}) value_flags.insert(f);
+  for (const char* f : {"runs", "seeds", "report", "golden-dir", "save-latents", "profile-steps", "warmup"})
+    value_flags.insert(f);
   const std::set<std::string> bool_flags = {"fresh-process", "no-golden", "force", "quiet", "kernels", "no-kernels",
                                             "no-cuda-graphs"};
   auto flags = Flags::parse(args, value_flags, bool_flags);
@@ -249,7 +250,12 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
       return fail("run", invalid_argument("--profile-steps needs FIRST:LAST step indices (0-based), e.g. 10:11"));
     }
   }
-  std::vector<std::string> child_flags;
+  // Warm-up generations (not recorded) absorb one-time costs: GEMM planning, kernel attribute
+  // setup, first-touch of the activation arena. Default 1 on a GPU, 0 on the CPU.
+  auto warmup_flag = f.get_int("warmup", on_gpu ? 1 : 0);
+  if (!warmup_flag.ok() || warmup_flag.value() < 0) return fail("run", invalid_argument("--warmup needs an integer >= 0"));
+  const int warmup = static_cast<int>(warmup_flag.value());
+  std::vector<std::string> child_flags = {"--warmup", std::to_string(warmup)};
   if (!want_kernels && on_gpu) child_flags.push_back("--no-kernels");
   if (f.has("no-cuda-graphs")) child_flags.push_back("--no-cuda-graphs");
   if (f.has("profile-steps")) {
@@ -281,6 +287,16 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
   }
   const double setup_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - setup_start).count();
 
+  if (!fresh && warmup > 0) {
+    RunOptions quiet_options;  // warm-up: no tracing, no clocks, no progress
+    quiet_options.quiet = true;
+    for (int i = 0; i < warmup; ++i) {
+      if (!quiet) std::fprintf(stderr, "warm-up generation %d/%d\n", i + 1, warmup);
+      auto w = generate_once(*pipeline, c, seeds[0], i, warmup, quiet_options, nullptr);
+      if (!w.ok()) return fail("run", w.status());
+    }
+    if (tracer) (void)tracer->collect(false);  // drop the warm-up's kernels
+  }
   nlohmann::json run_records = nlohmann::json::array();
   Tensor first_latents;
   const int total = runs * static_cast<int>(seeds.size());
@@ -329,6 +345,7 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
       {"fingerprint", fp.fields},
       {"fingerprint_class", fp.class_fields},
       {"fresh_process", fresh},
+      {"warmup_generations", warmup},
       {"setup_seconds", setup_seconds},
       {"runs", run_records},
       {"determinism", {{"verdict", deterministic ? "identical" : "differ"},
