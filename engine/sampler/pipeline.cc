@@ -74,7 +74,7 @@ Result<Tensor> load_prompt_embeddings(const WanConfig& config, const std::string
   return t.reshape(s);
 }
 
-Result<Tensor> initial_latents(const WanConfig& config, const GenerationRequest& r) {
+Result<Tensor> initial_latents(const WanConfig& config, const GenerationRequest& r, Device device) {
   WAN_ASSIGN_OR_RETURN(LatentGrid g, latent_grid(config, r.frames, r.height, r.width));
   const Shape shape = {config.in_channels, g.latent_frames, g.latent_height, g.latent_width};
   if (!r.noise_path.empty()) {
@@ -89,7 +89,8 @@ Result<Tensor> initial_latents(const WanConfig& config, const GenerationRequest&
     }
     return t.reshape(s);
   }
-  WAN_ASSIGN_OR_RETURN(Tensor t, Tensor::empty(shape, DType::kF32));
+  // Philox normals are bit-identical on every device: generate them where they are used.
+  WAN_ASSIGN_OR_RETURN(Tensor t, Tensor::empty(shape, DType::kF32, device));
   WAN_RETURN_IF_ERROR(fill_normal(t, r.seed, 0));
   return t;
 }
@@ -109,17 +110,26 @@ Result<Tensor> Pipeline::generate(const GenerationRequest& r, GenerationObserver
   Tensor prompt, negative;
   {
     ScopedRange range("text_encoding");
-    WAN_ASSIGN_OR_RETURN(prompt, r.prompt_embeds_path.empty()
-                                     ? default_prompt_embeddings(config, false)
-                                     : load_prompt_embeddings(config, r.prompt_embeds_path));
-    WAN_ASSIGN_OR_RETURN(negative, r.negative_embeds_path.empty()
-                                       ? default_prompt_embeddings(config, true)
-                                       : load_prompt_embeddings(config, r.negative_embeds_path));
+    // The default embeddings are a pure function of the config: made once per pipeline.
+    if (!default_embeddings_[0].defined()) {
+      WAN_ASSIGN_OR_RETURN(default_embeddings_[0], default_prompt_embeddings(config, false));
+      WAN_ASSIGN_OR_RETURN(default_embeddings_[1], default_prompt_embeddings(config, true));
+    }
+    if (r.prompt_embeds_path.empty()) {
+      prompt = default_embeddings_[0];
+    } else {
+      WAN_ASSIGN_OR_RETURN(prompt, load_prompt_embeddings(config, r.prompt_embeds_path));
+    }
+    if (r.negative_embeds_path.empty()) {
+      negative = default_embeddings_[1];
+    } else {
+      WAN_ASSIGN_OR_RETURN(negative, load_prompt_embeddings(config, r.negative_embeds_path));
+    }
   }
   Tensor latents;
   {
     ScopedRange range("latent_preparation");
-    WAN_ASSIGN_OR_RETURN(latents, initial_latents(config, r));
+    WAN_ASSIGN_OR_RETURN(latents, initial_latents(config, r, model_->device()));
   }
   const bool cfg = r.guidance > 1.0;
   const float g = static_cast<float>(r.guidance);
@@ -132,7 +142,9 @@ Result<Tensor> Pipeline::generate(const GenerationRequest& r, GenerationObserver
   auto* unipc = dynamic_cast<FlowUniPCScheduler*>(scheduler.get());
   auto* euler = dynamic_cast<FlowEulerScheduler*>(scheduler.get());
   if (on_gpu) {
-    WAN_ASSIGN_OR_RETURN(latents, latents.to(device));
+    if (latents.device() != device) {
+      WAN_ASSIGN_OR_RETURN(latents, latents.to(device));
+    }
     WAN_ASSIGN_OR_RETURN(prompt, prompt.to(device));
     WAN_ASSIGN_OR_RETURN(negative, negative.to(device));
     WAN_ASSIGN_OR_RETURN(cond_buffer, Tensor::empty(latents.shape(), DType::kF32, device));

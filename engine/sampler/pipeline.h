@@ -73,9 +73,12 @@ class Pipeline {
 
  private:
   std::unique_ptr<DitModel> model_;
+  Tensor default_embeddings_[2];  // prompt, negative (host), made on first use
 };
 
-// Initial latents for a request: from noise_path, else Philox normals.
-Result<Tensor> initial_latents(const WanConfig& config, const GenerationRequest& request);
+// Initial latents for a request: from noise_path (on the host), else Philox normals generated
+// on `device` (the same values everywhere).
+Result<Tensor> initial_latents(const WanConfig& config, const GenerationRequest& request,
+                               Device device = Device::cpu());
 
 }  // namespace wan
