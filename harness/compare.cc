@@ -17,15 +17,19 @@ std::string key_of(const nlohmann::json& k) {
   return k.value("name", std::string("?")) + " @ " + k.value("range", std::string(""));
 }
 
-// Per kernel key: one sample per run (total time of that key in the run, ms).
-std::map<std::string, std::vector<Sample>> kernel_samples(const nlohmann::json& report, std::map<std::string, nlohmann::json>* shapes) {
+// Per kernel key: one sample per run (total time of that key in the run, ms). by_name sums a
+// kernel's launches over all its NVTX ranges (e.g. one attention kernel over every block).
+std::map<std::string, std::vector<Sample>> kernel_samples(const nlohmann::json& report, std::map<std::string, nlohmann::json>* shapes,
+                                                          bool by_name = false) {
   std::map<std::string, std::vector<Sample>> out;
   for (const auto& run : report["runs"]) {
     if (!run.contains("kernels")) continue;
     const int process = run.value("pid", 0);
+    std::map<std::string, double> per_run;
+    for (const auto& k : run["kernels"]) per_run[by_name ? k.value("name", std::string("?")) : key_of(k)] += k["total_us"].get<double>() / 1e3;
+    for (const auto& [key, ms] : per_run) out[key].push_back({ms, process});
     for (const auto& k : run["kernels"]) {
-      const std::string key = key_of(k);
-      out[key].push_back({k["total_us"].get<double>() / 1e3, process});
+      const std::string key = by_name ? k.value("name", std::string("?")) : key_of(k);
       if (shapes && !shapes->count(key))
         (*shapes)[key] = {{"grid", k["grid"]}, {"block", k["block"]}, {"registers", k["registers"]}, {"smem", k["smem"]}};
     }
@@ -184,6 +188,39 @@ Comparison compare_run_reports(const nlohmann::json& base, const nlohmann::json&
   j["kernels"] = kernels;
   j["kernel_summary"] = {{"compared", common.size()}, {"same", same}, {"faster", faster}, {"slower", slower},
                          {"inconclusive", inconclusive}, {"traced", !kb.empty() && !kc.empty()}};
+  // The same judgement per kernel name (all ranges summed): less noise per sample.
+  {
+    const auto nb = kernel_samples(base, nullptr, true), nc = kernel_samples(cand, nullptr, true);
+    std::vector<std::string> names;
+    std::vector<std::vector<Sample>> b2, c2;
+    for (const auto& [name, sv] : nb)
+      if (nc.count(name)) {
+        names.push_back(name);
+        b2.push_back(sv);
+        c2.push_back(nc.at(name));
+      }
+    const auto jn = stats::judge_many(b2, c2, o.kernel_min_effect, o.alpha);
+    nlohmann::json by_name = nlohmann::json::array();
+    int n_same = 0, n_slower = 0, n_faster = 0, n_inc = 0;
+    for (size_t i = 0; i < names.size(); ++i) {
+      nlohmann::json k = judgement_json(jn[i]);
+      k["kernel"] = names[i];
+      k["base_median_ms"] = stats::median(values(b2[i]));
+      k["cand_median_ms"] = stats::median(values(c2[i]));
+      k["delta_ms"] = k["cand_median_ms"].get<double>() - k["base_median_ms"].get<double>();
+      by_name.push_back(k);
+      n_same += jn[i].verdict == stats::Verdict::kSame;
+      n_slower += jn[i].verdict == stats::Verdict::kSlower;
+      n_faster += jn[i].verdict == stats::Verdict::kFaster;
+      n_inc += jn[i].verdict == stats::Verdict::kInconclusive;
+    }
+    std::sort(by_name.begin(), by_name.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+      return a["base_median_ms"].get<double>() > b["base_median_ms"].get<double>();
+    });
+    j["kernels_by_name"] = by_name;
+    j["kernel_summary"]["by_name"] = {{"compared", names.size()}, {"same", n_same}, {"slower", n_slower},
+                                      {"faster", n_faster}, {"inconclusive", n_inc}};
+  }
   j["added"] = added;
   j["removed"] = removed;
   j["launch_changed"] = changed;
@@ -256,7 +293,9 @@ std::string comparison_markdown(const nlohmann::json& j) {
   if (ks["traced"].get<bool>()) {
     md << "- **Kernels:** " << ks["compared"] << " compared: " << ks["slower"] << " slower, " << ks["faster"] << " faster, "
        << ks["same"] << " same, " << ks["inconclusive"] << " inconclusive (Benjamini-Hochberg at "
-       << num(j["options"]["alpha"].get<double>(), 2) << ")\n";
+       << num(j["options"]["alpha"].get<double>(), 2) << "); per kernel name over all ranges: "
+       << ks["by_name"]["compared"] << " compared, " << ks["by_name"]["slower"] << " slower, " << ks["by_name"]["faster"]
+       << " faster, " << ks["by_name"]["same"] << " same, " << ks["by_name"]["inconclusive"] << " inconclusive\n";
   } else {
     md << "- **Kernels:** no per-kernel timings in one of the reports (run with CUPTI on a GPU)\n";
   }

@@ -36,11 +36,18 @@ print(f"tracing overhead: median {o['base_median_ms']:.2f} -> {o['cand_median_ms
 aa = j("aa/compare.json")
 ks = aa["kernel_summary"]; e = aa["end_to_end"]
 print(f"A/A: end to end {e['verdict']} ({(e['ratio']-1)*100:+.2f}%, CI half-width {(e['ci_high']-e['ci_low'])*50:.2f}%); kernels same {ks['same']}/{ks['compared']}, slower {ks['slower']}, faster {ks['faster']}, inconclusive {ks['inconclusive']}")
-top = sorted(aa["kernels"], key=lambda k: -k["base_median_ms"])[:8]
-for k in top: print(f"  A/A top kernel {k['kernel'][:70]}: {k['verdict']}, CI half-width {(k['ci_high']-k['ci_low'])*50:.3f}%")
+bn = ks["by_name"]
+print(f"A/A per kernel name: same {bn['same']}/{bn['compared']}, slower {bn['slower']}, faster {bn['faster']}, inconclusive {bn['inconclusive']}")
+for k in aa["kernels_by_name"][:8]: print(f"  A/A top kernel {k['kernel'][-60:]}: {k['verdict']}, {k['base_median_ms']:.3f} ms/run, CI half-width {(k['ci_high']-k['ci_low'])*50:.3f}%")
 p = j("planted/compare.json")
 sl = [k for k in p["kernels"] if k["verdict"] == "slower"]
+pn = [k for k in p["kernels_by_name"] if k["verdict"] != "same"]
+for k in pn[:3]: print(f"  by name: {k['kernel'][-50:]}: {k['verdict']} +{k['delta_ms']*1e3:.1f} us per run")
 print(f"planted: outcome {p['outcome']}, end to end {p['end_to_end']['verdict']} {(p['end_to_end']['ratio']-1)*100:+.2f}%, {len(sl)} kernel groups slower")
 for k in sl[:4]: print(f"  {k['kernel'][:80]}: +{k['delta_ms']*1e3:.1f} us per run ({k['cand_median_ms']*1e3:.1f} vs {k['base_median_ms']*1e3:.1f} us)")
 print(f"  split: e2e {p['split']['end_to_end_delta_ms']:.3f} ms = kernels {p['split']['kernel_deltas_ms']:.3f} + unexplained {p['split']['unexplained_ms']:.3f}")
 PY
+tar -C "$OUT" -czf "$OUT/validate.tar.gz" overhead_off.json overhead_on.json overhead.json aa/base.json aa/cand.json \
+  aa/compare.json aa/compare.md aa/compare.html planted/base.json planted/cand.json planted/compare.json planted/compare.md \
+  planted/compare.html ncu_run.log ncu_run.json 2>/dev/null
+echo "validation outputs: $OUT/validate.tar.gz"
