@@ -105,7 +105,8 @@ Comparison compare_run_reports(const nlohmann::json& base, const nlohmann::json&
                {"runs", base["runs"].size()}, {"device", base["fingerprint"].value("gpu_name", base["fingerprint"].value("cpu_model", ""))}};
   j["cand"] = {{"commit", cand["tool"].value("engine_commit", "")}, {"case_id", cand.value("case_id", "")},
                {"runs", cand["runs"].size()}, {"device", cand["fingerprint"].value("gpu_name", cand["fingerprint"].value("cpu_model", ""))}};
-  j["options"] = {{"end_to_end_min_effect", o.end_to_end_min_effect}, {"kernel_min_effect", o.kernel_min_effect}, {"alpha", o.alpha}};
+  j["options"] = {{"end_to_end_min_effect", o.end_to_end_min_effect}, {"kernel_min_effect", o.kernel_min_effect},
+                  {"end_to_end_floor", o.end_to_end_floor}, {"alpha", o.alpha}};
   std::vector<std::string> warnings;
   if (base["case"] != cand["case"]) warnings.push_back("the two reports describe different cases; timings compare different work");
   if (base.value("fingerprint_class", nlohmann::json()) != cand.value("fingerprint_class", nlohmann::json()))
@@ -157,7 +158,16 @@ Comparison compare_run_reports(const nlohmann::json& base, const nlohmann::json&
     sb.push_back(kb.at(key));
     sc.push_back(kc.at(key));
   }
-  const auto judgements = stats::judge_many(sb, sc, o.kernel_min_effect, o.alpha);
+  const double e2e_median = stats::median(values(eb));
+  auto min_effects = [&](const std::vector<std::vector<Sample>>& groups) {
+    std::vector<double> m;
+    for (const auto& g : groups) {
+      const double med = stats::median(values(g));
+      m.push_back(std::max(o.kernel_min_effect, med > 0 ? o.end_to_end_floor * e2e_median / med : 1.0));
+    }
+    return m;
+  };
+  const auto judgements = stats::judge_many(sb, sc, min_effects(sb), o.alpha);
   nlohmann::json kernels = nlohmann::json::array();
   double explained = 0;
   int same = 0, faster = 0, slower = 0, inconclusive = 0;
@@ -199,7 +209,7 @@ Comparison compare_run_reports(const nlohmann::json& base, const nlohmann::json&
         b2.push_back(sv);
         c2.push_back(nc.at(name));
       }
-    const auto jn = stats::judge_many(b2, c2, o.kernel_min_effect, o.alpha);
+    const auto jn = stats::judge_many(b2, c2, min_effects(b2), o.alpha);
     nlohmann::json by_name = nlohmann::json::array();
     int n_same = 0, n_slower = 0, n_faster = 0, n_inc = 0;
     for (size_t i = 0; i < names.size(); ++i) {

@@ -13,6 +13,10 @@ namespace wan {
 struct CompareOptions {
   double end_to_end_min_effect = 0.005;  // 0.5%
   double kernel_min_effect = 0.003;      // 0.3%
+  // A kernel change smaller than this fraction of the end-to-end time is immaterial whatever
+  // its relative size (a 1% change of a 7 us kernel): each kernel's minimum effect is
+  // max(kernel_min_effect, end_to_end_floor * end-to-end median / kernel median).
+  double end_to_end_floor = 1e-4;        // 0.01% of the end-to-end time
   double alpha = 0.05;                   // false-discovery rate across all comparisons
 };
 

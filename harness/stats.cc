@@ -184,11 +184,17 @@ Judgement judge(const std::vector<Sample>& base, const std::vector<Sample>& cand
 
 std::vector<Judgement> judge_many(const std::vector<std::vector<Sample>>& base,
                                   const std::vector<std::vector<Sample>>& cand, double min_effect, double alpha) {
+  return judge_many(base, cand, std::vector<double>(base.size(), min_effect), alpha);
+}
+
+std::vector<Judgement> judge_many(const std::vector<std::vector<Sample>>& base,
+                                  const std::vector<std::vector<Sample>>& cand,
+                                  const std::vector<double>& min_effects, double alpha) {
   std::vector<double> p;
   for (size_t i = 0; i < base.size(); ++i) p.push_back(mann_whitney_p(test_units(base[i]), test_units(cand[i])));
   const std::vector<double> adjusted = benjamini_hochberg(p);
   std::vector<Judgement> out;
-  for (size_t i = 0; i < base.size(); ++i) out.push_back(judge(base[i], cand[i], min_effect, alpha, adjusted[i]));
+  for (size_t i = 0; i < base.size(); ++i) out.push_back(judge(base[i], cand[i], min_effects[i], alpha, adjusted[i]));
   return out;
 }
 

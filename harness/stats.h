@@ -58,5 +58,9 @@ Judgement judge(const std::vector<Sample>& base, const std::vector<Sample>& cand
 std::vector<Judgement> judge_many(const std::vector<std::vector<Sample>>& base,
                                   const std::vector<std::vector<Sample>>& cand, double min_effect,
                                   double alpha = 0.05);
+// The same with one minimum effect per comparison (relative to each base median).
+std::vector<Judgement> judge_many(const std::vector<std::vector<Sample>>& base,
+                                  const std::vector<std::vector<Sample>>& cand,
+                                  const std::vector<double>& min_effects, double alpha = 0.05);
 
 }  // namespace wan::stats
