@@ -125,6 +125,7 @@ Comparison compare_run_reports(const nlohmann::json& base, const nlohmann::json&
     else if (set != hc[seed] && outputs == "bit-exact") outputs = "mismatch";
   }
   if (seeds == 0) outputs = "no common seed";
+  if (base.value("kind", "") == "bench" || cand.value("kind", "") == "bench") outputs = "not applicable (benchmarks)";
   j["outputs"] = {{"verdict", outputs}, {"seeds_compared", seeds}};
 
   // 2. End to end.
@@ -250,7 +251,7 @@ Comparison compare_run_reports(const nlohmann::json& base, const nlohmann::json&
       if (k["verdict"] == "slower") material.push_back(k["kernel"]);
   j["kernel_summary"]["slower_total_ms"] = slower_ms;
   j["material_kernel_regressions"] = material;
-  if (outputs != "bit-exact") {
+  if (outputs != "bit-exact" && outputs.rfind("not applicable", 0) != 0) {
     c.outcome = CompareOutcome::kOutputMismatch;
   } else if (e2e.verdict == stats::Verdict::kSlower || !material.empty()) {
     c.outcome = CompareOutcome::kRegression;

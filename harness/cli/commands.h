@@ -18,6 +18,7 @@ int trace_command(const std::vector<std::string>& args, const std::vector<std::s
 int devices_command(const std::vector<std::string>& args);
 int compare_command(const std::vector<std::string>& args);
 int ab_command(const std::vector<std::string>& args);
+int bench_command(const std::vector<std::string>& args);
 
 // Flags shared by every command that describes a case (run, golden, trace).
 const std::set<std::string>& case_value_flags();

@@ -34,6 +34,9 @@ commands:
   ab --base BIN --cand BIN [case flags]
                  interleaved A/B of two builds in fresh processes (ABBA order), then compare
                  (--processes 8, --runs-per-process 3, --out-dir DIR)
+  bench --benchmarks BIN[,BIN...]
+                 runs Google Benchmark kernel suites (--repetitions 10, --filter, --flush-l2)
+                 into a run-shaped report that `repro compare` judges per benchmark
   devices        the environment fingerprint of this machine
   help           this text
 
@@ -72,6 +75,7 @@ int main(int argc, char** argv) {
   if (command == "devices") return wan::cli::devices_command(rest);
   if (command == "compare") return wan::cli::compare_command(rest);
   if (command == "ab") return wan::cli::ab_command(rest);
+  if (command == "bench") return wan::cli::bench_command(rest);
   std::fprintf(stderr, "repro: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return wan::cli::kExitUsage;
 }

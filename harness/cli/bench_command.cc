@@ -1,0 +1,97 @@
+// `repro bench`: runs Google Benchmark kernel binaries (CUDA-event manual time, optional L2
+// flush, repetitions) and turns their JSON into the run-report shape, one "run" per
+// repetition with each benchmark as a "kernel", so `repro compare` judges two bench reports
+// exactly as it judges generations.
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "harness/atomic_file.h"
+#include "harness/build_info.h"
+#include "harness/cli/commands.h"
+#include "harness/cli/exit_codes.h"
+#include "harness/fingerprint.h"
+
+extern char** environ;
+
+namespace wan::cli {
+
+int bench_command(const std::vector<std::string>& args) {
+  auto flags = Flags::parse(args, {"benchmarks", "repetitions", "filter", "report", "min-time"}, {"flush-l2", "force"});
+  if (!flags.ok()) return fail("bench", flags.status());
+  const Flags& f = flags.value();
+  if (!f.has("benchmarks"))
+    return fail("bench", invalid_argument("usage: repro bench --benchmarks BIN[,BIN...] [--repetitions 10] "
+                                          "[--filter REGEX] [--flush-l2] [--report FILE]"));
+  auto reps = f.get_int("repetitions", 10);
+  if (!reps.ok() || reps.value() < 2) return fail("bench", invalid_argument("--repetitions needs an integer >= 2"));
+  std::vector<std::string> binaries;
+  std::stringstream ss(f.get("benchmarks"));
+  for (std::string b; std::getline(ss, b, ',');)
+    if (!b.empty()) binaries.push_back(b);
+  if (f.has("flush-l2")) setenv("WAN_BENCH_FLUSH_L2", "1", 1);
+  // repetition index -> benchmark entries
+  std::map<int, nlohmann::json> per_rep;
+  for (const std::string& bin : binaries) {
+    const std::string out = "/tmp/repro-bench-" + std::to_string(::getpid()) + ".json";
+    std::vector<std::string> a = {bin, "--benchmark_out=" + out, "--benchmark_out_format=json",
+                                  "--benchmark_repetitions=" + std::to_string(reps.value()),
+                                  "--benchmark_report_aggregates_only=false"};
+    if (f.has("filter")) a.push_back("--benchmark_filter=" + f.get("filter"));
+    if (f.has("min-time")) a.push_back("--benchmark_min_time=" + f.get("min-time"));
+    std::vector<char*> argv;
+    for (auto& x : a) argv.push_back(x.data());
+    argv.push_back(nullptr);
+    std::fprintf(stderr, "repro bench: %s\n", bin.c_str());
+    pid_t pid = 0;
+    if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
+      return fail("bench", not_found("cannot start benchmark binary '" + bin + "'"));
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      return fail("bench", internal_error("'" + bin + "' failed with exit status " + std::to_string(WEXITSTATUS(status))));
+    auto text = read_file(out);
+    if (!text.ok()) return fail("bench", text.status());
+    ::unlink(out.c_str());
+    const nlohmann::json j = nlohmann::json::parse(text.value(), nullptr, false);
+    if (j.is_discarded() || !j.contains("benchmarks"))
+      return fail("bench", data_loss("'" + bin + "' wrote no Google Benchmark JSON"));
+    for (const auto& b : j["benchmarks"]) {
+      if (b.value("run_type", "") != "iteration" || b.contains("error_occurred")) continue;
+      const int rep = b.value("repetition_index", 0);
+      const double scale = b.value("time_unit", "ns") == "ms" ? 1e3 : b.value("time_unit", "ns") == "us" ? 1.0 : b.value("time_unit", "ns") == "s" ? 1e6 : 1e-3;
+      nlohmann::json k = {{"name", b.value("run_name", b.value("name", ""))}, {"range", bin.substr(bin.find_last_of('/') + 1)},
+                          {"count", 1}, {"total_us", b["real_time"].get<double>() * scale},
+                          {"grid", {0, 0, 0}}, {"block", {0, 0, 0}}, {"registers", 0}, {"smem", 0}};
+      per_rep[rep]["kernels"].push_back(k);
+    }
+  }
+  if (per_rep.empty()) return fail("bench", invalid_argument("no benchmark ran (check --filter, or the machine has no GPU)"));
+  nlohmann::json runs = nlohmann::json::array();
+  for (auto& [rep, r] : per_rep) {
+    double total_us = 0;
+    for (const auto& k : r["kernels"]) total_us += k["total_us"].get<double>();
+    runs.push_back({{"index", rep}, {"seed", 0}, {"latents_sha1", ""}, {"seconds", total_us / 1e6},
+                    {"pid", static_cast<int>(::getpid())}, {"kernels", r["kernels"]}});
+  }
+  const Fingerprint fp = make_fingerprint(Device::cuda(0));
+  const nlohmann::json report = {{"schema", "wan-repro.run"}, {"schema_version", 1}, {"kind", "bench"},
+                                 {"tool", {{"name", "repro"}, {"engine_commit", engine_commit()}}},
+                                 {"case", {{"benchmarks", binaries}, {"repetitions", reps.value()},
+                                           {"filter", f.get("filter")}, {"flush_l2", f.has("flush-l2")}}},
+                                 {"case_id", "bench"}, {"fingerprint", fp.fields}, {"fingerprint_class", fp.class_fields},
+                                 {"runs", runs}};
+  const std::string path = f.get("report", "repro-out/bench-" + std::to_string(::getpid()) + ".json");
+  const Status s = write_file_atomically(path, report.dump(1) + "\n", f.has("force") ? Overwrite::kAllow : Overwrite::kRefuse);
+  if (!s.ok()) return fail("bench", s);
+  std::printf("bench report %s: %zu repetitions of %zu benchmarks; compare two with `repro compare`\n", path.c_str(),
+              runs.size(), runs[0]["kernels"].size());
+  return kExitOk;
+}
+
+}  // namespace wan::cli
