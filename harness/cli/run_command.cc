@@ -399,6 +399,33 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
     std::printf("time      median %.3f s, min %.3f s, max %.3f s per generation; setup %.3f s\n", median(times),
                 *std::min_element(times.begin(), times.end()), *std::max_element(times.begin(), times.end()),
                 setup_seconds);
+    const auto& first = run_records[0];
+    if (first.contains("kernels")) {
+      std::printf("kernels   GPU %.3f ms in kernels over a %.3f ms span (run 1); top:\n", first.value("gpu_kernel_ms", 0.0),
+                  first.value("gpu_span_ms", 0.0));
+      std::map<std::string, std::pair<double, int64_t>> by_name;  // name -> (us, launches)
+      for (const auto& k : first["kernels"]) {
+        auto& e = by_name[k["name"].get<std::string>()];
+        e.first += k["total_us"].get<double>();
+        e.second += k["count"].get<int64_t>();
+      }
+      std::vector<std::pair<double, std::string>> top;
+      for (const auto& [name, e] : by_name) top.emplace_back(e.first, name);
+      std::sort(top.rbegin(), top.rend());
+      for (size_t i = 0; i < top.size() && i < 6; ++i) {
+        std::string name = top[i].second;
+        if (name.size() > 90) name = name.substr(0, 87) + "...";
+        std::printf("          %9.3f ms  %5lld launches  %s\n", top[i].first / 1e3,
+                    static_cast<long long>(by_name[top[i].second].second), name.c_str());
+      }
+    } else if (first.contains("kernels_unavailable")) {
+      std::printf("kernels   %s\n", first["kernels_unavailable"].get<std::string>().c_str());
+    }
+    if (first.contains("families_ms")) {
+      const auto& fm = first["families_ms"];
+      std::printf("families  GEMM %.3f ms, attention %.3f ms, the rest %.3f ms over %d forwards (CUDA events)\n",
+                  fm["gemm"].get<double>(), fm["attention"].get<double>(), fm["rest"].get<double>(), fm["forwards"].get<int>());
+    }
     std::printf("report    %s\n", report_path.c_str());
   }
   return exit_code;
