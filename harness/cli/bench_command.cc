@@ -2,6 +2,7 @@
 // flush, repetitions) and turns their JSON into the run-report shape, one "run" per
 // repetition with each benchmark as a "kernel", so `repro compare` judges two bench reports
 // exactly as it judges generations.
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,9 +49,14 @@ int bench_command(const std::vector<std::string>& args) {
     for (auto& x : a) argv.push_back(x.data());
     argv.push_back(nullptr);
     std::fprintf(stderr, "repro bench: %s\n", bin.c_str());
+    // The binary's console table goes to stderr's neighbour /dev/null; its JSON to `out`.
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
     pid_t pid = 0;
-    if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
-      return fail("bench", not_found("cannot start benchmark binary '" + bin + "'"));
+    const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0) return fail("bench", not_found("cannot start benchmark binary '" + bin + "'"));
     int status = 0;
     waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
