@@ -317,21 +317,30 @@ Status WanDitCuda::enqueue_forward(const float* lat, const float* ctx_f32, int64
   const int64_t L = lt * (lh / 2) * (lw / 2), dim = c.dim, ffn = c.ffn_dim, tl = c.text_len;
   const float eps = c.eps;
   // 2. Patch embedding.
-  launch_patchify(lat, b.patches, c.in_channels, lt, lh, lw, stream_);
-  linear(b.patches, c.patch_values(), patch_w_, patch_b_, b.x, dim, L);
+  {  // NVTX range for per-op kernel attribution
+    ScopedRange op_range("patch_embed");
+    launch_patchify(lat, b.patches, c.in_channels, lt, lh, lw, stream_);
+    linear(b.patches, c.patch_values(), patch_w_, patch_b_, b.x, dim, L);
+  }
   notify(observer, -1, "patch_embed", b.x, {L, dim}, DType::kBF16);
 
   // 3. Condition embedder (the sinusoid was uploaded with the inputs).
-  linear(b.emb, c.freq_dim, time1_w_, time1_b_, b.t_hidden, dim, 1);
-  launch_silu_bf16(b.t_hidden, b.t_hidden, dim, stream_);
-  linear(b.t_hidden, dim, time2_w_, time2_b_, b.temb, dim, 1);
-  notify(observer, -1, "time_embed", b.temb, {1, dim}, DType::kBF16);
-  launch_silu_bf16(b.temb, b.temb_act, dim, stream_);
-  linear(b.temb_act, dim, tproj_w_, tproj_b_, b.tproj, 6 * dim, 1);
+  {  // NVTX range for per-op kernel attribution
+    ScopedRange op_range("time_embed");
+    linear(b.emb, c.freq_dim, time1_w_, time1_b_, b.t_hidden, dim, 1);
+    launch_silu_bf16(b.t_hidden, b.t_hidden, dim, stream_);
+    linear(b.t_hidden, dim, time2_w_, time2_b_, b.temb, dim, 1);
+    notify(observer, -1, "time_embed", b.temb, {1, dim}, DType::kBF16);
+    launch_silu_bf16(b.temb, b.temb_act, dim, stream_);
+    linear(b.temb_act, dim, tproj_w_, tproj_b_, b.tproj, 6 * dim, 1);
+  }
   notify(observer, -1, "time_proj", b.tproj, {6, dim}, DType::kBF16);
-  launch_f32_to_bf16(ctx_f32, b.context_bf16, tl * c.text_dim, stream_);
-  linear(b.context_bf16, c.text_dim, text1_w_, text1_b_, b.ctx_hidden, dim, tl, GemmEpilogue::kBiasGeluTanh);
-  linear(b.ctx_hidden, dim, text2_w_, text2_b_, b.ctx, dim, tl);
+  {  // NVTX range for per-op kernel attribution
+    ScopedRange op_range("text_embed");
+    launch_f32_to_bf16(ctx_f32, b.context_bf16, tl * c.text_dim, stream_);
+    linear(b.context_bf16, c.text_dim, text1_w_, text1_b_, b.ctx_hidden, dim, tl, GemmEpilogue::kBiasGeluTanh);
+    linear(b.ctx_hidden, dim, text2_w_, text2_b_, b.ctx, dim, tl);
+  }
   notify(observer, -1, "text_embed", b.ctx, {tl, dim}, DType::kBF16);
 
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
@@ -353,18 +362,27 @@ Status WanDitCuda::enqueue_forward(const float* lat, const float* ctx_f32, int64
     const int blk = static_cast<int>(bi);
     const std::string block_name = "block/" + std::to_string(bi);
     ScopedRange block_range(block_name.c_str());
-    launch_add_bf16_to_f32(u16(w.scale_shift), b.tproj, b.e, 6 * dim, stream_);
+    {  // NVTX range for per-op kernel attribution
+      ScopedRange op_range("modulation");
+      launch_add_bf16_to_f32(u16(w.scale_shift), b.tproj, b.e, 6 * dim, stream_);
+    }
     const float *shift = b.e, *scl = b.e + dim, *gate = b.e + 2 * dim, *c_shift = b.e + 3 * dim,
                 *c_scale = b.e + 4 * dim, *c_gate = b.e + 5 * dim;
     // a. n1 = LN(x) * (1 + scale) + shift
-    launch_layer_norm_modulate(b.x, shift, scl, b.n, L, dim, eps, stream_);
+    {  // NVTX range for per-op kernel attribution
+      ScopedRange op_range("norm1");
+      launch_layer_norm_modulate(b.x, shift, scl, b.n, L, dim, eps, stream_);
+    }
     notify(observer, blk, "norm1", b.n, {L, dim}, DType::kBF16);
     // b, c. fused QKV projection, qk RMSNorm + RoPE in place, attention, output projection
-    linear(b.n, dim, w.w_qkv, w.b_qkv, b.qkv, 3 * dim, L);
-    launch_qk_norm_rope(b.qkv, 3 * dim, u16(w.norm_q), rope_cos_.data<float>(), rope_sin_.data<float>(), L, dim,
-                        c.head_dim, eps, stream_);
-    launch_qk_norm_rope(b.qkv + dim, 3 * dim, u16(w.norm_k), rope_cos_.data<float>(), rope_sin_.data<float>(), L,
-                        dim, c.head_dim, eps, stream_);
+    {  // NVTX range for per-op kernel attribution
+      ScopedRange op_range("qkv_norm_rope");
+      linear(b.n, dim, w.w_qkv, w.b_qkv, b.qkv, 3 * dim, L);
+      launch_qk_norm_rope(b.qkv, 3 * dim, u16(w.norm_q), rope_cos_.data<float>(), rope_sin_.data<float>(), L, dim,
+                          c.head_dim, eps, stream_);
+      launch_qk_norm_rope(b.qkv + dim, 3 * dim, u16(w.norm_k), rope_cos_.data<float>(), rope_sin_.data<float>(), L,
+                          dim, c.head_dim, eps, stream_);
+    }
     notify(observer, blk, "self_qkv_norm_rope", b.qkv, {L, 3 * dim}, DType::kBF16);
     {
       ScopedRange range(self_attn_range_.c_str());
@@ -373,18 +391,27 @@ Status WanDitCuda::enqueue_forward(const float* lat, const float* ctx_f32, int64
       end_family();
     }
     notify(observer, blk, "self_attn", b.attn, {L, dim}, DType::kBF16);
-    linear(b.attn, dim, w.w_o, w.b_o, b.proj, dim, L);
+    {  // NVTX range for per-op kernel attribution
+      ScopedRange op_range("self_out");
+      linear(b.attn, dim, w.w_o, w.b_o, b.proj, dim, L);
+    }
     notify(observer, blk, "self_out", b.proj, {L, dim}, DType::kBF16);
     // d. h = x + attn * gate; n2 = LN_affine(h)
-    launch_gated_residual_layer_norm(b.x, b.proj, gate, u16(w.norm2_w), u16(w.norm2_b), b.h, b.n, L, dim, eps,
-                                     stream_);
+    {  // NVTX range for per-op kernel attribution
+      ScopedRange op_range("residual_norm2");
+      launch_gated_residual_layer_norm(b.x, b.proj, gate, u16(w.norm2_w), u16(w.norm2_b), b.h, b.n, L, dim, eps,
+                                       stream_);
+    }
     notify(observer, blk, "residual_self", b.h, {L, dim}, DType::kBF16);
     notify(observer, blk, "norm2", b.n, {L, dim}, DType::kBF16);
     // e. cross-attention
-    linear(b.n, dim, w.w_cq, w.b_cq, b.cq, dim, L);
-    launch_qk_norm_rope(b.cq, dim, u16(w.norm_cq), nullptr, nullptr, L, dim, c.head_dim, eps, stream_);
-    linear(b.ctx, dim, w.w_ckv, w.b_ckv, b.ckv, 2 * dim, tl);
-    launch_qk_norm_rope(b.ckv, 2 * dim, u16(w.norm_ck), nullptr, nullptr, tl, dim, c.head_dim, eps, stream_);
+    {  // NVTX range for per-op kernel attribution
+      ScopedRange op_range("cross_q_kv");
+      linear(b.n, dim, w.w_cq, w.b_cq, b.cq, dim, L);
+      launch_qk_norm_rope(b.cq, dim, u16(w.norm_cq), nullptr, nullptr, L, dim, c.head_dim, eps, stream_);
+      linear(b.ctx, dim, w.w_ckv, w.b_ckv, b.ckv, 2 * dim, tl);
+      launch_qk_norm_rope(b.ckv, 2 * dim, u16(w.norm_ck), nullptr, nullptr, tl, dim, c.head_dim, eps, stream_);
+    }
     notify(observer, blk, "cross_q", b.cq, {L, dim}, DType::kBF16);
     notify(observer, blk, "cross_kv", b.ckv, {tl, 2 * dim}, DType::kBF16);
     {
@@ -394,28 +421,49 @@ Status WanDitCuda::enqueue_forward(const float* lat, const float* ctx_f32, int64
       end_family();
     }
     notify(observer, blk, "cross_attn", b.attn, {L, dim}, DType::kBF16);
-    linear(b.attn, dim, w.w_co, w.b_co, b.proj, dim, L);
+    {  // NVTX range for per-op kernel attribution
+      ScopedRange op_range("cross_out");
+      linear(b.attn, dim, w.w_co, w.b_co, b.proj, dim, L);
+    }
     notify(observer, blk, "cross_out", b.proj, {L, dim}, DType::kBF16);
     // f. h = bf16(h + cross); n3 = bf16(LN(h)); modulate
-    launch_residual_add_layer_norm_modulate(b.h, b.proj, c_shift, c_scale, b.n, L, dim, eps, stream_);
+    {  // NVTX range for per-op kernel attribution
+      ScopedRange op_range("residual_norm3");
+      launch_residual_add_layer_norm_modulate(b.h, b.proj, c_shift, c_scale, b.n, L, dim, eps, stream_);
+    }
     notify(observer, blk, "residual_cross", b.h, {L, dim}, DType::kBF16);
     notify(observer, blk, "norm3", b.n, {L, dim}, DType::kBF16);
     // g. FFN with the GELU epilogue; x = h + ffn * c_gate
-    linear(b.n, dim, w.w_up, w.b_up, b.ffn, ffn, L, GemmEpilogue::kBiasGeluTanh);
+    {  // NVTX range for per-op kernel attribution
+      ScopedRange op_range("ffn_up_gelu");
+      linear(b.n, dim, w.w_up, w.b_up, b.ffn, ffn, L, GemmEpilogue::kBiasGeluTanh);
+    }
     notify(observer, blk, "ffn_up_gelu", b.ffn, {L, ffn}, DType::kBF16);
-    linear(b.ffn, ffn, w.w_down, w.b_down, b.proj, dim, L);
+    {  // NVTX range for per-op kernel attribution
+      ScopedRange op_range("ffn_down");
+      linear(b.ffn, ffn, w.w_down, w.b_down, b.proj, dim, L);
+    }
     notify(observer, blk, "ffn_down", b.proj, {L, dim}, DType::kBF16);
-    launch_gated_residual(b.h, b.proj, c_gate, b.x, L, dim, stream_);
+    {  // NVTX range for per-op kernel attribution
+      ScopedRange op_range("residual_ffn");
+      launch_gated_residual(b.h, b.proj, c_gate, b.x, L, dim, stream_);
+    }
     notify(observer, blk, "residual_ffn", b.x, {L, dim}, DType::kBF16);
   }
 
   // 5. Head.
-  launch_head_modulation(u16(head_table_), b.temb, b.head_mod, dim, stream_);
-  launch_layer_norm_modulate(b.x, b.head_mod, b.head_mod + dim, b.n, L, dim, eps, stream_);
-  notify(observer, -1, "head_norm", b.n, {L, dim}, DType::kBF16);
-  linear(b.n, dim, head_w_, head_b_, b.head, c.out_patch_values(), L);
+  {  // NVTX range for per-op kernel attribution
+    ScopedRange op_range("head");
+    launch_head_modulation(u16(head_table_), b.temb, b.head_mod, dim, stream_);
+    launch_layer_norm_modulate(b.x, b.head_mod, b.head_mod + dim, b.n, L, dim, eps, stream_);
+    notify(observer, -1, "head_norm", b.n, {L, dim}, DType::kBF16);
+    linear(b.n, dim, head_w_, head_b_, b.head, c.out_patch_values(), L);
+  }
   notify(observer, -1, "head_out", b.head, {L, c.out_patch_values()}, DType::kBF16);
-  launch_unpatchify(b.head, b.out, c.out_channels, lt, lh, lw, stream_);
+  {  // NVTX range for per-op kernel attribution
+    ScopedRange op_range("unpatchify");
+    launch_unpatchify(b.head, b.out, c.out_channels, lt, lh, lw, stream_);
+  }
   return Status();
 }
 
