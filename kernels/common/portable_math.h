@@ -11,71 +11,35 @@
 
 namespace wan::portable {
 
-// Device: the _rn intrinsics are never contracted into FMA. Host: the build uses
-// -ffp-contract=off and baseline x86-64 (no FMA instructions), so plain operators are exact.
-WAN_HD double add(double a, double b) {
+// add/sub/mul/div in f32 or f64, never contracted into FMA. Device: the _rn intrinsics.
+// Host: the build uses -ffp-contract=off and baseline x86-64 (no FMA instructions), so plain
+// operators are exact.
 #if defined(__CUDA_ARCH__)
-  return __dadd_rn(a, b);
+#define WAN_PORTABLE_OP(fn, op, f32_rn, f64_rn)                     \
+  template <typename T>                                              \
+  WAN_HD T fn(T a, T b) {                                            \
+    static_assert(sizeof(T) == 4 || sizeof(T) == 8, "f32 or f64");   \
+    if constexpr (sizeof(T) == 8) return f64_rn(a, b);               \
+    else return f32_rn(a, b);                                        \
+  }
 #else
-  return a + b;
+#define WAN_PORTABLE_OP(fn, op, f32_rn, f64_rn) \
+  template <typename T>                         \
+  WAN_HD T fn(T a, T b) {                       \
+    return a op b;                              \
+  }
 #endif
-}
-WAN_HD double sub(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
-WAN_HD double mul(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-WAN_HD double div(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __ddiv_rn(a, b);
-#else
-  return a / b;
-#endif
-}
+WAN_PORTABLE_OP(add, +, __fadd_rn, __dadd_rn)
+WAN_PORTABLE_OP(sub, -, __fsub_rn, __dsub_rn)
+WAN_PORTABLE_OP(mul, *, __fmul_rn, __dmul_rn)
+WAN_PORTABLE_OP(div, /, __fdiv_rn, __ddiv_rn)
+#undef WAN_PORTABLE_OP
+
 WAN_HD double sqrt(double a) {
 #if defined(__CUDA_ARCH__)
   return __dsqrt_rn(a);
 #else
   return __builtin_sqrt(a);  // sqrtsd: correctly rounded
-#endif
-}
-
-// The same four operations in f32, never contracted into FMA (device: _rn intrinsics).
-WAN_HD float add(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-WAN_HD float sub(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
-WAN_HD float mul(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-WAN_HD float div(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fdiv_rn(a, b);
-#else
-  return a / b;
 #endif
 }
 
