@@ -15,7 +15,9 @@ class DenseCudaAttention final : public AttentionBackend {
   Status plan(const AttentionShape& shape, Stream stream) override;
   Status run(const AttentionArgs& args, Stream stream) override;
   std::string implementation() const override {
-    return use_sm90_ ? "flash_attention_fwd_sm90 (wgmma, sm_90a)" : "flash_attention_fwd (mma.sync)";
+    return use_sm90_ ? "flash_attention_fwd_sm90 (wgmma, sm_90a; schedule from WAN_ATTENTION_SM90_SCHEDULE, "
+                       "default warp-specialised)"
+                     : "flash_attention_fwd (mma.sync)";
   }
 
  private:

@@ -22,7 +22,7 @@ struct Case {
   int batch, heads, head_dim, q_tokens, kv_tokens;
 };
 
-void check_case(const Case& c, uint32_t seed, bool sm90 = false) {
+void check_case(const Case& c, uint32_t seed, bool sm90 = false, Sm90Schedule schedule = Sm90Schedule::kDefault) {
   const size_t row = static_cast<size_t>(c.heads) * c.head_dim;
   const auto q = testing::random_bf16(c.batch * c.q_tokens * row, seed, 1.5f);
   const auto k = testing::random_bf16(c.batch * c.kv_tokens * row, seed + 1, 1.5f);
@@ -47,7 +47,7 @@ void check_case(const Case& c, uint32_t seed, bool sm90 = false) {
   DeviceBuffer workspace(sm90 ? flash_attention_fwd_sm90_workspace_bytes(p) : 16);
   auto launch = [&] {
     if (sm90) {
-      launch_flash_attention_fwd_sm90(p, workspace.as<void>(), nullptr);
+      launch_flash_attention_fwd_sm90(p, workspace.as<void>(), nullptr, schedule);
     } else {
       launch_flash_attention_fwd(p, nullptr);
     }
@@ -101,10 +101,13 @@ TEST(FlashAttentionFwdSm90, MatchesCpuReference) {
   probe.q = probe.k = probe.v = probe.out = reinterpret_cast<uint16_t*>(256);
   const std::string reason = flash_attention_fwd_sm90_unsupported_reason(probe);
   if (!reason.empty()) GTEST_SKIP() << reason;
-  check_case({1, 2, 128, 256, 256}, 11, true);
-  check_case({1, 3, 128, 300, 517}, 12, true);  // ragged query and key tiles
-  check_case({2, 2, 128, 64, 512}, 13, true);   // batch 2, cross-attention-like kv
-  check_case({1, 1, 128, 1000, 77}, 14, true);  // one ragged key tile
+  for (Sm90Schedule schedule : {Sm90Schedule::kWarpSpecialized, Sm90Schedule::kPlain}) {
+    check_case({1, 2, 128, 256, 256}, 11, true, schedule);
+    check_case({1, 3, 128, 300, 517}, 12, true, schedule);  // ragged query and key tiles
+    check_case({2, 2, 128, 64, 512}, 13, true, schedule);   // batch 2, cross-attention-like kv
+    check_case({1, 1, 128, 1000, 77}, 14, true, schedule);  // one ragged key tile
+    check_case({1, 2, 128, 200, 1000}, 15, true, schedule); // several tiles through the ring
+  }
 }
 
 TEST(FlashAttentionFwd, RejectsUnsupportedHeadDim) {
