@@ -1,8 +1,6 @@
 // `repro ab --base BIN --cand BIN [case flags]`: interleaved A/B runs of two builds in fresh
 // processes, ABBA order (A B, then B A, ...) so clock and thermal drift cancel, then the same
 // comparison as `repro compare` over the merged reports.
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,9 +10,8 @@
 #include "harness/atomic_file.h"
 #include "harness/cli/commands.h"
 #include "harness/cli/exit_codes.h"
+#include "harness/cli/subprocess.h"
 #include "harness/compare.h"
-
-extern char** environ;
 
 namespace wan::cli {
 namespace {
@@ -27,16 +24,10 @@ Result<nlohmann::json> run_build(const std::string& binary, const std::vector<st
                                std::string("--no-golden"), std::string("--force"), std::string("--quiet")})
     args.push_back(a);
   args.insert(args.end(), extra.begin(), extra.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
-    return not_found("cannot start '" + binary + "': is it a repro executable?");
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != kExitNondeterministic))
-    return internal_error("'" + binary + " run' failed with exit status " + std::to_string(WEXITSTATUS(status)));
+  WAN_ASSIGN_OR_RETURN(const int exit_code, run_subprocess(args));
+  if (exit_code != 0 && exit_code != kExitNondeterministic)
+    return internal_error("'" + binary + " run' failed with exit status " + std::to_string(exit_code) +
+                          ": is it a repro executable?");
   WAN_ASSIGN_OR_RETURN(std::string text, read_file(report));
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded()) return data_loss("unreadable report from '" + binary + "'");

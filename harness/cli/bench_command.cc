@@ -2,9 +2,6 @@
 // flush, repetitions) and turns their JSON into the run-report shape, one "run" per
 // repetition with each benchmark as a "kernel", so `repro compare` judges two bench reports
 // exactly as it judges generations.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,9 +13,8 @@
 #include "harness/build_info.h"
 #include "harness/cli/commands.h"
 #include "harness/cli/exit_codes.h"
+#include "harness/cli/subprocess.h"
 #include "harness/fingerprint.h"
-
-extern char** environ;
 
 namespace wan::cli {
 
@@ -45,22 +41,11 @@ int bench_command(const std::vector<std::string>& args) {
                                   "--benchmark_report_aggregates_only=false"};
     if (f.has("filter")) a.push_back("--benchmark_filter=" + f.get("filter"));
     if (f.has("min-time")) a.push_back("--benchmark_min_time=" + f.get("min-time"));
-    std::vector<char*> argv;
-    for (auto& x : a) argv.push_back(x.data());
-    argv.push_back(nullptr);
     std::fprintf(stderr, "repro bench: %s\n", bin.c_str());
-    // The binary's console table goes to stderr's neighbour /dev/null; its JSON to `out`.
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    pid_t pid = 0;
-    const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (spawned != 0) return fail("bench", not_found("cannot start benchmark binary '" + bin + "'"));
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-      return fail("bench", internal_error("'" + bin + "' failed with exit status " + std::to_string(WEXITSTATUS(status))));
+    auto exit_code = run_subprocess(a, /*discard_stdout=*/true);  // its console table is noise here
+    if (!exit_code.ok()) return fail("bench", exit_code.status());
+    if (exit_code.value() != 0)
+      return fail("bench", internal_error("'" + bin + "' failed with exit status " + std::to_string(exit_code.value())));
     auto text = read_file(out);
     if (!text.ok()) return fail("bench", text.status());
     ::unlink(out.c_str());

@@ -1,7 +1,5 @@
 // `repro run`: N repeated seeded generations of one case, in one process or each in a fresh
 // process; per-run SHA-1, determinism verdict, golden verdict, times; a JSON report.
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +17,7 @@
 #include "harness/build_info.h"
 #include "harness/cli/commands.h"
 #include "harness/cli/exit_codes.h"
+#include "harness/cli/subprocess.h"
 #include "harness/fingerprint.h"
 #include "harness/golden_store.h"
 #include "harness/gpu_clock.h"
@@ -27,8 +26,6 @@
 #include "engine/model/wan_dit_cuda.h"
 
 #include <cuda_profiler_api.h>
-
-extern char** environ;
 
 namespace wan::cli {
 namespace {
@@ -168,17 +165,10 @@ Result<nlohmann::json> generate_in_child(const RunCase& run_case, uint64_t seed,
   for (const std::string& a : extra_flags) args.push_back(a);
   if (quiet) args.push_back("--quiet");
   if (!quiet) std::fprintf(stderr, "run %d/%d seed %llu (fresh process)\n", index + 1, total, static_cast<unsigned long long>(seed));
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
-    return unavailable("cannot start a fresh process of " + args[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return internal_error("the fresh process for run " + std::to_string(index + 1) +
-                          " failed (exit status " + std::to_string(WEXITSTATUS(status)) + ")");
+  WAN_ASSIGN_OR_RETURN(const int exit_code, run_subprocess(args));
+  if (exit_code != 0) {
+    return internal_error("the fresh process for run " + std::to_string(index + 1) + " failed (exit status " +
+                          std::to_string(exit_code) + ")");
   }
   WAN_ASSIGN_OR_RETURN(std::string text, read_file(tmp));
   ::unlink(tmp.c_str());

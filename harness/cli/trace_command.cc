@@ -1,8 +1,6 @@
 // `repro trace`: record a SHA-1 chain over every intermediate of a generation (optionally
 // dumping chosen tensors, optionally perturbing one op for debugging), or `--diff A B`: name
 // the first divergent (step, branch, block, op) and its error figures.
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,11 +10,10 @@
 #include "harness/atomic_file.h"
 #include "harness/cli/commands.h"
 #include "harness/cli/exit_codes.h"
+#include "harness/cli/subprocess.h"
 #include "harness/fingerprint.h"
 #include "harness/hashing.h"
 #include "harness/trace.h"
-
-extern char** environ;
 
 namespace wan::cli {
 namespace {
@@ -50,17 +47,10 @@ Result<nlohmann::json> rerun_with_dump(const nlohmann::json& trace, const std::s
   }
   for (const std::string& a : {std::string("--out"), out, std::string("--dump"), key, std::string("--force"), std::string("--quiet")})
     kept.push_back(a);
-  std::vector<char*> argv;
-  for (auto& a : kept) argv.push_back(a.data());
-  argv.push_back(nullptr);
   std::fprintf(stderr, "repro trace --diff: re-running %s to dump %s\n", kept[0].c_str(), key.c_str());
-  pid_t pid = 0;
-  if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
-    return unavailable("cannot re-run '" + kept[0] + "' (does that binary still exist?)");
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return internal_error("re-running '" + kept[0] + "' failed with status " + std::to_string(WEXITSTATUS(status)));
+  WAN_ASSIGN_OR_RETURN(const int exit_code, run_subprocess(kept));
+  if (exit_code != 0)
+    return internal_error("re-running '" + kept[0] + "' failed with status " + std::to_string(exit_code));
   return load_trace(out);
 }
 
