@@ -101,16 +101,26 @@ Comparison compare_run_reports(const nlohmann::json& base, const nlohmann::json&
   nlohmann::json& j = c.json;
   j["schema"] = "wan-repro.compare";
   j["schema_version"] = 1;
-  j["base"] = {{"commit", base["tool"].value("engine_commit", "")}, {"case_id", base.value("case_id", "")},
-               {"runs", base["runs"].size()}, {"device", base["fingerprint"].value("gpu_name", base["fingerprint"].value("cpu_model", ""))}};
-  j["cand"] = {{"commit", cand["tool"].value("engine_commit", "")}, {"case_id", cand.value("case_id", "")},
-               {"runs", cand["runs"].size()}, {"device", cand["fingerprint"].value("gpu_name", cand["fingerprint"].value("cpu_model", ""))}};
+  auto side = [](const nlohmann::json& r) {
+    const nlohmann::json tool = r.value("tool", nlohmann::json::object());
+    const nlohmann::json fp = r.value("fingerprint", nlohmann::json::object());
+    return nlohmann::json{{"commit", tool.value("engine_commit", "")}, {"case_id", r.value("case_id", "")},
+                          {"runs", r.at("runs").size()}, {"device", fp.value("gpu_name", fp.value("cpu_model", ""))}};
+  };
+  j["base"] = side(base);
+  j["cand"] = side(cand);
   j["options"] = {{"end_to_end_min_effect", o.end_to_end_min_effect}, {"kernel_min_effect", o.kernel_min_effect},
                   {"end_to_end_floor", o.end_to_end_floor}, {"alpha", o.alpha}};
   std::vector<std::string> warnings;
-  if (base["case"] != cand["case"]) warnings.push_back("the two reports describe different cases; timings compare different work");
+  if (base.value("case", nlohmann::json()) != cand.value("case", nlohmann::json())) warnings.push_back("the two reports describe different cases; timings compare different work");
   if (base.value("fingerprint_class", nlohmann::json()) != cand.value("fingerprint_class", nlohmann::json()))
     warnings.push_back("the environments differ (fingerprint class): noise across machines is larger than within one");
+  for (const char* setting : {"kernel_tracing", "cuda_graphs", "warmup_generations"}) {
+    if (base.value(setting, nlohmann::json()) != cand.value(setting, nlohmann::json()))
+      warnings.push_back(std::string("the runs were measured differently (") + setting + ": " +
+                         base.value(setting, nlohmann::json()).dump() + " vs " + cand.value(setting, nlohmann::json()).dump() +
+                         "): end-to-end times compare different setups");
+  }
 
   // 1. Outputs.
   std::map<uint64_t, std::set<std::string>> hb, hc;
@@ -143,7 +153,12 @@ Comparison compare_run_reports(const nlohmann::json& base, const nlohmann::json&
 
   // 3. Kernels.
   std::map<std::string, nlohmann::json> shapes_b, shapes_c;
-  const auto kb = kernel_samples(base, &shapes_b), kc = kernel_samples(cand, &shapes_c);
+  auto kb = kernel_samples(base, &shapes_b), kc = kernel_samples(cand, &shapes_c);
+  if (kb.empty() || kc.empty()) {  // one side has no kernel traces: nothing to compare per kernel
+    if (kb.empty() != kc.empty()) warnings.push_back("only one report has per-kernel timings; kernels are not compared");
+    kb.clear();
+    kc.clear();
+  }
   std::vector<std::string> common;
   nlohmann::json added = nlohmann::json::array(), removed = nlohmann::json::array(), changed = nlohmann::json::array();
   for (const auto& [key, s] : kb) {
@@ -201,7 +216,8 @@ Comparison compare_run_reports(const nlohmann::json& base, const nlohmann::json&
                          {"inconclusive", inconclusive}, {"traced", !kb.empty() && !kc.empty()}};
   // The same judgement per kernel name (all ranges summed): less noise per sample.
   {
-    const auto nb = kernel_samples(base, nullptr, true), nc = kernel_samples(cand, nullptr, true);
+    auto nb = kernel_samples(base, nullptr, true), nc = kernel_samples(cand, nullptr, true);
+    if (kb.empty()) nb.clear();
     std::vector<std::string> names;
     std::vector<std::vector<Sample>> b2, c2;
     for (const auto& [name, sv] : nb)

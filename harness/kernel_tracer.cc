@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <string>
 #include <mutex>
 
 #include "kernels/common/cuda_check.h"
@@ -20,6 +21,7 @@ struct TracerState {
   std::mutex mu;
   std::vector<std::string> path;                // current NVTX range stack (host thread)
   std::vector<std::string> path_strings;         // external id -> path
+  std::map<std::string, uint64_t> path_ids;      // path -> external id (each path stored once)
   std::map<uint32_t, uint64_t> correlation_to_external;
   std::vector<std::pair<KernelRecord, uint32_t>> raw;  // record, correlation id
   uint64_t dropped = 0;
@@ -116,6 +118,7 @@ Result<std::unique_ptr<KernelTracer>> KernelTracer::start() {
   s.correlation_to_external.clear();
   s.path.clear();
   s.path_strings = {""};  // external id 0: outside every range
+  s.path_ids.clear();
   std::unique_ptr<KernelTracer> t(new KernelTracer());
   set_range_listener(t.get());
   return t;
@@ -137,8 +140,15 @@ void KernelTracer::on_push(const char* name) {
   {
     std::lock_guard<std::mutex> lock(s.mu);
     s.path.emplace_back(name);
-    id = s.path_strings.size();
-    s.path_strings.push_back(join(s.path));
+    const std::string path = join(s.path);
+    const auto it = s.path_ids.find(path);
+    if (it != s.path_ids.end()) {
+      id = it->second;
+    } else {
+      id = s.path_strings.size();
+      s.path_strings.push_back(path);
+      s.path_ids.emplace(path, id);
+    }
   }
   cuptiActivityPushExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0, id);
 }
@@ -159,7 +169,11 @@ Result<std::vector<KernelRecord>> KernelTracer::collect(bool expect_kernels) {
   TracerState& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.dropped > 0) {
-    return resource_exhausted("CUPTI dropped " + std::to_string(s.dropped) +
+    const uint64_t dropped = s.dropped;
+    s.dropped = 0;  // the next window starts clean
+    s.raw.clear();
+    s.correlation_to_external.clear();
+    return resource_exhausted("CUPTI dropped " + std::to_string(dropped) +
                               " activity records: the timing window is too long for the buffers");
   }
   if (expect_kernels && s.raw.empty()) {

@@ -1,5 +1,6 @@
 #include "harness/run_case.h"
 
+#include <cstdio>
 #include <sstream>
 
 #include "engine/attention/attention_backend.h"
@@ -93,22 +94,33 @@ std::string RunCase::case_id() const {
          sha1_hex(canonical.data(), canonical.size()).substr(0, 8);
 }
 
-std::string RunCase::to_flags() const {
-  std::ostringstream out;
+std::vector<std::string> RunCase::to_args() const {
   const GenerationRequest& r = request;
-  out << "--model " << model << " --weights " << weights << " --backend " << backend
-      << " --device " << device << " --precision " << precision << " --seed " << r.seed
-      << " --steps " << r.steps << " --frames " << r.frames << " --height " << r.height
-      << " --width " << r.width << " --guidance " << r.guidance << " --shift " << r.shift
-      << " --scheduler " << r.scheduler;
+  auto exact = [](double x) {
+    char buf[40];
+    std::snprintf(buf, sizeof(buf), "%.17g", x);
+    return std::string(buf);
+  };
+  std::vector<std::string> a = {"--model", model, "--weights", weights, "--backend", backend, "--device", device,
+                                "--precision", precision, "--seed", std::to_string(r.seed), "--steps",
+                                std::to_string(r.steps), "--frames", std::to_string(r.frames), "--height",
+                                std::to_string(r.height), "--width", std::to_string(r.width), "--guidance",
+                                exact(r.guidance), "--shift", exact(r.shift), "--scheduler", r.scheduler};
   if (!r.explicit_timesteps.empty()) {
-    out << " --timesteps ";
-    for (size_t i = 0; i < r.explicit_timesteps.size(); ++i) out << (i ? "," : "") << r.explicit_timesteps[i];
+    std::string t;
+    for (size_t i = 0; i < r.explicit_timesteps.size(); ++i) t += (i ? "," : "") + std::to_string(r.explicit_timesteps[i]);
+    a.insert(a.end(), {"--timesteps", t});
   }
-  if (!r.prompt_embeds_path.empty()) out << " --prompt-embeds " << r.prompt_embeds_path;
-  if (!r.negative_embeds_path.empty()) out << " --negative-embeds " << r.negative_embeds_path;
-  if (!r.noise_path.empty()) out << " --noise " << r.noise_path;
-  return out.str();
+  if (!r.prompt_embeds_path.empty()) a.insert(a.end(), {"--prompt-embeds", r.prompt_embeds_path});
+  if (!r.negative_embeds_path.empty()) a.insert(a.end(), {"--negative-embeds", r.negative_embeds_path});
+  if (!r.noise_path.empty()) a.insert(a.end(), {"--noise", r.noise_path});
+  return a;
+}
+
+std::string RunCase::to_flags() const {
+  std::string out;
+  for (const std::string& a : to_args()) out += (out.empty() ? "" : " ") + a;
+  return out;
 }
 
 Result<std::unique_ptr<Pipeline>> build_pipeline(const RunCase& c) {

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -28,7 +29,9 @@ struct RunCase {
   static Result<RunCase> from_json(const nlohmann::json& j);
   // Golden file stem: "<model>.<backend>.<precision>.<device type>.<8 hex of the case JSON>".
   std::string case_id() const;
-  // The `repro run` flags that reproduce this case.
+  // The `repro run` flags that reproduce this case exactly (doubles at full precision), as
+  // separate arguments, and joined for display.
+  std::vector<std::string> to_args() const;
   std::string to_flags() const;
 };
 

@@ -87,15 +87,21 @@ std::vector<double> values(const std::vector<Sample>& s) {
   return v;
 }
 
-// The independent units for the U test: per-process medians with >= 3 processes a side,
-// else the runs themselves (one process: runs are the units).
-std::vector<double> test_units(const std::vector<Sample>& s) {
-  const auto groups = by_process(s);
-  if (groups.size() < 3) return values(s);
+// The independent units for the U test, chosen for both sides together: per-process medians
+// when each side has >= 3 processes, else the runs themselves (one process: runs are units).
+bool use_process_units(const std::vector<Sample>& a, const std::vector<Sample>& b) {
+  return by_process(a).size() >= 3 && by_process(b).size() >= 3;
+}
+
+std::vector<double> test_units(const std::vector<Sample>& s, bool per_process) {
+  if (!per_process) return values(s);
   std::vector<double> med;
-  for (const auto& g : groups) med.push_back(median(g));
+  for (const auto& g : by_process(s)) med.push_back(median(g));
   return med;
 }
+
+// A verdict other than "inconclusive" needs at least this many units a side.
+constexpr int kMinUnits = 3;
 
 }  // namespace
 
@@ -148,14 +154,19 @@ Judgement judge(const std::vector<Sample>& base, const std::vector<Sample>& cand
   Judgement j;
   j.min_effect = min_effect;
   j.interval = bootstrap_median_ratio(base, cand);
-  const auto ub = test_units(base), uc = test_units(cand);
+  const bool per_process = use_process_units(base, cand);
+  const auto ub = test_units(base, per_process), uc = test_units(cand, per_process);
   j.base_units = static_cast<int>(ub.size());
   j.cand_units = static_cast<int>(uc.size());
   j.p_value = mann_whitney_p(ub, uc);
   j.p_adjusted = p_adjusted >= 0 ? p_adjusted : j.p_value;
   const double lo = j.interval.low - 1.0, hi = j.interval.high - 1.0;
   std::ostringstream why;
-  if (j.p_adjusted < alpha && lo > min_effect) {
+  const bool enough = j.base_units >= kMinUnits && j.cand_units >= kMinUnits;
+  if (!enough) {
+    j.verdict = Verdict::kInconclusive;
+    j.more_runs_needed = kMinUnits - std::min(j.base_units, j.cand_units);
+  } else if (j.p_adjusted < alpha && lo > min_effect) {
     j.verdict = Verdict::kSlower;
   } else if (j.p_adjusted < alpha && hi < -min_effect) {
     j.verdict = Verdict::kFaster;
@@ -167,10 +178,12 @@ Judgement judge(const std::vector<Sample>& base, const std::vector<Sample>& cand
     // the estimate and the +-min_effect boundary it has to clear.
     const double half = (hi - lo) / 2.0, est = j.interval.ratio - 1.0;
     const double gap = std::fabs(std::fabs(est) - min_effect);
-    const int n = static_cast<int>(std::min(base.size(), cand.size()));
+    // Counted in the test's units: processes when they are the units, else runs.
+    const int n = std::min(j.base_units, j.cand_units);
+    constexpr double kMaxAdvice = 1e6;
     if (gap > 1e-12 && half > 0) {
-      const double factor = (half / gap) * (half / gap);
-      j.more_runs_needed = std::max(1, static_cast<int>(std::ceil(n * factor)) - n);
+      const double factor = std::min(kMaxAdvice, (half / gap) * (half / gap));
+      j.more_runs_needed = static_cast<int>(std::max(1.0, std::min(kMaxAdvice, std::ceil(n * factor) - n)));
     } else {
       j.more_runs_needed = 4 * std::max(1, n);
     }
@@ -191,7 +204,10 @@ std::vector<Judgement> judge_many(const std::vector<std::vector<Sample>>& base,
                                   const std::vector<std::vector<Sample>>& cand,
                                   const std::vector<double>& min_effects, double alpha) {
   std::vector<double> p;
-  for (size_t i = 0; i < base.size(); ++i) p.push_back(mann_whitney_p(test_units(base[i]), test_units(cand[i])));
+  for (size_t i = 0; i < base.size(); ++i) {
+    const bool per_process = use_process_units(base[i], cand[i]);
+    p.push_back(mann_whitney_p(test_units(base[i], per_process), test_units(cand[i], per_process)));
+  }
   const std::vector<double> adjusted = benjamini_hochberg(p);
   std::vector<Judgement> out;
   for (size_t i = 0; i < base.size(); ++i) out.push_back(judge(base[i], cand[i], min_effects[i], alpha, adjusted[i]));

@@ -44,13 +44,15 @@ struct Judgement {
   double p_value = 1.0;         // U test
   double p_adjusted = 1.0;      // after Benjamini-Hochberg (set by judge_many)
   double min_effect = 0.005;    // relative
-  int more_runs_needed = 0;     // for inconclusive: about how many more runs per side
+  int more_runs_needed = 0;     // for inconclusive: about how many more units (processes when
+                                // each side has >= 3 processes, else runs) per side
   int base_units = 0, cand_units = 0;  // independent units the U test used
   std::string explanation;
 };
 
 // One comparison: "slower"/"faster" need p_adjusted < alpha AND the whole interval beyond
-// +-min_effect; "same" needs the whole interval inside +-min_effect; otherwise inconclusive.
+// +-min_effect; "same" needs the whole interval inside +-min_effect; any verdict needs >= 3
+// units a side; otherwise inconclusive.
 Judgement judge(const std::vector<Sample>& base, const std::vector<Sample>& cand, double min_effect,
                 double alpha = 0.05, double p_adjusted = -1);
 

@@ -60,11 +60,15 @@ Status DenseCudaAttention::plan(const AttentionShape& shape, Stream) {
 
 Status DenseCudaAttention::run(const AttentionArgs& a, Stream stream) {
   if (!planned_) return failed_precondition("dense CUDA attention: run() before plan()");
+  const Shape q_shape = {shape_.batch, shape_.q_tokens, shape_.heads, shape_.head_dim};
+  const Shape kv_shape = {shape_.batch, shape_.kv_tokens, shape_.heads, shape_.head_dim};
   for (const Tensor* t : {a.q, a.k, a.v, static_cast<const Tensor*>(a.out)}) {
-    if (!t || t->dtype() != DType::kBF16 || !t->device().is_cuda() || t->dim() != 4 || t->stride(3) != 1 ||
+    const Shape& want = (t == a.k || t == a.v) ? kv_shape : q_shape;
+    if (!t || t->dtype() != DType::kBF16 || !t->device().is_cuda() || t->shape() != want || t->stride(3) != 1 ||
         t->stride(2) != shape_.head_dim) {
-      return invalid_argument("dense CUDA attention needs bf16 CUDA tensors [batch, tokens, heads, head_dim] "
-                              "with packed heads, got " + (t ? t->describe() : std::string("null")));
+      return invalid_argument("dense CUDA attention needs bf16 CUDA tensors " + shape_to_string(want) +
+                              " (the planned shape) with packed heads, got " +
+                              (t ? t->describe() : std::string("null")));
     }
   }
   FlashAttentionParams p;

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cassert>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,15 +68,22 @@ class [[nodiscard]] Result {
   }
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
-  T& value() & { assert(ok()); return *value_; }
-  const T& value() const& { assert(ok()); return *value_; }
-  T&& value() && { assert(ok()); return std::move(*value_); }
+  // Reading the value of an error is a bug: it stops loudly in every build mode.
+  T& value() & { check(); return *value_; }
+  const T& value() const& { check(); return *value_; }
+  T&& value() && { check(); return std::move(*value_); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
  private:
+  void check() const {
+    if (!value_.has_value()) {
+      std::fprintf(stderr, "Result::value() called on an error: %s\n", status_.to_string().c_str());
+      std::abort();
+    }
+  }
   std::optional<T> value_;
   Status status_;
 };

@@ -315,6 +315,9 @@ Status Tensor::copy_from(const Tensor& src) {
     return copy_from(staged);
   }
   WAN_CUDA_CHECK(cudaMemcpy(raw_data(), src.raw_data(), nbytes(), cudaMemcpyDefault));
+  // cudaMemcpy may return before a device-to-device (or pageable host-to-device) copy lands;
+  // work on other (non-blocking) streams must see it: copy_from is synchronous by contract.
+  WAN_CUDA_CHECK(cudaStreamSynchronize(cudaStreamLegacy));
   return Status();
 }
 

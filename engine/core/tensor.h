@@ -106,7 +106,8 @@ class Tensor {
   // New contiguous tensor with the same contents (copies even if already contiguous).
   Result<Tensor> clone() const;
   Result<Tensor> to(Device device) const;  // copy to device (contiguous result)
-  // Copies src into this tensor (same shape and dtype; any strides, any devices).
+  // Copies src into this tensor (same shape and dtype; any strides, any devices). Synchronous:
+  // the data has landed when it returns.
   Status copy_from(const Tensor& src);
 
   std::string describe() const;  // "bf16[1, 16, 21, 60, 104] cuda:0"

@@ -520,17 +520,13 @@ Result<Tensor> WanDitCuda::forward(const Tensor& latents, int64_t timestep, cons
   }
   ScopedRange forward_range("dit_forward");
 
-  // Inputs: latents and context to the device (no copy when already there).
-  const float* lat = latents.data<float>();
-  if (latents.device().is_cpu()) {
-    WAN_CUDA_CHECK(cudaMemcpyAsync(b.latents_in, lat, latents.nbytes(), cudaMemcpyHostToDevice, stream_));
-    lat = b.latents_in;
-  }
-  const float* ctx_f32 = context.data<float>();
-  if (context.device().is_cpu()) {
-    WAN_CUDA_CHECK(cudaMemcpyAsync(b.context_in, ctx_f32, context.nbytes(), cudaMemcpyHostToDevice, stream_));
-    ctx_f32 = b.context_in;
-  }
+  // Inputs into the arena's own buffers (a few MB, microseconds on the device): the forward,
+  // and so its CUDA graph, always reads the same addresses, whatever the caller passes.
+  WAN_CUDA_CHECK(cudaMemcpyAsync(b.latents_in, latents.data<float>(), latents.nbytes(), cudaMemcpyDefault, stream_));
+  WAN_CUDA_CHECK(cudaMemcpyAsync(b.context_in, context.data<float>(), context.nbytes(), cudaMemcpyDefault, stream_));
+  if (latents.device().is_cpu() || context.device().is_cpu()) WAN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  const float* lat = b.latents_in;
+  const float* ctx_f32 = b.context_in;
 
   // The timestep sinusoid on the host (same bits as the CPU path), through pinned memory so
   // the copy is an ordinary stream operation ahead of the (possibly graphed) forward.
@@ -548,9 +544,8 @@ Result<Tensor> WanDitCuda::forward(const Tensor& latents, int64_t timestep, cons
     WAN_CUDA_CHECK(cudaMemcpyAsync(b.emb, pinned_emb_, c.freq_dim * 2, cudaMemcpyHostToDevice, stream_));
   }
   // Graphs only for the plain path: no observer (it synchronises per op), no family timing
-  // (events), inputs already on the device (their addresses are baked into the graph).
-  const bool graphable = use_graphs_ && !observer && !family_timing_ && latents.device().is_cuda() &&
-                         context.device().is_cuda();
+  // (events). Inputs live in the arena, so one graph per shape serves every call.
+  const bool graphable = use_graphs_ && !observer && !family_timing_;
   if (graphable) {
     WAN_RETURN_IF_ERROR(run_graphed(lat, ctx_f32, lt, lh, lw));
   } else {

@@ -52,8 +52,8 @@ class WanDitCuda final : public DitModel {
     double rest_ms() const { return total_ms - gemm_ms - attention_ms; }
   };
   void enable_family_timing(bool on) { family_timing_ = on; }
-  // CUDA graphs: a forward whose inputs already live on the device is captured once per
-  // (input addresses, shape) and replayed (on by default).
+  // CUDA graphs: the forward is captured once per shape (inputs are first copied into the
+  // arena) and replayed (on by default).
   void enable_graphs(bool on) { use_graphs_ = on; }
   FamilyTimes family_times() const { return family_times_; }
 

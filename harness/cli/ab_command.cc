@@ -85,9 +85,18 @@ int ab_command(const std::vector<std::string>& args) {
     if (!s.ok()) return fail("ab", s);
   }
   CompareOptions o;
-  o.end_to_end_min_effect = f.get_double("min-effect", o.end_to_end_min_effect).value();
-  o.kernel_min_effect = f.get_double("kernel-min-effect", o.kernel_min_effect).value();
-  const Comparison c = compare_run_reports(merged[0], merged[1], o);
+  auto e2e_effect = f.get_double("min-effect", o.end_to_end_min_effect);
+  auto kernel_effect = f.get_double("kernel-min-effect", o.kernel_min_effect);
+  if (!e2e_effect.ok() || !kernel_effect.ok())
+    return fail("ab", invalid_argument("--min-effect and --kernel-min-effect need numbers"));
+  o.end_to_end_min_effect = e2e_effect.value();
+  o.kernel_min_effect = kernel_effect.value();
+  Comparison c;
+  try {
+    c = compare_run_reports(merged[0], merged[1], o);
+  } catch (const nlohmann::json::exception& e) {
+    return fail("ab", data_loss(std::string("a run report is malformed: ") + e.what()));
+  }
   const std::string md = comparison_markdown(c.json);
   std::fputs(md.c_str(), stdout);
   (void)write_file_atomically(dir + "/compare.md", md, Overwrite::kAllow);

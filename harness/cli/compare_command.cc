@@ -30,7 +30,12 @@ int compare_command(const std::vector<std::string>& args) {
   o.end_to_end_min_effect = e2e.value();
   o.kernel_min_effect = kernel.value();
   o.alpha = alpha.value();
-  const Comparison c = compare_run_reports(reports[0], reports[1], o);
+  Comparison c;
+  try {
+    c = compare_run_reports(reports[0], reports[1], o);
+  } catch (const nlohmann::json::exception& e) {
+    return fail("compare", data_loss(std::string("a report is malformed (a field is missing or has the wrong type): ") + e.what()));
+  }
   const std::string md = comparison_markdown(c.json);
   std::fputs(md.c_str(), stdout);
   const Overwrite ow = f.has("force") ? Overwrite::kAllow : Overwrite::kRefuse;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -140,7 +141,7 @@ Result<nlohmann::json> generate_once(Pipeline& pipeline, const RunCase& run_case
   } else if (!o.tracer_unavailable.empty()) {
     record["kernels_unavailable"] = o.tracer_unavailable;
   }
-  if (cuda_model && !record.contains("kernels")) {
+  if (cuda_model && !record.contains("kernels") && cuda_model->family_times().forwards > families_before.forwards) {
     // Fallback: CUDA-event timing of the GEMM and attention ranges of every forward.
     const auto after = cuda_model->family_times();
     record["families_ms"] = {{"gemm", after.gemm_ms - families_before.gemm_ms},
@@ -156,8 +157,7 @@ Result<nlohmann::json> generate_in_child(const RunCase& run_case, uint64_t seed,
                                          int total, bool quiet, const std::vector<std::string>& extra_flags) {
   const std::string tmp = "/tmp/repro-child-" + std::to_string(::getpid()) + "-" + std::to_string(index) + ".json";
   std::vector<std::string> args = {self_executable(), "run"};
-  std::istringstream flags(run_case.to_flags());
-  for (std::string a; flags >> a;) args.push_back(a);
+  for (const std::string& a : run_case.to_args()) args.push_back(a);
   for (const std::string& a : {std::string("--seed"), std::to_string(seed), std::string("--runs"),
                                std::string("1"), std::string("--report"), tmp,
                                std::string("--no-golden"), std::string("--force")})
@@ -167,6 +167,7 @@ Result<nlohmann::json> generate_in_child(const RunCase& run_case, uint64_t seed,
   if (!quiet) std::fprintf(stderr, "run %d/%d seed %llu (fresh process)\n", index + 1, total, static_cast<unsigned long long>(seed));
   WAN_ASSIGN_OR_RETURN(const int exit_code, run_subprocess(args));
   if (exit_code != 0) {
+    ::unlink(tmp.c_str());
     return internal_error("the fresh process for run " + std::to_string(index + 1) + " failed (exit status " +
                           std::to_string(exit_code) + ")");
   }
@@ -175,6 +176,11 @@ Result<nlohmann::json> generate_in_child(const RunCase& run_case, uint64_t seed,
   nlohmann::json child = nlohmann::json::parse(text, nullptr, false);
   if (child.is_discarded() || !child.contains("runs") || child["runs"].empty())
     return internal_error("the fresh process wrote an unreadable report");
+  RunCase expected = run_case;
+  expected.request.seed = seed;
+  if (child.value("case_id", "") != expected.case_id())
+    return internal_error("the fresh process ran case " + child.value("case_id", std::string("?")) + ", not " +
+                          expected.case_id() + " (its command line lost precision?)");
   nlohmann::json run = child["runs"][0];
   run["index"] = index;
   run["fresh_process"] = true;
@@ -204,10 +210,11 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
     seeds.clear();
     std::stringstream ss(f.get("seeds"));
     for (std::string s; std::getline(ss, s, ',');) {
-      if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
-        return fail("run", invalid_argument("--seeds must be comma-separated integers, got '" + f.get("seeds") + "'"));
+      if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos)
+        return fail("run", invalid_argument("--seeds must be comma-separated integers below 10^19, got '" + f.get("seeds") + "'"));
       seeds.push_back(std::stoull(s));
     }
+    if (seeds.empty()) return fail("run", invalid_argument("--seeds needs at least one seed"));
   }
   const bool quiet = f.has("quiet");
   const bool fresh = f.has("fresh-process");
@@ -336,6 +343,8 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
       {"fingerprint_class", fp.class_fields},
       {"fresh_process", fresh},
       {"warmup_generations", warmup},
+      {"kernel_tracing", tracer != nullptr || (fresh && want_kernels)},
+      {"cuda_graphs", on_gpu && !want_kernels && !f.has("no-cuda-graphs")},
       {"setup_seconds", setup_seconds},
       {"runs", run_records},
       {"determinism", {{"verdict", deterministic ? "identical" : "differ"},
@@ -356,7 +365,7 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
   if (!written.ok()) return fail("run", written);
   if (f.has("save-latents") && first_latents.defined()) {
     const std::string path = f.get("save-latents");
-    if (overwrite == Overwrite::kRefuse && std::fopen(path.c_str(), "r")) {
+    if (overwrite == Overwrite::kRefuse && std::filesystem::exists(path)) {
       return fail("run", failed_precondition("'" + path + "' exists; pass --force to replace it"));
     }
     auto shaped = first_latents.reshape({1, first_latents.size(0), first_latents.size(1),
