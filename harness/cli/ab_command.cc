@@ -103,13 +103,7 @@ int ab_command(const std::vector<std::string>& args) {
   (void)write_file_atomically(dir + "/compare.json", c.json.dump(2) + "\n", Overwrite::kAllow);
   (void)write_file_atomically(dir + "/compare.html", comparison_html(c.json), Overwrite::kAllow);
   std::fprintf(stderr, "repro ab: reports in %s\n", dir.c_str());
-  switch (c.outcome) {
-    case CompareOutcome::kPass: return kExitOk;
-    case CompareOutcome::kRegression: return kExitRegression;
-    case CompareOutcome::kOutputMismatch: return kExitOutputMismatch;
-    case CompareOutcome::kInconclusive: return kExitInconclusive;
-  }
-  return kExitInternal;
+  return exit_code_for_comparison(static_cast<int>(c.outcome));
 }
 
 }  // namespace wan::cli

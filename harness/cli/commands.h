@@ -31,6 +31,10 @@ int fail(const std::string& command, const Status& status);
 // Progress line on stderr ("  step 3/8 t=979 0.21 s").
 void print_step_progress(int step, int steps, int64_t timestep, double seconds);
 
+// The exit code for a comparison outcome (pass 0, regression 8, output mismatch 9,
+// inconclusive 10); `outcome` is CompareOutcome as an int.
+int exit_code_for_comparison(int outcome);
+
 // The path of this executable (for re-running it in fresh processes).
 std::string self_executable();
 

@@ -8,6 +8,16 @@
 
 namespace wan::cli {
 
+int exit_code_for_comparison(int outcome) {
+  switch (static_cast<CompareOutcome>(outcome)) {
+    case CompareOutcome::kPass: return kExitOk;
+    case CompareOutcome::kRegression: return kExitRegression;
+    case CompareOutcome::kOutputMismatch: return kExitOutputMismatch;
+    case CompareOutcome::kInconclusive: return kExitInconclusive;
+  }
+  return kExitInternal;
+}
+
 int compare_command(const std::vector<std::string>& args) {
   auto flags = Flags::parse(args, {"json", "html", "md", "min-effect", "kernel-min-effect", "alpha"}, {"force"});
   if (!flags.ok()) return fail("compare", flags.status());
@@ -51,13 +61,7 @@ int compare_command(const std::vector<std::string>& args) {
     const Status s = write_file_atomically(f.get("html"), comparison_html(c.json), ow);
     if (!s.ok()) return fail("compare", s);
   }
-  switch (c.outcome) {
-    case CompareOutcome::kPass: return kExitOk;
-    case CompareOutcome::kRegression: return kExitRegression;
-    case CompareOutcome::kOutputMismatch: return kExitOutputMismatch;
-    case CompareOutcome::kInconclusive: return kExitInconclusive;
-  }
-  return kExitInternal;
+  return exit_code_for_comparison(static_cast<int>(c.outcome));
 }
 
 }  // namespace wan::cli

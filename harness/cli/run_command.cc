@@ -23,6 +23,7 @@
 #include "harness/golden_store.h"
 #include "harness/gpu_clock.h"
 #include "harness/hashing.h"
+#include "harness/stats.h"
 #include "harness/kernel_tracer.h"
 #include "engine/model/wan_dit_cuda.h"
 
@@ -40,12 +41,6 @@ std::string utc_stamp(const char* format) {
   return buf;
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // What a run measures besides wall time.
 struct RunOptions {
@@ -357,7 +352,7 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
       {"engine", pipeline ? nlohmann::json{{"model", pipeline->model().describe()},
                                           {"kernels", pipeline->model().kernel_choices()}}
                           : nlohmann::json{{"model", "in fresh processes"}}},
-      {"timing", {{"median_seconds", median(times)},
+      {"timing", {{"median_seconds", stats::median(times)},
                   {"min_seconds", *std::min_element(times.begin(), times.end())},
                   {"max_seconds", *std::max_element(times.begin(), times.end())}}},
   };
@@ -395,7 +390,7 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
                 deterministic ? "IDENTICAL: every run of each seed gave the same hash" : "DIFFER: repeated runs gave different hashes",
                 total, hashes.size());
     std::printf("golden    %s\n", golden.value("message", std::string("skipped (--no-golden)")).c_str());
-    std::printf("time      median %.3f s, min %.3f s, max %.3f s per generation; setup %.3f s\n", median(times),
+    std::printf("time      median %.3f s, min %.3f s, max %.3f s per generation; setup %.3f s\n", stats::median(times),
                 *std::min_element(times.begin(), times.end()), *std::max_element(times.begin(), times.end()),
                 setup_seconds);
     const auto& first = run_records[0];
