@@ -184,17 +184,25 @@ std::vector<std::string> WanDitCuda::gemm_algorithms() const {
   return out;
 }
 
-CublasLtGemm& WanDitCuda::gemm(int64_t m, int64_t n, int64_t k, GemmEpilogue epilogue) {
+Status WanDitCuda::plan_gemm(int64_t m, int64_t n, int64_t k, GemmEpilogue epilogue) {
   const auto key = std::make_tuple(m, n, k, static_cast<int>(epilogue));
-  auto it = gemms_.find(key);
+  if (gemms_.count(key)) return Status();
+  auto g = std::make_unique<CublasLtGemm>();
+  const std::string err = g->plan(cublas_, {m, n, k, epilogue}, kGemmWorkspaceBytes);
+  if (!err.empty()) {
+    return unimplemented(err + " on " + device_.to_string() + "; this cuBLASLt/GPU combination cannot run model config '" +
+                         config_.name + "' at this size");
+  }
+  gemms_.emplace(key, std::move(g));
+  return Status();
+}
+
+CublasLtGemm& WanDitCuda::gemm(int64_t m, int64_t n, int64_t k, GemmEpilogue epilogue) {
+  const auto it = gemms_.find(std::make_tuple(m, n, k, static_cast<int>(epilogue)));
   if (it == gemms_.end()) {
-    auto g = std::make_unique<CublasLtGemm>();
-    const std::string err = g->plan(cublas_, {m, n, k, epilogue}, kGemmWorkspaceBytes);
-    if (!err.empty()) {
-      std::fprintf(stderr, "WanDitCuda: %s\n", err.c_str());
-      std::abort();  // shapes come from a validated config: a failure here is a bug
-    }
-    it = gemms_.emplace(key, std::move(g)).first;
+    std::fprintf(stderr, "WanDitCuda: GEMM m=%lld n=%lld k=%lld was not planned in plan_shape (a bug)\n",
+                 static_cast<long long>(m), static_cast<long long>(n), static_cast<long long>(k));
+    std::abort();
   }
   return *it->second;
 }
@@ -303,6 +311,17 @@ Status WanDitCuda::plan_shape(int64_t frames, int64_t height, int64_t width) {
   cross_shape.frames = cross_shape.height = cross_shape.width = 0;
   WAN_RETURN_IF_ERROR(self_attention_->plan(self_shape, stream_));
   WAN_RETURN_IF_ERROR(cross_attention_->plan(cross_shape, stream_));
+  // Every GEMM of the forward, planned now so an unsupported shape is a Status, not a crash.
+  const int64_t d = c.dim, tl = c.text_len;
+  const struct { int64_t m, n, k; GemmEpilogue e; } gemm_shapes[] = {
+      {L, d, c.patch_values(), GemmEpilogue::kBias},   {1, d, c.freq_dim, GemmEpilogue::kBias},
+      {1, d, d, GemmEpilogue::kBias},                  {1, 6 * d, d, GemmEpilogue::kBias},
+      {tl, d, c.text_dim, GemmEpilogue::kBiasGeluTanh}, {tl, d, d, GemmEpilogue::kBias},
+      {L, 3 * d, d, GemmEpilogue::kBias},              {L, d, d, GemmEpilogue::kBias},
+      {tl, 2 * d, d, GemmEpilogue::kBias},             {L, c.ffn_dim, d, GemmEpilogue::kBiasGeluTanh},
+      {L, d, c.ffn_dim, GemmEpilogue::kBias},          {L, c.out_patch_values(), d, GemmEpilogue::kBias},
+  };
+  for (const auto& g : gemm_shapes) WAN_RETURN_IF_ERROR(plan_gemm(g.m, g.n, g.k, g.e));
   planned_tokens_ = L;
   planned_grid_[0] = frames;
   planned_grid_[1] = height;

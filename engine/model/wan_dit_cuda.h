@@ -72,7 +72,8 @@ class WanDitCuda final : public DitModel {
   Status enqueue_forward(const float* lat, const float* ctx, int64_t lt, int64_t lh, int64_t lw,
                          ForwardObserver* observer);
   Status run_graphed(const float* lat, const float* ctx, int64_t lt, int64_t lh, int64_t lw);
-  CublasLtGemm& gemm(int64_t m, int64_t n, int64_t k, GemmEpilogue epilogue);
+  Status plan_gemm(int64_t m, int64_t n, int64_t k, GemmEpilogue epilogue);
+  CublasLtGemm& gemm(int64_t m, int64_t n, int64_t k, GemmEpilogue epilogue);  // planned ones only
   // y[m, n] (ld_y) = x[m, k] (ld_x) W^T + b
   void linear(const void* x, int64_t ld_x, const Tensor& w, const Tensor& b, void* y, int64_t ld_y,
               int64_t m, GemmEpilogue epilogue = GemmEpilogue::kBias);
