@@ -93,6 +93,92 @@ __device__ __forceinline__ uint64_t desc_at(const char* tile, int row0, int s) {
   return sm90::smem_desc_k_major_sw128(tile + (s >> 2) * (128 * 128) + row0 * 128 + (s & 3) * 32);
 }
 
+// One warpgroup's S = Q K^T for a 128-key tile: 64 query rows from q_row0, 8 k-steps over
+// head_dim. s_acc: the m64n128 accumulator (its layout: wgmma.cuh).
+__device__ __forceinline__ void qk_tile(float (&s_acc)[64], const char* q_tile, int q_row0, const char* k_tile) {
+#pragma unroll
+  for (int i = 0; i < 64; ++i) s_acc[i] = 0.0f;
+  sm90::wgmma_fence();
+#pragma unroll
+  for (int s = 0; s < kHeadDim / 16; ++s) {
+    sm90::wgmma_m64n128k16_ss(s_acc, desc_at(q_tile, q_row0, s), desc_at(k_tile, 0, s));
+  }
+  sm90::wgmma_commit();
+  sm90::wgmma_wait_all();
+}
+
+// Online softmax (log2 domain) of the raw scores of keys [n0, n0 + 128) for this thread's rows
+// lane/4 and lane/4 + 8: masks keys >= kv_tokens, rescales o_acc and the row state, and packs
+// P (bf16) as the A fragments of the P V wgmma.
+__device__ __forceinline__ void online_softmax(float (&s_acc)[64], int n0, int kv_tokens, float scale_log2,
+                                               int quad, float (&row_max)[2], float (&row_sum)[2],
+                                               float (&o_acc)[64], uint32_t (&p_frag)[kBlockN / 16][4]) {
+  const bool ragged = n0 + kBlockN > kv_tokens;
+  float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int i = 0; i < 64; ++i) {
+    float x = s_acc[i] * scale_log2;
+    if (ragged && n0 + (i / 4) * 8 + quad * 2 + (i & 1) >= kv_tokens) x = -INFINITY;
+    s_acc[i] = x;
+    tile_max[(i / 2) & 1] = fmaxf(tile_max[(i / 2) & 1], x);
+  }
+  float correction[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+    tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+    const float new_max = fmaxf(row_max[r], tile_max[r]);
+    correction[r] = row_max[r] == -INFINITY ? 0.0f : fast_exp2(row_max[r] - new_max);
+    row_max[r] = new_max;
+    row_sum[r] *= correction[r];
+  }
+#pragma unroll
+  for (int i = 0; i < 64; ++i) o_acc[i] *= correction[(i / 2) & 1];
+#pragma unroll
+  for (int c = 0; c < kBlockN / 8; ++c) {  // n8 chunks
+    float pr[4];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      pr[e] = fast_exp2(s_acc[c * 4 + e] - row_max[e / 2]);
+      row_sum[e / 2] += pr[e];
+    }
+    p_frag[c / 2][(c % 2) * 2 + 0] = pack_bf16(pr[0], pr[1]);
+    p_frag[c / 2][(c % 2) * 2 + 1] = pack_bf16(pr[2], pr[3]);
+  }
+}
+
+// O += P V for one 128-key tile: A = P from registers, B = the V^T tile (K-major over keys).
+__device__ __forceinline__ void pv_tile(float (&o_acc)[64], const uint32_t (&p_frag)[kBlockN / 16][4],
+                                        const char* v_tile) {
+  sm90::wgmma_fence();
+#pragma unroll
+  for (int s = 0; s < kBlockN / 16; ++s) sm90::wgmma_m64n128k16_rs(o_acc, p_frag[s], desc_at(v_tile, 0, s));
+  sm90::wgmma_commit();
+  sm90::wgmma_wait_all();
+}
+
+// Normalises and stores this thread's two rows: row0 + lane/4 and row0 + lane/4 + 8.
+__device__ __forceinline__ void store_rows(const FlashAttentionParams& p, const float (&o_acc)[64],
+                                           const float (&row_sum)[2], int row0, int head, int batch, int lane) {
+  const int quad = lane % 4;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float total = row_sum[r];
+    total += __shfl_xor_sync(0xffffffffu, total, 1);
+    total += __shfl_xor_sync(0xffffffffu, total, 2);
+    const float inv = 1.0f / total;
+    const int row = row0 + lane / 4 + r * 8;
+    if (row >= p.q_tokens) continue;
+    uint16_t* out = p.out + batch * p.out_batch_stride + static_cast<int64_t>(row) * p.out_token_stride +
+                    head * kHeadDim;
+#pragma unroll
+    for (int c = 0; c < kHeadDim / 8; ++c) {
+      *reinterpret_cast<uint32_t*>(out + c * 8 + quad * 2) =
+          pack_bf16(o_acc[c * 4 + r * 2] * inv, o_acc[c * 4 + r * 2 + 1] * inv);
+    }
+  }
+}
+
 // grid: (ceil(q_tokens / 128), heads, batch); block: 256 threads (2 warpgroups x 64 rows).
 // q, out: [batch, tokens, heads, 128] with token strides; k likewise; v_t: [batch, heads, 128,
 // kv_pad] (transposed V, zero past kv_tokens).
@@ -130,52 +216,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     load_tile(v_tile, vt, kv_pad, 0, kHeadDim, n0, kv_pad);  // rows: head_dim, cols: keys
     cp_async_commit();
 
-    // S = Q K^T: 64 rows x 128 keys per warpgroup, 8 k-steps over head_dim.
     float s_acc[64];
-#pragma unroll
-    for (int i = 0; i < 64; ++i) s_acc[i] = 0.0f;
-    sm90::wgmma_fence();
-#pragma unroll
-    for (int s = 0; s < kHeadDim / 16; ++s) {
-      sm90::wgmma_m64n128k16_ss(s_acc, desc_at(q_tile, wg * 64, s), desc_at(k_tile, 0, s));
-    }
-    sm90::wgmma_commit();
-    sm90::wgmma_wait_all();
-
-    // Online softmax (log2 domain): this thread's rows r = lane/4 and r + 8 of its warp.
-    const bool ragged = n0 + kBlockN > p.kv_tokens;
-    float tile_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int i = 0; i < 64; ++i) {
-      float x = s_acc[i] * scale_log2;
-      if (ragged && n0 + (i / 4) * 8 + quad * 2 + (i & 1) >= p.kv_tokens) x = -INFINITY;
-      s_acc[i] = x;
-      tile_max[(i / 2) & 1] = fmaxf(tile_max[(i / 2) & 1], x);
-    }
-    float correction[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-      const float new_max = fmaxf(row_max[r], tile_max[r]);
-      correction[r] = row_max[r] == -INFINITY ? 0.0f : fast_exp2(row_max[r] - new_max);
-      row_max[r] = new_max;
-      row_sum[r] *= correction[r];
-    }
-#pragma unroll
-    for (int i = 0; i < 64; ++i) o_acc[i] *= correction[(i / 2) & 1];
     uint32_t p_frag[kBlockN / 16][4];
-#pragma unroll
-    for (int c = 0; c < kBlockN / 8; ++c) {  // n8 chunks
-      float pr[4];
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        pr[e] = fast_exp2(s_acc[c * 4 + e] - row_max[e / 2]);
-        row_sum[e / 2] += pr[e];
-      }
-      p_frag[c / 2][(c % 2) * 2 + 0] = pack_bf16(pr[0], pr[1]);
-      p_frag[c / 2][(c % 2) * 2 + 1] = pack_bf16(pr[2], pr[3]);
-    }
+    qk_tile(s_acc, q_tile, wg * 64, k_tile);
+    online_softmax(s_acc, n0, p.kv_tokens, scale_log2, quad, row_max, row_sum, o_acc, p_frag);
 
     cp_async_wait_all_and_fence();  // V^T tile j
     __syncthreads();                // both warpgroups are done with K tile j
@@ -183,32 +227,12 @@ __global__ void __launch_bounds__(kThreads, 1)
       load_tile(k_tile, k, p.kv_token_stride, n0 + kBlockN, p.kv_tokens);
       cp_async_commit();
     }
-    // O += P V: A = P from registers, B = V^T tile (rows head_dim, K-major over keys).
-    sm90::wgmma_fence();
-#pragma unroll
-    for (int s = 0; s < kBlockN / 16; ++s) sm90::wgmma_m64n128k16_rs(o_acc, p_frag[s], desc_at(v_tile, 0, s));
-    sm90::wgmma_commit();
-    sm90::wgmma_wait_all();
+    pv_tile(o_acc, p_frag, v_tile);
     cp_async_wait_all_and_fence();  // K tile j + 1
     __syncthreads();                // both warpgroups are done with V^T tile j
   }
 
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float total = row_sum[r];
-    total += __shfl_xor_sync(0xffffffffu, total, 1);
-    total += __shfl_xor_sync(0xffffffffu, total, 2);
-    const float inv = 1.0f / total;
-    const int row = m0 + wg * 64 + warp * 16 + lane / 4 + r * 8;
-    if (row >= p.q_tokens) continue;
-    uint16_t* out = p.out + batch * p.out_batch_stride + static_cast<int64_t>(row) * p.out_token_stride +
-                    head * kHeadDim;
-#pragma unroll
-    for (int c = 0; c < kHeadDim / 8; ++c) {
-      *reinterpret_cast<uint32_t*>(out + c * 8 + quad * 2) =
-          pack_bf16(o_acc[c * 4 + r * 2] * inv, o_acc[c * 4 + r * 2 + 1] * inv);
-    }
-  }
+  store_rows(p, o_acc, row_sum, m0 + wg * 64 + warp * 16, head, batch, lane);
 #else
   __trap();  // built without sm_90a machine code: flash_attention_fwd_sm90_unsupported_reason says so
 #endif
@@ -295,71 +319,13 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     const char* v_tile = v_ring + stage * kTileBytes;
     mbar_wait(&full[stage], (j / kWsStages) & 1);
     float s_acc[64];
-#pragma unroll
-    for (int i = 0; i < 64; ++i) s_acc[i] = 0.0f;
-    sm90::wgmma_fence();
-#pragma unroll
-    for (int s = 0; s < kHeadDim / 16; ++s) {
-      sm90::wgmma_m64n128k16_ss(s_acc, desc_at(q_tile, cg * 64, s), desc_at(k_tile, 0, s));
-    }
-    sm90::wgmma_commit();
-    sm90::wgmma_wait_all();
-    const bool ragged = n0 + kBlockN > p.kv_tokens;
-    float tile_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int i = 0; i < 64; ++i) {
-      float x = s_acc[i] * scale_log2;
-      if (ragged && n0 + (i / 4) * 8 + quad * 2 + (i & 1) >= p.kv_tokens) x = -INFINITY;
-      s_acc[i] = x;
-      tile_max[(i / 2) & 1] = fmaxf(tile_max[(i / 2) & 1], x);
-    }
-    float correction[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-      const float new_max = fmaxf(row_max[r], tile_max[r]);
-      correction[r] = row_max[r] == -INFINITY ? 0.0f : fast_exp2(row_max[r] - new_max);
-      row_max[r] = new_max;
-      row_sum[r] *= correction[r];
-    }
-#pragma unroll
-    for (int i = 0; i < 64; ++i) o_acc[i] *= correction[(i / 2) & 1];
     uint32_t p_frag[kBlockN / 16][4];
-#pragma unroll
-    for (int c = 0; c < kBlockN / 8; ++c) {
-      float pr[4];
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        pr[e] = fast_exp2(s_acc[c * 4 + e] - row_max[e / 2]);
-        row_sum[e / 2] += pr[e];
-      }
-      p_frag[c / 2][(c % 2) * 2 + 0] = pack_bf16(pr[0], pr[1]);
-      p_frag[c / 2][(c % 2) * 2 + 1] = pack_bf16(pr[2], pr[3]);
-    }
-    sm90::wgmma_fence();
-#pragma unroll
-    for (int s = 0; s < kBlockN / 16; ++s) sm90::wgmma_m64n128k16_rs(o_acc, p_frag[s], desc_at(v_tile, 0, s));
-    sm90::wgmma_commit();
-    sm90::wgmma_wait_all();
+    qk_tile(s_acc, q_tile, cg * 64, k_tile);
+    online_softmax(s_acc, n0, p.kv_tokens, scale_log2, quad, row_max, row_sum, o_acc, p_frag);
+    pv_tile(o_acc, p_frag, v_tile);
     mbar_arrive(&empty[stage]);  // this thread is done with the stage
   }
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float total = row_sum[r];
-    total += __shfl_xor_sync(0xffffffffu, total, 1);
-    total += __shfl_xor_sync(0xffffffffu, total, 2);
-    const float inv = 1.0f / total;
-    const int row = m0 + cg * 64 + warp * 16 + lane / 4 + r * 8;
-    if (row >= p.q_tokens) continue;
-    uint16_t* out = p.out + batch * p.out_batch_stride + static_cast<int64_t>(row) * p.out_token_stride +
-                    head * kHeadDim;
-#pragma unroll
-    for (int c = 0; c < kHeadDim / 8; ++c) {
-      *reinterpret_cast<uint32_t*>(out + c * 8 + quad * 2) =
-          pack_bf16(o_acc[c * 4 + r * 2] * inv, o_acc[c * 4 + r * 2 + 1] * inv);
-    }
-  }
+  store_rows(p, o_acc, row_sum, m0 + cg * 64 + warp * 16, head, batch, lane);
 #else
   __trap();
 #endif
