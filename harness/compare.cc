@@ -104,14 +104,21 @@ Comparison compare_run_reports(const nlohmann::json& base, const nlohmann::json&
   auto side = [](const nlohmann::json& r) {
     const nlohmann::json tool = r.value("tool", nlohmann::json::object());
     const nlohmann::json fp = r.value("fingerprint", nlohmann::json::object());
+    const nlohmann::json c = r.value("case", nlohmann::json::object());
     return nlohmann::json{{"commit", tool.value("engine_commit", "")}, {"case_id", r.value("case_id", "")},
-                          {"runs", r.at("runs").size()}, {"device", fp.value("gpu_name", fp.value("cpu_model", ""))}};
+                          {"runs", r.at("runs").size()}, {"device", fp.value("gpu_name", fp.value("cpu_model", ""))},
+                          {"attention", c.is_object() && c.contains("backend") && c["backend"].is_string()
+                                            ? c["backend"].get<std::string>() : std::string("?")}};
   };
   j["base"] = side(base);
   j["cand"] = side(cand);
   j["options"] = {{"end_to_end_min_effect", o.end_to_end_min_effect}, {"kernel_min_effect", o.kernel_min_effect},
                   {"end_to_end_floor", o.end_to_end_floor}, {"alpha", o.alpha}};
   std::vector<std::string> warnings;
+  if (j["base"]["attention"] != j["cand"]["attention"])
+    warnings.push_back("the attention backends differ (" + j["base"]["attention"].get<std::string>() + " vs " +
+                       j["cand"]["attention"].get<std::string>() +
+                       "): outputs are not expected to be bit-exact and kernels compare different algorithms");
   if (base.value("case", nlohmann::json()) != cand.value("case", nlohmann::json())) warnings.push_back("the two reports describe different cases; timings compare different work");
   if (base.value("fingerprint_class", nlohmann::json()) != cand.value("fingerprint_class", nlohmann::json()))
     warnings.push_back("the environments differ (fingerprint class): noise across machines is larger than within one");

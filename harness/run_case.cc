@@ -26,7 +26,8 @@ Status RunCase::resolve() {
   WAN_ASSIGN_OR_RETURN(Precision p, parse_precision(precision));
   if (d.is_cuda() && p != Precision::kBf16)
     return invalid_argument("--precision " + precision + " is CPU-only; the CUDA path computes in bf16");
-  WAN_RETURN_IF_ERROR(parse_attention_backend(backend).status());
+  WAN_ASSIGN_OR_RETURN(AttentionConfig attention, parse_attention_config(backend));
+  backend = attention.canonical();  // the recorded form: defaults omitted, keys sorted
   WAN_RETURN_IF_ERROR(latent_grid(config, r.frames, r.height, r.width).status());
   if (r.steps < 1 && r.explicit_timesteps.empty())
     return invalid_argument("--steps must be >= 1, got " + std::to_string(r.steps));
@@ -90,7 +91,9 @@ std::string RunCase::case_id() const {
     stem = stem.substr(stem.find_last_of('/') + 1);
     stem = stem.substr(0, stem.size() - 5);
   }
-  return stem + "." + backend + "." + precision + "." + device_type + "." +
+  const Result<AttentionConfig> attention = parse_attention_config(backend);
+  const std::string tag = attention.ok() ? attention.value().file_tag() : backend;
+  return stem + "." + tag + "." + precision + "." + device_type + "." +
          sha1_hex(canonical.data(), canonical.size()).substr(0, 8);
 }
 
@@ -127,7 +130,7 @@ Result<std::unique_ptr<Pipeline>> build_pipeline(const RunCase& c) {
   WAN_ASSIGN_OR_RETURN(WanConfig config, resolve_config(c.model));
   WAN_ASSIGN_OR_RETURN(Device device, parse_device(c.device));
   WAN_ASSIGN_OR_RETURN(Precision precision, parse_precision(c.precision));
-  WAN_ASSIGN_OR_RETURN(AttentionBackendKind kind, parse_attention_backend(c.backend));
+  WAN_ASSIGN_OR_RETURN(AttentionConfig attention, parse_attention_config(c.backend));
   WanWeights weights;
   if (c.weights.rfind("synthetic:", 0) == 0) {
     const std::string seed_text = c.weights.substr(10);
@@ -138,10 +141,10 @@ Result<std::unique_ptr<Pipeline>> build_pipeline(const RunCase& c) {
     WAN_ASSIGN_OR_RETURN(weights, WanWeights::load(config, c.weights));
   }
   if (device.is_cuda()) {
-    WAN_ASSIGN_OR_RETURN(std::unique_ptr<WanDitCuda> model, WanDitCuda::create(weights, device, kind));
+    WAN_ASSIGN_OR_RETURN(std::unique_ptr<WanDitCuda> model, WanDitCuda::create(weights, device, attention));
     return std::make_unique<Pipeline>(std::move(model));
   }
-  WAN_ASSIGN_OR_RETURN(std::unique_ptr<AttentionBackend> backend, make_attention_backend(kind, device));
+  WAN_ASSIGN_OR_RETURN(std::unique_ptr<AttentionBackend> backend, make_attention_backend(attention, device));
   WAN_ASSIGN_OR_RETURN(std::unique_ptr<WanDitCpu> model,
                        WanDitCpu::create(weights, precision, std::move(backend)));
   return std::make_unique<Pipeline>(std::move(model));

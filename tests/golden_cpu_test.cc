@@ -56,10 +56,12 @@ TEST(GoldenCpu, EveryBackendHasACpuGolden) {
   for (const std::string& file : golden_files()) {
     auto doc = read_golden_file(file);
     ASSERT_TRUE(doc.ok());
-    if (doc.value()["case"].value("device", "") == "cpu") covered.insert(doc.value()["case"].value("backend", ""));
+    if (doc.value()["case"].value("device", "") != "cpu") continue;
+    auto config = parse_attention_config(doc.value()["case"].value("backend", ""));
+    if (config.ok()) covered.insert(std::string(config.value().backend_name()));
   }
-  for (AttentionBackendKind kind : {AttentionBackendKind::kDense}) {
-    const std::string name(attention_backend_name(kind));
+  for (const AttentionBackendInfo& info : attention_backend_table()) {
+    const std::string name(info.name);
     EXPECT_TRUE(covered.count(name)) << "no CPU golden case for backend '" << name
                                      << "': record one with `repro golden update --backend " << name << "`";
   }

@@ -4,6 +4,14 @@
 
 namespace wan {
 
+Status check_cpu_attention_tensor(const Tensor* t, const Shape& want, const char* backend, const char* what) {
+  if (!t || t->shape() != want || t->dtype() != DType::kF32 || !t->is_contiguous() || !t->device().is_cpu()) {
+    return invalid_argument(std::string(backend) + " attention: " + what + " must be f32 " + shape_to_string(want) +
+                            " contiguous on the CPU, got " + (t ? t->describe() : "null"));
+  }
+  return Status();
+}
+
 Status DenseCpuAttention::can_implement(const AttentionShape& shape) const {
   if (!shape.device.is_cpu())
     return unimplemented("dense CPU attention cannot run on " + shape.device.to_string());
@@ -12,7 +20,7 @@ Status DenseCpuAttention::can_implement(const AttentionShape& shape) const {
   return Status();
 }
 
-Status DenseCpuAttention::plan(const AttentionShape& shape, Stream) {
+Status DenseCpuAttention::plan(const AttentionShape& shape, AttentionWorkspace, Stream) {
   WAN_RETURN_IF_ERROR(can_implement(shape));
   shape_ = shape;
   planned_ = true;
@@ -23,19 +31,10 @@ Status DenseCpuAttention::run(const AttentionArgs& args, Stream) {
   if (!planned_) return failed_precondition("dense attention: run() before plan()");
   const Shape q_shape = {shape_.batch, shape_.q_tokens, shape_.heads, shape_.head_dim};
   const Shape kv_shape = {shape_.batch, shape_.kv_tokens, shape_.heads, shape_.head_dim};
-  auto check = [](const Tensor* t, const Shape& want, const char* what) -> Status {
-    if (!t || t->shape() != want || t->dtype() != DType::kF32 || !t->is_contiguous() ||
-        !t->device().is_cpu()) {
-      return invalid_argument(std::string("dense attention: ") + what + " must be f32" +
-                              shape_to_string(want) + " contiguous on the CPU, got " +
-                              (t ? t->describe() : "null"));
-    }
-    return Status();
-  };
-  WAN_RETURN_IF_ERROR(check(args.q, q_shape, "q"));
-  WAN_RETURN_IF_ERROR(check(args.k, kv_shape, "k"));
-  WAN_RETURN_IF_ERROR(check(args.v, kv_shape, "v"));
-  WAN_RETURN_IF_ERROR(check(args.out, q_shape, "out"));
+  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.q, q_shape, "dense", "q"));
+  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.k, kv_shape, "dense", "k"));
+  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.v, kv_shape, "dense", "v"));
+  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.out, q_shape, "dense", "out"));
   cpu::DenseAttentionParams p;
   p.q = args.q->data<float>();
   p.k = args.k->data<float>();

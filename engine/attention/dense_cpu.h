@@ -11,12 +11,16 @@ class DenseCpuAttention final : public AttentionBackend {
   std::string_view name() const override { return "dense"; }
   Status can_implement(const AttentionShape& shape) const override;
   size_t workspace_bytes(const AttentionShape&) const override { return 0; }
-  Status plan(const AttentionShape& shape, Stream stream) override;
+  Status plan(const AttentionShape& shape, AttentionWorkspace workspace, Stream stream) override;
   Status run(const AttentionArgs& args, Stream stream) override;
+  std::string implementation() const override { return "attention_dense_f32 (CPU reference)"; }
 
  private:
   AttentionShape shape_;
   bool planned_ = false;
 };
+
+// Checks a CPU attention tensor: f32, the given shape, contiguous, on the CPU.
+Status check_cpu_attention_tensor(const Tensor* t, const Shape& want, const char* backend, const char* what);
 
 }  // namespace wan

@@ -3,6 +3,8 @@
 #include "engine/attention/attention_backend.h"
 #include "engine/attention/dense_cpu.h"
 #include "engine/attention/dense_cuda.h"
+#include "engine/attention/video_sparse_cpu.h"
+#include "engine/attention/video_sparse_cuda.h"
 
 namespace wan {
 
@@ -17,25 +19,51 @@ std::string AttentionShape::describe() const {
   return s + " on " + device.to_string();
 }
 
-Result<AttentionBackendKind> parse_attention_backend(std::string_view name) {
-  if (name == "dense") return AttentionBackendKind::kDense;
-  return not_found("unknown attention backend '" + std::string(name) +
-                   "'; available in this build: dense");
+std::string_view cfg_branch_name(CfgBranch b) { return b == CfgBranch::kCond ? "cond" : "uncond"; }
+
+std::string layer_weight_note(const LayerWeightSpec& spec, int64_t found, int64_t layers, const std::string& source) {
+  if (found == 0)
+    return spec.name + " absent from " + source + " in all " + std::to_string(layers) +
+           " blocks: zero, as FastVideo's loader does (" + spec.purpose + ": the term vanishes)";
+  return spec.name + " loaded for " + std::to_string(found) + " of " + std::to_string(layers) + " blocks" +
+         (found < layers ? " (zero in the others)" : "");
 }
 
-std::string_view attention_backend_name(AttentionBackendKind kind) {
-  switch (kind) {
-    case AttentionBackendKind::kDense: return "dense";
-  }
-  return "?";
+const std::vector<AttentionBackendInfo>& attention_backend_table() {
+  static const std::vector<AttentionBackendInfo> kTable = {
+      {AttentionBackendKind::kDense,
+       "dense",
+       "exact softmax attention (flash)",
+       AttentionExactness::kExact,
+       {{"kernel", "auto", {"auto", "sm90_ws", "sm90_plain", "mma_sync"}, 0, 0, false,
+         "CUDA kernel: auto = sm90_ws on Hopper at head_dim 128, else mma_sync"}},
+       true,
+       true},
+      {AttentionBackendKind::kVideoSparse,
+       "video_sparse",
+       "VSA: coarse tile attention + top-k block-sparse fine attention over (4,4,4) tiles",
+       AttentionExactness::kExact,
+       {{"sparsity", "0.9", {}, 0.0, 1.0, false, "fraction of kv tiles skipped; 0 = dense"}},
+       true,
+       true},
+  };
+  return kTable;
 }
 
-Result<std::unique_ptr<AttentionBackend>> make_attention_backend(AttentionBackendKind kind,
-                                                                 Device device) {
-  switch (kind) {
+const AttentionBackendInfo& attention_backend_info(AttentionBackendKind kind) {
+  for (const AttentionBackendInfo& b : attention_backend_table())
+    if (b.kind == kind) return b;
+  return attention_backend_table().front();
+}
+
+Result<std::unique_ptr<AttentionBackend>> make_attention_backend(const AttentionConfig& config, Device device) {
+  switch (config.kind) {
     case AttentionBackendKind::kDense:
       if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new DenseCpuAttention());
-      return std::unique_ptr<AttentionBackend>(new DenseCudaAttention());
+      return std::unique_ptr<AttentionBackend>(new DenseCudaAttention(config));
+    case AttentionBackendKind::kVideoSparse:
+      if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new VideoSparseCpuAttention(config));
+      return std::unique_ptr<AttentionBackend>(new VideoSparseCudaAttention(config));
   }
   return internal_error("unhandled attention backend kind");
 }

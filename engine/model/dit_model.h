@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/attention/attention_backend.h"
 #include "engine/core/status.h"
 #include "engine/core/tensor.h"
 #include "engine/model/config.h"
@@ -13,13 +14,19 @@
 
 namespace wan {
 
+// Which call of the denoising loop a forward serves (backends may depend on it).
+struct ForwardCall {
+  int step = 0;
+  CfgBranch branch = CfgBranch::kCond;
+};
+
 class DitModel {
  public:
   virtual ~DitModel() = default;
   // latents: f32 [16, T', H/8, W/8] (host); context: f32 [text_len, text_dim] (host);
   // returns f32 [16, T', H/8, W/8] (host).
   virtual Result<Tensor> forward(const Tensor& latents, int64_t timestep, const Tensor& context,
-                                 ForwardObserver* observer) = 0;
+                                 ForwardObserver* observer, const ForwardCall& call = ForwardCall()) = 0;
   virtual const WanConfig& config() const = 0;
   virtual Device device() const = 0;
   virtual std::string describe() const = 0;  // "cpu bf16, attention dense"

@@ -1,5 +1,6 @@
 #include "engine/model/wan_dit_cpu.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -81,6 +82,19 @@ Result<std::unique_ptr<WanDitCpu>> WanDitCpu::create(const WanWeights& weights, 
   m->self_attention_ = self_attention ? std::move(self_attention)
                                       : std::unique_ptr<AttentionBackend>(new DenseCpuAttention());
   m->cross_attention_.reset(new DenseCpuAttention());
+  // Per-layer weights the backend reads (absent from a checkpoint: zero, i.e. no term).
+  for (const LayerWeightSpec& spec : m->self_attention_->layer_weights()) {
+    int64_t found = 0;
+    for (int64_t i = 0; i < c.layers; ++i) {
+      const std::string name = "blocks." + std::to_string(i) + "." + spec.name;
+      if (!weights.get(name + ".weight").ok()) continue;
+      Attention& a = m->blocks_[i].self_attn;
+      WAN_ASSIGN_OR_RETURN(a.gate, m->pack(weights, name));
+      a.has_gate = true;
+      ++found;
+    }
+    m->layer_weight_notes_.push_back(layer_weight_note(spec, found, c.layers, weights.source()));
+  }
   return m;
 }
 
@@ -128,10 +142,16 @@ std::vector<float> timestep_sinusoid(int64_t timestep, int64_t freq_dim) {
 
 }  // namespace
 
+std::vector<std::string> WanDitCpu::kernel_choices() const {
+  std::vector<std::string> out = {"self-attention: " + self_attention_->implementation()};
+  for (const std::string& n : layer_weight_notes_) out.push_back("self-attention weights: " + n);
+  return out;
+}
+
 Status WanDitCpu::attention_block(const Attention& a, int block, bool is_self, const float* x,
                                   int64_t tokens, const float* ctx_rows, int64_t ctx_tokens,
                                   const cpu::RopeTable* rope, AttentionBackend& backend,
-                                  float* out, ForwardObserver* observer) {
+                                  const AttentionCall& call, float* out, ForwardObserver* observer) {
   const WanConfig& c = config_;
   const int64_t dim = c.dim;
   const int64_t kv_tokens = is_self ? tokens : ctx_tokens;
@@ -167,6 +187,14 @@ Status WanDitCpu::attention_block(const Attention& a, int block, bool is_self, c
   args.v = &v;
   args.out = &o;
   args.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
+  args.call = call;
+  Tensor gate;
+  if (is_self && a.has_gate) {
+    WAN_ASSIGN_OR_RETURN(gate, Tensor::empty({1, tokens, c.heads, c.head_dim}, DType::kF32));
+    linear(a.gate, x, tokens, gate.data<float>());
+    notify(observer, block, "self_gate", gate.data<float>(), {tokens, dim});
+    args.gate = &gate;
+  }
   {
     ScopedRange range(is_self ? "self_attn" : "cross_attn");
     WAN_RETURN_IF_ERROR(backend.run(args, nullptr));
@@ -179,7 +207,7 @@ Status WanDitCpu::attention_block(const Attention& a, int block, bool is_self, c
 }
 
 Result<Tensor> WanDitCpu::forward(const Tensor& latents, int64_t timestep, const Tensor& context,
-                                  ForwardObserver* observer) {
+                                  ForwardObserver* observer, const ForwardCall& fcall) {
   const WanConfig& c = config_;
   if (latents.dim() != 4 || latents.size(0) != c.in_channels || latents.dtype() != DType::kF32 ||
       !latents.device().is_cpu()) {
@@ -214,9 +242,28 @@ Result<Tensor> WanDitCpu::forward(const Tensor& latents, int64_t timestep, const
   AttentionShape cross_shape = self_shape;
   cross_shape.kv_tokens = c.text_len;
   cross_shape.frames = cross_shape.height = cross_shape.width = 0;
-  WAN_RETURN_IF_ERROR(self_attention_->plan(self_shape, nullptr));
-  WAN_RETURN_IF_ERROR(cross_attention_->plan(cross_shape, nullptr));
-  const cpu::RopeTable rope = cpu::make_rope_table(ft, fh, fw, c.head_dim);
+  WAN_RETURN_IF_ERROR(self_attention_->can_implement(self_shape));
+  WAN_RETURN_IF_ERROR(self_attention_->plan(self_shape, {}, nullptr));
+  WAN_RETURN_IF_ERROR(cross_attention_->plan(cross_shape, {}, nullptr));
+  // Tile-ordered backends: tokens permuted once after patch embedding (with the RoPE table)
+  // and back before the head; everything between is per token or the backend itself.
+  const TokenOrder order = self_attention_->token_order(self_shape);
+  cpu::RopeTable rope = cpu::make_rope_table(ft, fh, fw, c.head_dim);
+  if (order.tiled) {
+    std::vector<float> cos(rope.cos.size()), sin(rope.sin.size());
+    for (int64_t i = 0; i < tokens; ++i) {
+      const int64_t src = order.layout.raster_of_tiled[i];
+      std::copy_n(rope.cos.begin() + src * rope.pairs, rope.pairs, cos.begin() + i * rope.pairs);
+      std::copy_n(rope.sin.begin() + src * rope.pairs, rope.pairs, sin.begin() + i * rope.pairs);
+    }
+    rope.cos.swap(cos);
+    rope.sin.swap(sin);
+  }
+  auto permute_rows = [&](std::vector<float>& rows, const std::vector<int32_t>& source) {
+    std::vector<float> out(rows.size());
+    for (int64_t i = 0; i < tokens; ++i) std::copy_n(rows.begin() + source[i] * dim, dim, out.begin() + i * dim);
+    rows.swap(out);
+  };
 
   // 2. Patch embedding: patch vector index (c, pt, ph, pw) matches the Conv3d weight layout.
   std::vector<float> patches(static_cast<size_t>(tokens * pv));
@@ -232,6 +279,7 @@ Result<Tensor> WanDitCpu::forward(const Tensor& latents, int64_t timestep, const
   std::vector<float> x(static_cast<size_t>(tokens * dim));
   linear(patch_embed_, patches.data(), tokens, x.data());
   notify(observer, -1, "patch_embed", x.data(), {tokens, dim});
+  if (order.tiled) permute_rows(x, order.layout.raster_of_tiled);
 
   // 3. Condition embedder.
   std::vector<float> emb = timestep_sinusoid(timestep, c.freq_dim);
@@ -281,8 +329,9 @@ Result<Tensor> WanDitCpu::forward(const Tensor& latents, int64_t timestep, const
     round(n.data(), tokens * dim);
     notify(observer, b, "norm1", n.data(), {tokens, dim});
     // b, c. self-attention
+    const AttentionCall call{b, fcall.step, fcall.branch, timestep};
     WAN_RETURN_IF_ERROR(attention_block(blk.self_attn, b, true, n.data(), tokens, nullptr, 0, &rope,
-                                        *self_attention_, attn_out.data(), observer));
+                                        *self_attention_, call, attn_out.data(), observer));
     // d. h = x + attn * gate (f32); n2 = LN_affine(h) from the f32 h; both -> bf16
     cpu::parallel_for(tokens, 64, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t)
@@ -296,7 +345,7 @@ Result<Tensor> WanDitCpu::forward(const Tensor& latents, int64_t timestep, const
     notify(observer, b, "norm2", n.data(), {tokens, dim});
     // e. cross-attention over the text context (dense, no RoPE)
     WAN_RETURN_IF_ERROR(attention_block(blk.cross_attn, b, false, n.data(), tokens, ctx.data(),
-                                        c.text_len, nullptr, *cross_attention_, attn_out.data(),
+                                        c.text_len, nullptr, *cross_attention_, call, attn_out.data(),
                                         observer));
     // f. h = h + cross (bf16 add); n3 = LN(h) -> bf16; modulate in f32 -> bf16
     for (int64_t i = 0; i < tokens * dim; ++i) h[i] = h[i] + attn_out[i];
@@ -330,6 +379,7 @@ Result<Tensor> WanDitCpu::forward(const Tensor& latents, int64_t timestep, const
   // 5. Head: (shift, scale) = table + temb summed in bf16; LN(x) * (1 + scale) + shift -> bf16.
   std::vector<float> head_mod(static_cast<size_t>(2 * dim));
   for (int64_t i = 0; i < 2 * dim; ++i) head_mod[i] = head_scale_shift_[i] + temb[i % dim];
+  if (order.tiled) permute_rows(x, order.layout.tiled_of_raster);
   round(head_mod.data(), 2 * dim);
   cpu::layer_norm_rows(x.data(), n.data(), tokens, dim, c.eps, nullptr, nullptr);
   for (int64_t t = 0; t < tokens; ++t)

@@ -32,11 +32,12 @@ class WanDitCpu final : public DitModel {
   // t in [0, 1000]. Returns the velocity prediction f32 [16, T', H/8, W/8] (bf16-valued in
   // kBf16 mode). Allocates its activations per call.
   Result<Tensor> forward(const Tensor& latents, int64_t timestep, const Tensor& context,
-                         ForwardObserver* observer = nullptr) override;
+                         ForwardObserver* observer = nullptr, const ForwardCall& call = ForwardCall()) override;
 
   const WanConfig& config() const override { return config_; }
   Device device() const override { return Device::cpu(); }
   std::string describe() const override;
+  std::vector<std::string> kernel_choices() const override;
   Precision precision() const { return precision_; }
 
  private:
@@ -48,6 +49,8 @@ class WanDitCpu final : public DitModel {
   struct Attention {
     Linear q, k, v, o;
     std::vector<float> norm_q, norm_k;
+    bool has_gate = false;  // the backend's per-layer gate projection (video_sparse)
+    Linear gate;
   };
   struct Block {
     Attention self_attn, cross_attn;
@@ -66,7 +69,8 @@ class WanDitCpu final : public DitModel {
   void round(float* x, int64_t n) const;
   Status attention_block(const Attention& a, int block, bool is_self, const float* x, int64_t tokens,
                          const float* ctx_rows, int64_t ctx_tokens, const cpu::RopeTable* rope,
-                         AttentionBackend& backend, float* out, ForwardObserver* observer);
+                         AttentionBackend& backend, const AttentionCall& call, float* out,
+                         ForwardObserver* observer);
 
   WanConfig config_;
   Precision precision_ = Precision::kBf16;
@@ -75,6 +79,7 @@ class WanDitCpu final : public DitModel {
   std::vector<float> head_scale_shift_;  // [2, dim]
   std::unique_ptr<AttentionBackend> self_attention_;
   std::unique_ptr<AttentionBackend> cross_attention_;
+  std::vector<std::string> layer_weight_notes_;  // which per-layer backend weights were found
 };
 
 }  // namespace wan

@@ -1,5 +1,6 @@
 #include "engine/model/wan_dit_cuda.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -63,6 +64,7 @@ struct WanDitCuda::Buffers {
   uint16_t* ffn = nullptr;      // [L, ffn_dim]
   uint16_t* head = nullptr;     // [L, 64]
   uint16_t* ckv = nullptr;      // [text_len, 2 dim]
+  uint16_t* gate = nullptr;     // [L, dim] self-attention gate (backends with a gate weight)
   uint16_t* ctx_hidden = nullptr;  // [text_len, dim]
   uint16_t* ctx = nullptr;      // [text_len, dim]
   uint16_t* emb = nullptr;      // [freq_dim]
@@ -74,6 +76,8 @@ struct WanDitCuda::Buffers {
   float* head_mod = nullptr;    // f32 [2 dim]
   float* out = nullptr;         // f32 [16, T, H, W]
   void* workspace = nullptr;    // cuBLASLt
+  void* self_attn_ws = nullptr;   // the self-attention backend's workspace
+  void* cross_attn_ws = nullptr;  // the cross-attention backend's workspace
 };
 
 WanDitCuda::~WanDitCuda() {
@@ -85,7 +89,7 @@ WanDitCuda::~WanDitCuda() {
 }
 
 Result<std::unique_ptr<WanDitCuda>> WanDitCuda::create(const WanWeights& weights, Device device,
-                                                       AttentionBackendKind self_attention) {
+                                                       const AttentionConfig& self_attention) {
   WAN_RETURN_IF_ERROR(weights.config().validate());
   std::unique_ptr<WanDitCuda> m(new WanDitCuda());
   m->config_ = weights.config();
@@ -97,7 +101,8 @@ Result<std::unique_ptr<WanDitCuda>> WanDitCuda::create(const WanWeights& weights
   WAN_CUBLAS_CHECK(cublasLtCreate(&m->cublas_));
   WAN_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&m->pinned_emb_), m->config_.freq_dim * sizeof(uint16_t)));
   WAN_ASSIGN_OR_RETURN(m->self_attention_, make_attention_backend(self_attention, device));
-  WAN_ASSIGN_OR_RETURN(m->cross_attention_, make_attention_backend(AttentionBackendKind::kDense, device));
+  WAN_ASSIGN_OR_RETURN(AttentionConfig dense, parse_attention_config("dense"));
+  WAN_ASSIGN_OR_RETURN(m->cross_attention_, make_attention_backend(dense, device));
   m->self_attn_range_ = "self_attn/" + std::string(m->self_attention_->name());
   m->cross_attn_range_ = "cross_attn/" + std::string(m->cross_attention_->name());
   WAN_RETURN_IF_ERROR(m->upload(weights));
@@ -161,6 +166,18 @@ Status WanDitCuda::upload(const WanWeights& w) {
     WAN_ASSIGN_OR_RETURN(b.scale_shift, dev(p + "scale_shift_table"));
     blocks_.push_back(std::move(b));
   }
+  // Per-layer weights the self-attention backend reads (absent: zero, i.e. no term).
+  for (const LayerWeightSpec& spec : self_attention_->layer_weights()) {
+    int64_t found = 0;
+    for (int64_t i = 0; i < config_.layers; ++i) {
+      const std::string name = "blocks." + std::to_string(i) + "." + spec.name;
+      if (!w.get(name + ".weight").ok()) continue;
+      WAN_ASSIGN_OR_RETURN(blocks_[i].w_gate, dev(name + ".weight"));
+      WAN_ASSIGN_OR_RETURN(blocks_[i].b_gate, dev(name + ".bias"));
+      ++found;
+    }
+    layer_weight_notes_.push_back(layer_weight_note(spec, found, config_.layers, w.source()));
+  }
   return Status();
 }
 
@@ -171,6 +188,7 @@ std::string WanDitCuda::describe() const {
 std::vector<std::string> WanDitCuda::kernel_choices() const {
   std::vector<std::string> out = {"self-attention: " + self_attention_->implementation(),
                                   "cross-attention: " + cross_attention_->implementation()};
+  for (const std::string& n : layer_weight_notes_) out.push_back("self-attention weights: " + n);
   for (const std::string& g : gemm_algorithms()) out.push_back("gemm " + g);
   return out;
 }
@@ -252,6 +270,13 @@ Status WanDitCuda::plan_shape(int64_t frames, int64_t height, int64_t width) {
   if (L == planned_tokens_ && planned_grid_[0] == frames && planned_grid_[1] == height && planned_grid_[2] == width)
     return Status();
   const int64_t dim = c.dim, latents = c.in_channels * frames * height * width;
+  const AttentionShape self_shape{1, c.heads, c.head_dim, L, L, frames, height / 2, width / 2, device_,
+                                  AttentionPrecision::kBf16};
+  AttentionShape cross_shape = self_shape;
+  cross_shape.kv_tokens = c.text_len;
+  cross_shape.frames = cross_shape.height = cross_shape.width = 0;
+  WAN_RETURN_IF_ERROR(self_attention_->can_implement(self_shape));
+  WAN_RETURN_IF_ERROR(cross_attention_->can_implement(cross_shape));
   const std::vector<size_t> sizes = {
       static_cast<size_t>(latents) * 4,                   // latents_in
       static_cast<size_t>(c.text_len * c.text_dim) * 4,   // context_in
@@ -267,6 +292,7 @@ Status WanDitCuda::plan_shape(int64_t frames, int64_t height, int64_t width) {
       static_cast<size_t>(L * c.ffn_dim) * 2,             // ffn
       static_cast<size_t>(L * c.out_patch_values()) * 2,  // head
       static_cast<size_t>(c.text_len * 2 * dim) * 2,      // ckv
+      static_cast<size_t>(L * dim) * 2,                   // gate
       static_cast<size_t>(c.text_len * dim) * 2,          // ctx_hidden
       static_cast<size_t>(c.text_len * dim) * 2,          // ctx
       static_cast<size_t>(c.freq_dim) * 2,                // emb
@@ -278,6 +304,8 @@ Status WanDitCuda::plan_shape(int64_t frames, int64_t height, int64_t width) {
       static_cast<size_t>(2 * dim) * 4,                   // head_mod
       static_cast<size_t>(c.out_channels * frames * height * width) * 4,  // out
       kGemmWorkspaceBytes,
+      std::max<size_t>(self_attention_->workspace_bytes(self_shape), 256),
+      std::max<size_t>(cross_attention_->workspace_bytes(cross_shape), 256),
   };
   for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);  // they point at old buffers
   graphs_.clear();
@@ -290,27 +318,43 @@ Status WanDitCuda::plan_shape(int64_t frames, int64_t height, int64_t width) {
   b.context_in = static_cast<float*>(arena_.buffer(i++));
   b.context_bf16 = static_cast<uint16_t*>(arena_.buffer(i++));
   for (uint16_t** p : {&b.patches, &b.x, &b.h, &b.n, &b.qkv, &b.attn, &b.proj, &b.cq, &b.ffn, &b.head, &b.ckv,
-                       &b.ctx_hidden, &b.ctx, &b.emb, &b.t_hidden, &b.temb, &b.temb_act, &b.tproj})
+                       &b.gate, &b.ctx_hidden, &b.ctx, &b.emb, &b.t_hidden, &b.temb, &b.temb_act, &b.tproj})
     *p = static_cast<uint16_t*>(arena_.buffer(i++));
   b.e = static_cast<float*>(arena_.buffer(i++));
   b.head_mod = static_cast<float*>(arena_.buffer(i++));
   b.out = static_cast<float*>(arena_.buffer(i++));
   b.workspace = arena_.buffer(i++);
+  b.self_attn_ws = arena_.buffer(i++);
+  b.cross_attn_ws = arena_.buffer(i++);
 
-  // RoPE tables: computed on the host exactly as the CPU path does, uploaded once per shape.
-  const cpu::RopeTable rope = cpu::make_rope_table(frames, height / 2, width / 2, c.head_dim);
+  // RoPE tables: computed on the host exactly as the CPU path does, rows in the backend's token
+  // order, uploaded once per shape (with the permutation for tile-ordered backends).
+  token_order_ = self_attention_->token_order(self_shape);
+  cpu::RopeTable rope = cpu::make_rope_table(frames, height / 2, width / 2, c.head_dim);
+  if (token_order_.tiled) {
+    const TileLayout& l = token_order_.layout;
+    std::vector<float> cos(rope.cos.size()), sin(rope.sin.size());
+    for (int64_t t = 0; t < L; ++t) {
+      const int64_t src = l.raster_of_tiled[t];
+      std::copy_n(rope.cos.begin() + src * rope.pairs, rope.pairs, cos.begin() + t * rope.pairs);
+      std::copy_n(rope.sin.begin() + src * rope.pairs, rope.pairs, sin.begin() + t * rope.pairs);
+    }
+    rope.cos.swap(cos);
+    rope.sin.swap(sin);
+    Tensor r = Tensor::wrap(const_cast<int32_t*>(l.raster_of_tiled.data()), {L}, DType::kI32, Device::cpu());
+    Tensor t = Tensor::wrap(const_cast<int32_t*>(l.tiled_of_raster.data()), {L}, DType::kI32, Device::cpu());
+    WAN_ASSIGN_OR_RETURN(raster_of_tiled_, r.to(device_));
+    WAN_ASSIGN_OR_RETURN(tiled_of_raster_, t.to(device_));
+  }
   Tensor cos_host = Tensor::wrap(const_cast<float*>(rope.cos.data()), {L, c.head_dim / 2}, DType::kF32, Device::cpu());
   Tensor sin_host = Tensor::wrap(const_cast<float*>(rope.sin.data()), {L, c.head_dim / 2}, DType::kF32, Device::cpu());
   WAN_ASSIGN_OR_RETURN(rope_cos_, cos_host.to(device_));
   WAN_ASSIGN_OR_RETURN(rope_sin_, sin_host.to(device_));
 
-  AttentionShape self_shape{1, c.heads, c.head_dim, L, L, frames, height / 2, width / 2, device_,
-                            AttentionPrecision::kBf16};
-  AttentionShape cross_shape = self_shape;
-  cross_shape.kv_tokens = c.text_len;
-  cross_shape.frames = cross_shape.height = cross_shape.width = 0;
-  WAN_RETURN_IF_ERROR(self_attention_->plan(self_shape, stream_));
-  WAN_RETURN_IF_ERROR(cross_attention_->plan(cross_shape, stream_));
+  WAN_RETURN_IF_ERROR(self_attention_->plan(
+      self_shape, {b.self_attn_ws, self_attention_->workspace_bytes(self_shape)}, stream_));
+  WAN_RETURN_IF_ERROR(cross_attention_->plan(
+      cross_shape, {b.cross_attn_ws, cross_attention_->workspace_bytes(cross_shape)}, stream_));
   // Every GEMM of the forward, planned now so an unsupported shape is a Status, not a crash.
   const int64_t d = c.dim, tl = c.text_len;
   const struct { int64_t m, n, k; GemmEpilogue e; } gemm_shapes[] = {
@@ -339,9 +383,13 @@ Status WanDitCuda::enqueue_forward(const float* lat, const float* ctx_f32, int64
   {  // NVTX range for per-op kernel attribution
     ScopedRange op_range("patch_embed");
     launch_patchify(lat, b.patches, c.in_channels, lt, lh, lw, stream_);
-    linear(b.patches, c.patch_values(), patch_w_, patch_b_, b.x, dim, L);
+    linear(b.patches, c.patch_values(), patch_w_, patch_b_, token_order_.tiled ? b.h : b.x, dim, L);
   }
-  notify(observer, -1, "patch_embed", b.x, {L, dim}, DType::kBF16);
+  notify(observer, -1, "patch_embed", token_order_.tiled ? b.h : b.x, {L, dim}, DType::kBF16);
+  if (token_order_.tiled) {  // tokens into the self-attention backend's tile order, once
+    ScopedRange op_range("tile_tokens");
+    launch_gather_rows_bf16(b.h, b.x, raster_of_tiled_.data<int32_t>(), L, dim, stream_);
+  }
 
   // 3. Condition embedder (the sinusoid was uploaded with the inputs).
   {  // NVTX range for per-op kernel attribution
@@ -373,6 +421,7 @@ Status WanDitCuda::enqueue_forward(const float* lat, const float* ctx_f32, int64
   const Shape kv_shape = {1, tl, c.heads, c.head_dim}, kv_strides = {tl * 2 * dim, 2 * dim, c.head_dim, 1};
   Tensor ck_view = Tensor::wrap(b.ckv, kv_shape, DType::kBF16, device_, kv_strides);
   Tensor cv_view = Tensor::wrap(b.ckv + dim, kv_shape, DType::kBF16, device_, kv_strides);
+  Tensor gate_view = Tensor::wrap(b.gate, q_shape, DType::kBF16, device_);
   AttentionArgs self_args{&q_view, &k_view, &v_view, &attn_view, scale};
   AttentionArgs cross_args{&cq_view, &ck_view, &cv_view, &attn_view, scale};
 
@@ -403,6 +452,14 @@ Status WanDitCuda::enqueue_forward(const float* lat, const float* ctx_f32, int64
                           dim, c.head_dim, eps, stream_);
     }
     notify(observer, blk, "self_qkv_norm_rope", b.qkv, {L, 3 * dim}, DType::kBF16);
+    self_args.gate = nullptr;
+    if (w.w_gate.defined()) {
+      ScopedRange op_range("self_gate");
+      linear(b.n, dim, w.w_gate, w.b_gate, b.gate, dim, L);
+      notify(observer, blk, "self_gate", b.gate, {L, dim}, DType::kBF16);
+      self_args.gate = &gate_view;
+    }
+    self_args.call = cross_args.call = attention_call(blk);
     {
       ScopedRange range(self_attn_range_.c_str());
       begin_family(kAttention);
@@ -474,7 +531,12 @@ Status WanDitCuda::enqueue_forward(const float* lat, const float* ctx_f32, int64
   {  // NVTX range for per-op kernel attribution
     ScopedRange op_range("head");
     launch_head_modulation(u16(head_table_), b.temb, b.head_mod, dim, stream_);
-    launch_layer_norm_modulate(b.x, b.head_mod, b.head_mod + dim, b.n, L, dim, eps, stream_);
+    const uint16_t* x_raster = b.x;
+    if (token_order_.tiled) {  // back to raster order before the head
+      launch_gather_rows_bf16(b.x, b.h, tiled_of_raster_.data<int32_t>(), L, dim, stream_);
+      x_raster = b.h;
+    }
+    launch_layer_norm_modulate(x_raster, b.head_mod, b.head_mod + dim, b.n, L, dim, eps, stream_);
     notify(observer, -1, "head_norm", b.n, {L, dim}, DType::kBF16);
     linear(b.n, dim, head_w_, head_b_, b.head, c.out_patch_values(), L);
   }
@@ -486,8 +548,17 @@ Status WanDitCuda::enqueue_forward(const float* lat, const float* ctx_f32, int64
   return Status();
 }
 
+uint64_t WanDitCuda::graph_variant() const {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the per-layer variants
+  for (int layer = 0; layer < static_cast<int>(config_.layers); ++layer) {
+    h = (h ^ self_attention_->graph_variant(attention_call(layer))) * 1099511628211ull;
+    h = (h ^ cross_attention_->graph_variant(attention_call(layer))) * 1099511628211ull;
+  }
+  return h;
+}
+
 Status WanDitCuda::run_graphed(const float* lat, const float* ctx_f32, int64_t lt, int64_t lh, int64_t lw) {
-  const GraphKey key{lat, ctx_f32, lt, lh, lw};
+  const GraphKey key{lat, ctx_f32, lt, lh, lw, graph_variant()};
   auto it = graphs_.find(key);
   if (it == graphs_.end()) {
     // First forward with these inputs runs eagerly (plans GEMMs, sets kernel attributes);
@@ -514,7 +585,9 @@ Status WanDitCuda::run_graphed(const float* lat, const float* ctx_f32, int64_t l
 }
 
 Result<Tensor> WanDitCuda::forward(const Tensor& latents, int64_t timestep, const Tensor& context,
-                                   ForwardObserver* observer) {
+                                   ForwardObserver* observer, const ForwardCall& call) {
+  call_ = call;
+  timestep_ = timestep;
   const WanConfig& c = config_;
   if (latents.dim() != 4 || latents.size(0) != c.in_channels || latents.dtype() != DType::kF32 ||
       !latents.is_contiguous())

@@ -28,14 +28,14 @@ class WanDitCuda final : public DitModel {
  public:
   // Uploads the weights as bf16 (f32/f16 checkpoints are rounded, as the CPU bf16 path does).
   static Result<std::unique_ptr<WanDitCuda>> create(const WanWeights& weights, Device device,
-                                                    AttentionBackendKind self_attention);
+                                                    const AttentionConfig& self_attention);
   ~WanDitCuda() override;
 
   // latents: f32 [16, T', H/8, W/8], context: f32 [text_len, text_dim], on the host or this
   // device. Returns f32 [16, T', H/8, W/8] on this device (valid until the next forward).
   // Synchronises the stream before returning.
   Result<Tensor> forward(const Tensor& latents, int64_t timestep, const Tensor& context,
-                         ForwardObserver* observer) override;
+                         ForwardObserver* observer, const ForwardCall& call = ForwardCall()) override;
   const WanConfig& config() const override { return config_; }
   Device device() const override { return device_; }
   std::string describe() const override;
@@ -62,6 +62,7 @@ class WanDitCuda final : public DitModel {
     Tensor w_qkv, b_qkv, w_o, b_o, norm_q, norm_k;           // self-attention (fused QKV)
     Tensor w_cq, b_cq, w_ckv, b_ckv, w_co, b_co, norm_cq, norm_ck;  // cross (fused KV)
     Tensor norm2_w, norm2_b, w_up, b_up, w_down, b_down, scale_shift;
+    Tensor w_gate, b_gate;  // the self-attention backend's per-layer gate (undefined: absent)
   };
   struct Buffers;  // activation pointers into the arena
 
@@ -72,6 +73,8 @@ class WanDitCuda final : public DitModel {
   Status enqueue_forward(const float* lat, const float* ctx, int64_t lt, int64_t lh, int64_t lw,
                          ForwardObserver* observer);
   Status run_graphed(const float* lat, const float* ctx, int64_t lt, int64_t lh, int64_t lw);
+  // The attention call of block `layer` in the current forward.
+  AttentionCall attention_call(int layer) const { return {layer, call_.step, call_.branch, timestep_}; }
   Status plan_gemm(int64_t m, int64_t n, int64_t k, GemmEpilogue epilogue);
   CublasLtGemm& gemm(int64_t m, int64_t n, int64_t k, GemmEpilogue epilogue);  // planned ones only
   // y[m, n] (ld_y) = x[m, k] (ld_x) W^T + b
@@ -93,7 +96,12 @@ class WanDitCuda final : public DitModel {
   std::unique_ptr<Buffers> buffers_;
   int64_t planned_tokens_ = -1;
   int64_t planned_grid_[3] = {0, 0, 0};
-  Tensor rope_cos_, rope_sin_;
+  Tensor rope_cos_, rope_sin_;  // rows in the self-attention backend's token order
+  TokenOrder token_order_;
+  Tensor raster_of_tiled_, tiled_of_raster_;  // int32 on the device (tiled orders only)
+  std::vector<std::string> layer_weight_notes_;
+  ForwardCall call_;
+  int64_t timestep_ = 0;
   Tensor output_;
   // Family timing: event pairs recorded during one forward, folded into family_times_.
   enum Family { kGemm = 0, kAttention = 1 };
@@ -105,7 +113,9 @@ class WanDitCuda final : public DitModel {
   std::vector<std::pair<Family, size_t>> open_intervals_;  // (family, start event index)
   size_t events_used_ = 0;
   FamilyTimes family_times_;
-  using GraphKey = std::tuple<const float*, const float*, int64_t, int64_t, int64_t>;
+  // Inputs, grid and the attention backends' graph variant of this call (step/branch).
+  using GraphKey = std::tuple<const float*, const float*, int64_t, int64_t, int64_t, uint64_t>;
+  uint64_t graph_variant() const;
   bool use_graphs_ = true;
   std::map<GraphKey, cudaGraphExec_t> graphs_;
   std::set<GraphKey> seen_graph_keys_;

@@ -25,7 +25,7 @@ void BM_WanDitCudaForward(benchmark::State& state, const char* model, Shape late
     state.SkipWithError(weights.status().to_string().c_str());
     return;
   }
-  auto dit = WanDitCuda::create(weights.value(), Device::cuda(0), AttentionBackendKind::kDense).value();
+  auto dit = WanDitCuda::create(weights.value(), Device::cuda(0), parse_attention_config("dense").value()).value();
   dit->enable_graphs(graphs);
   Tensor latents = Tensor::empty(latent_shape, DType::kF32, Device::cuda(0)).value();
   Tensor context = Tensor::empty({c.text_len, c.text_dim}, DType::kF32, Device::cuda(0)).value();

@@ -42,7 +42,7 @@ void compare_forward(const char* model, const Shape& latent_shape, int64_t times
   const WanConfig c = config_by_name(model).value();
   const WanWeights w = WanWeights::synthetic(c, 3).value();
   auto cpu = WanDitCpu::create(w, Precision::kBf16).value();
-  auto gpu = WanDitCuda::create(w, Device::cuda(0), AttentionBackendKind::kDense).value();
+  auto gpu = WanDitCuda::create(w, Device::cuda(0), parse_attention_config("dense").value()).value();
   Tensor latents = Tensor::empty(latent_shape, DType::kF32).value();
   Tensor context = Tensor::empty({c.text_len, c.text_dim}, DType::kF32).value();
   ASSERT_TRUE(fill_normal(latents, 21).ok());
@@ -72,7 +72,7 @@ TEST(WanDitCuda, GraphReplayIsBitIdenticalToEager) {
   WAN_SKIP_WITHOUT_GPU();
   const WanConfig c = config_by_name("wan-small").value();
   auto gpu = WanDitCuda::create(WanWeights::synthetic(c, 3, Device::cuda(0)).value(), Device::cuda(0),
-                                AttentionBackendKind::kDense).value();
+                                parse_attention_config("dense").value()).value();
   Tensor latents = Tensor::empty({16, 5, 30, 52}, DType::kF32, Device::cuda(0)).value();
   Tensor context = Tensor::empty({c.text_len, c.text_dim}, DType::kF32, Device::cuda(0)).value();
   ASSERT_TRUE(fill_normal(latents, 5).ok());
@@ -95,14 +95,14 @@ TEST(WanDitCuda, GraphReplayIsBitIdenticalToEager) {
 TEST(WanDitCuda, BadInputs) {
   WAN_SKIP_WITHOUT_GPU();
   const WanConfig c = config_by_name("wan-tiny").value();
-  auto gpu = WanDitCuda::create(WanWeights::synthetic(c, 3).value(), Device::cuda(0), AttentionBackendKind::kDense).value();
+  auto gpu = WanDitCuda::create(WanWeights::synthetic(c, 3).value(), Device::cuda(0), parse_attention_config("dense").value()).value();
   Tensor ctx = Tensor::zeros({c.text_len, c.text_dim}, DType::kF32).value();
   EXPECT_EQ(gpu->forward(Tensor::zeros({16, 1, 7, 8}, DType::kF32).value(), 5, ctx, nullptr).status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(gpu->forward(Tensor::zeros({16, 1, 8, 8}, DType::kF32).value(), 5000, ctx, nullptr).status().code(),
             StatusCode::kInvalidArgument);
   const Status missing = WanDitCuda::create(WanWeights::synthetic(c, 3).value(), Device::cuda(7),
-                                            AttentionBackendKind::kDense).status();
+                                            parse_attention_config("dense").value()).status();
   EXPECT_EQ(missing.code(), StatusCode::kUnavailable) << missing.to_string();
 }
 

@@ -172,6 +172,20 @@ Result<WanWeights> WanWeights::load(const WanConfig& config, const std::string& 
     }
     w.tensors_.emplace(spec.name, std::move(t));
   }
+  // Optional per-layer attention-backend weights (VSA's gate), kept when present.
+  for (int64_t i = 0; i < config.layers; ++i) {
+    for (const auto& [suffix, shape] : {std::pair<std::string, Shape>{".weight", {config.dim, config.dim}},
+                                        {".bias", {config.dim}}}) {
+      const std::string name = "blocks." + std::to_string(i) + ".to_gate_compress" + suffix;
+      const auto it = keys.find(name);
+      if (it == keys.end()) continue;
+      WAN_ASSIGN_OR_RETURN(Tensor t, ckpt.tensor(it->second));
+      if (t.shape() != shape || (t.dtype() != DType::kF32 && t.dtype() != DType::kBF16 && t.dtype() != DType::kF16))
+        return invalid_argument("checkpoint '" + path + "': tensor '" + it->second + "' is " + t.describe() +
+                                "; expected a float tensor " + shape_to_string(shape));
+      w.tensors_.emplace(name, std::move(t));
+    }
+  }
   return w;
 }
 

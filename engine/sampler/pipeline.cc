@@ -163,13 +163,13 @@ Result<Tensor> Pipeline::generate(const GenerationRequest& r, GenerationObserver
     const std::string step_name = "step/" + std::to_string(step);
     ScopedRange step_range(step_name.c_str());
     if (observer) observer->on_forward_begin(step, t, "cond");
-    WAN_ASSIGN_OR_RETURN(Tensor cond, model_->forward(latents, t, prompt, observer));
+    WAN_ASSIGN_OR_RETURN(Tensor cond, model_->forward(latents, t, prompt, observer, {step, CfgBranch::kCond}));
     if (on_gpu) {
       WAN_RETURN_IF_ERROR(cond_buffer.copy_from(cond));  // the next forward reuses its output
       Tensor uncond;
       if (cfg) {
         if (observer) observer->on_forward_begin(step, t, "uncond");
-        WAN_ASSIGN_OR_RETURN(uncond, model_->forward(latents, t, negative, observer));
+        WAN_ASSIGN_OR_RETURN(uncond, model_->forward(latents, t, negative, observer, {step, CfgBranch::kUncond}));
       }
       const float* u = cfg ? uncond.data<float>() : nullptr;
       if (unipc) {
@@ -185,7 +185,8 @@ Result<Tensor> Pipeline::generate(const GenerationRequest& r, GenerationObserver
       Tensor pred = cond;
       if (cfg) {
         if (observer) observer->on_forward_begin(step, t, "uncond");
-        WAN_ASSIGN_OR_RETURN(Tensor uncond, model_->forward(latents, t, negative, observer));
+        WAN_ASSIGN_OR_RETURN(Tensor uncond,
+                             model_->forward(latents, t, negative, observer, {step, CfgBranch::kUncond}));
         // pred = uncond + g * (cond - uncond), f32, each operation rounded (no FMA).
         float* p = pred.data<float>();
         const float* u = uncond.data<float>();

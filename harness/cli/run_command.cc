@@ -13,9 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/attention/attention_backend.h"
 #include "engine/model/safetensors.h"
 #include "harness/atomic_file.h"
 #include "harness/build_info.h"
+#include "engine/attention/attention_backend.h"
 #include "harness/cli/commands.h"
 #include "harness/cli/exit_codes.h"
 #include "harness/cli/subprocess.h"
@@ -31,6 +33,18 @@
 
 namespace wan::cli {
 namespace {
+
+// The structured attention config of a case: backend, every option resolved, canonical form,
+// and the backend's exactness class (the consistency contract it is tested against).
+nlohmann::json attention_report(const RunCase& c) {
+  const Result<AttentionConfig> config = parse_attention_config(c.backend);
+  if (!config.ok()) return {{"backend", c.backend}, {"error", config.status().message()}};
+  nlohmann::json j = config.value().to_json();
+  j["exactness"] = attention_backend_info(config.value().kind).exactness == AttentionExactness::kExact
+                       ? "exact (equals masked dense to bf16 rounding)"
+                       : "error-bounded";
+  return j;
+}
 
 constexpr int kRunReportSchemaVersion = 1;
 
@@ -334,6 +348,7 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
       {"command", argv0},
       {"case", c.to_json()},
       {"case_id", c.case_id()},
+      {"attention", attention_report(c)},
       {"fingerprint", fp.fields},
       {"fingerprint_class", fp.class_fields},
       {"fresh_process", fresh},

@@ -133,6 +133,21 @@ void launch_f32_to_bf16(const float* x, uint16_t* out, int64_t count, cudaStream
   WAN_CUDA_CHECK_LAUNCH();
 }
 
+// One CTA per row, 16-byte copies. grid: rows; block: 128.
+__global__ void gather_rows_bf16_kernel(const uint16_t* __restrict__ src, uint16_t* __restrict__ dst,
+                                        const int32_t* __restrict__ source_row, int64_t cols) {
+  const int64_t row = blockIdx.x;
+  const uint4* s = reinterpret_cast<const uint4*>(src + static_cast<int64_t>(source_row[row]) * cols);
+  uint4* d = reinterpret_cast<uint4*>(dst + row * cols);
+  for (int64_t i = threadIdx.x; i < cols / 8; i += blockDim.x) d[i] = s[i];
+}
+
+void launch_gather_rows_bf16(const uint16_t* src, uint16_t* dst, const int32_t* source_row, int64_t rows,
+                             int64_t cols, cudaStream_t stream) {
+  gather_rows_bf16_kernel<<<static_cast<unsigned>(rows), 128, 0, stream>>>(src, dst, source_row, cols);
+  WAN_CUDA_CHECK_LAUNCH();
+}
+
 void launch_silu_bf16(const uint16_t* x, uint16_t* out, int64_t count, cudaStream_t stream) {
   silu_bf16_kernel<<<grid_for(count), kThreads, 0, stream>>>(x, out, count);
   WAN_CUDA_CHECK_LAUNCH();

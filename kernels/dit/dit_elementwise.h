@@ -38,6 +38,11 @@ void launch_f32_to_bf16(const float* x, uint16_t* out, int64_t count, cudaStream
 // x = bf16(silu(x)) in place on bf16 [count]; out may differ from x.
 void launch_silu_bf16(const uint16_t* x, uint16_t* out, int64_t count, cudaStream_t stream);
 
+// Token permutation: dst[i, :] = src[source_row[i], :] for bf16 rows [rows, cols] (cols % 8
+// == 0); the tile-ordered attention backends' once-per-forward reorder and its inverse.
+void launch_gather_rows_bf16(const uint16_t* src, uint16_t* dst, const int32_t* source_row, int64_t rows,
+                             int64_t cols, cudaStream_t stream);
+
 // pred = uncond + g * (cond - uncond) (f32, each op rounded; skipped when uncond is null),
 // then one flow UniPC step on latents with its history (last, m1, m2), all f32 [count].
 void launch_cfg_unipc_step(const float* cond, const float* uncond, float guidance,

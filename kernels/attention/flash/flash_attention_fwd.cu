@@ -2,12 +2,13 @@
 
 #include <cuda_bf16.h>
 
+#include "kernels/attention/common/attention_device.cuh"
 #include "kernels/common/cuda_check.h"
 
 namespace wan {
 namespace {
 
-constexpr float kLog2e = 1.4426950408889634f;
+using attn::kLog2e;
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 // Each warp owns kMTiles x 16 query rows, so every K/V fragment read from shared memory feeds
@@ -24,18 +25,12 @@ __device__ __forceinline__ int swizzled(int row, int col) {
   return row * kHeadDim + ((((col >> 3) ^ (row & 7))) << 3) + (col & 7);
 }
 
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16-byte async copy global -> shared; zero-fills when !valid.
-__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool valid) {
-  const int src_bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
+using attn::cp_async_16;
+using attn::cp_async_commit;
+using attn::cp_async_wait_all;
+using attn::fast_exp2;
+using attn::pack_bf16;
+using attn::smem_addr;
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -56,18 +51,6 @@ __device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const uint32_t (&a
       "{%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// 2^x with the hardware approximation (flush-to-zero): the softmax exponent.
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&v);
 }
 
 // Loads rows [row0, row0 + kRows) of one head into a swizzled tile; rows >= limit are zeros.

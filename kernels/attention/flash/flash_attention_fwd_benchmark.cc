@@ -1,8 +1,14 @@
-// Flash attention forward throughput (TFLOP/s = 4 * q_tokens * kv_tokens * head_dim * heads /
-// time), CUDA-event timing. The headline case is the 1.3B model at 480x832x81: batch 1,
-// 12 heads, 32,760 tokens, head_dim 128 (cuDNN: 11.2 ms, 591 TFLOP/s on an H100).
+// Dense attention forward throughput (TFLOP/s = 4 * q_tokens * kv_tokens * head_dim * heads /
+// time), CUDA-event timing, for the three dense kernels: the mma.sync kernel, the plain sm90
+// kernel and the block-sparse main loop's all-blocks schedule (128x128 tiling). The headline
+// case is the 1.3B model at 480x832x81: batch 1, 12 heads, 32,760 tokens, head_dim 128
+// (cuDNN: 11.2 ms, 591 TFLOP/s on an H100). sm90 times include the V transpose.
+#include <cmath>
+#include <string>
+
 #include <benchmark/benchmark.h>
 
+#include "kernels/attention/block_sparse/block_sparse_attention_sm90.h"
 #include "kernels/attention/flash/flash_attention_fwd.h"
 #include "kernels/attention/flash/flash_attention_fwd_sm90.h"
 #include "kernels/common/testing/cuda_benchmark.h"
@@ -10,10 +16,14 @@
 namespace wan {
 namespace {
 
+// The `kernel` argument.
+constexpr int kMmaSync = 0, kSm90Plain = 1, kMainLoopDense = 2;
+
 void BM_FlashAttentionFwd(benchmark::State& state) {
   if (testing::skip_without_gpu(state)) return;
   const int heads = static_cast<int>(state.range(0)), tokens = static_cast<int>(state.range(1)),
-            head_dim = static_cast<int>(state.range(2)), kv = static_cast<int>(state.range(3));
+            head_dim = static_cast<int>(state.range(2)), kv = static_cast<int>(state.range(3)),
+            kernel = static_cast<int>(state.range(4));
   const int64_t row = static_cast<int64_t>(heads) * head_dim;
   testing::DeviceBuffer q(tokens * row * 2), k(kv * row * 2), v(kv * row * 2), out(tokens * row * 2);
   WAN_CUDA_CHECK(cudaMemset(q.as<void>(), 0x3c, q.bytes()));
@@ -30,20 +40,38 @@ void BM_FlashAttentionFwd(benchmark::State& state) {
   p.kv_tokens = kv;
   p.q_token_stride = p.kv_token_stride = p.out_token_stride = row;
   p.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  const bool sm90 = state.range(4) == 1;
-  if (sm90) {
-    const std::string reason = flash_attention_fwd_sm90_unsupported_reason(p);
-    if (!reason.empty()) {
-      state.SkipWithError(reason.c_str());
-      return;
-    }
+  BlockSparseAttentionParams b;
+  b.attn = p;
+  b.tiling = BlockSparseTiling::kRows128Keys128;
+  b.schedule = all_blocks_schedule(tokens, kv, b.tiling);
+
+  std::string reason, label;
+  size_t workspace_bytes = 16;
+  if (kernel == kMmaSync) {
+    reason = flash_attention_fwd_unsupported_reason(p);
+    label = "mma_sync";
+  } else if (kernel == kSm90Plain) {
+    reason = flash_attention_fwd_sm90_plain_unsupported_reason(p);
+    if (reason.empty()) workspace_bytes = flash_attention_fwd_sm90_plain_workspace_bytes(p);
+    label = "sm90_plain";
+  } else {
+    reason = block_sparse_attention_sm90_unsupported_reason(b);
+    if (reason.empty()) workspace_bytes = block_sparse_attention_sm90_workspace_bytes(b);
+    label = block_sparse_attention_sm90_name(b);
   }
-  testing::DeviceBuffer workspace(sm90 ? flash_attention_fwd_sm90_workspace_bytes(p) : 16);
+  if (!reason.empty()) {
+    state.SkipWithError(reason.c_str());
+    return;
+  }
+  state.SetLabel(label);
+  testing::DeviceBuffer workspace(workspace_bytes);
   testing::time_cuda(state, [&](cudaStream_t s) {
-    if (sm90) {
-      launch_flash_attention_fwd_sm90(p, workspace.as<void>(), s);
-    } else {
+    if (kernel == kMmaSync) {
       launch_flash_attention_fwd(p, s);
+    } else if (kernel == kSm90Plain) {
+      launch_flash_attention_fwd_sm90_plain(p, workspace.as<void>(), s);
+    } else {
+      launch_block_sparse_attention_sm90(b, workspace.as<void>(), s);
     }
   });
   const double flops = 4.0 * tokens * static_cast<double>(kv) * head_dim * heads;
@@ -51,13 +79,17 @@ void BM_FlashAttentionFwd(benchmark::State& state) {
 }
 
 BENCHMARK(BM_FlashAttentionFwd)
-    ->ArgNames({"heads", "tokens", "head_dim", "kv", "sm90"})
-    ->Args({12, 32760, 128, 32760, 0})  // 1.3B at 480x832x81, mma.sync kernel
-    ->Args({12, 32760, 128, 32760, 1})  // the same, Hopper wgmma kernel
-    ->Args({12, 32760, 128, 512, 0})    // its cross-attention
-    ->Args({12, 32760, 128, 512, 1})
-    ->Args({40, 75600, 128, 75600, 1})  // 14B at 720x1280x81 (cuDNN: 205.7 ms)
-    ->Args({4, 1950, 64, 1950, 0})      // wan-small
+    ->ArgNames({"heads", "tokens", "head_dim", "kv", "kernel"})  // kernel: 0 mma_sync, 1 sm90_plain, 2 main loop
+    ->Args({12, 32760, 128, 32760, kMmaSync})        // 1.3B at 480x832x81
+    ->Args({12, 32760, 128, 32760, kSm90Plain})
+    ->Args({12, 32760, 128, 32760, kMainLoopDense})
+    ->Args({12, 32760, 128, 512, kMmaSync})          // its cross-attention
+    ->Args({12, 32760, 128, 512, kMainLoopDense})
+    ->Args({40, 75600, 128, 75600, kMmaSync})        // 14B at 720x1280x81 (cuDNN: 205.7 ms)
+    ->Args({40, 75600, 128, 75600, kSm90Plain})
+    ->Args({40, 75600, 128, 75600, kMainLoopDense})
+    ->Args({4, 1950, 64, 1950, kMmaSync})            // wan-small
+    ->Args({4, 1950, 64, 1950, kMainLoopDense})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -1,0 +1,85 @@
+#include "engine/attention/video_sparse_cpu.h"
+
+#include "engine/attention/dense_cpu.h"
+#include "kernels/attention/video_sparse/video_sparse_numerics.h"
+#include "kernels/cpu/attention_video_sparse.h"
+
+namespace wan {
+
+namespace {
+constexpr int64_t kTile[3] = {4, 4, 4};
+}  // namespace
+
+TokenOrder VideoSparseBase::token_order(const AttentionShape& shape) const {
+  TokenOrder order;
+  order.tiled = true;
+  (void)make_tile_layout(shape.frames, shape.height, shape.width, kTile, &order.layout);
+  return order;
+}
+
+Status VideoSparseBase::check_shape(const AttentionShape& shape) const {
+  if (!shape.frames || shape.q_tokens != shape.kv_tokens ||
+      shape.frames * shape.height * shape.width != shape.q_tokens)
+    return unimplemented("video_sparse attention serves self-attention over a video token grid; got " + shape.describe());
+  if (shape.heads < 1 || shape.head_dim < 1 || shape.batch < 1)
+    return invalid_argument("attention shape must be positive: " + shape.describe());
+  TileLayout l;
+  const std::string reason = make_tile_layout(shape.frames, shape.height, shape.width, kTile, &l);
+  if (!reason.empty()) return unimplemented("video_sparse attention: " + reason);
+  return Status();
+}
+
+Status VideoSparseBase::plan_layout(const AttentionShape& shape) {
+  const std::string reason = make_tile_layout(shape.frames, shape.height, shape.width, kTile, &layout_);
+  if (!reason.empty()) return unimplemented("video_sparse attention: " + reason);
+  topk_ = vsa::topk_count(layout_.tile_count, sparsity_);
+  shape_ = shape;
+  return Status();
+}
+
+Status VideoSparseCpuAttention::can_implement(const AttentionShape& shape) const {
+  if (!shape.device.is_cpu())
+    return unimplemented("video_sparse CPU attention cannot run on " + shape.device.to_string());
+  return check_shape(shape);
+}
+
+Status VideoSparseCpuAttention::plan(const AttentionShape& shape, AttentionWorkspace, Stream) {
+  WAN_RETURN_IF_ERROR(can_implement(shape));
+  WAN_RETURN_IF_ERROR(plan_layout(shape));
+  planned_ = true;
+  return Status();
+}
+
+std::string VideoSparseCpuAttention::implementation() const {
+  return "attention_video_sparse_f32 (CPU reference; sparsity " + std::to_string(sparsity_) + ", top-" +
+         std::to_string(topk_) + " of " + layout_.describe() + ")";
+}
+
+Status VideoSparseCpuAttention::run(const AttentionArgs& args, Stream) {
+  if (!planned_) return failed_precondition("video_sparse attention: run() before plan()");
+  const Shape shape = {shape_.batch, shape_.q_tokens, shape_.heads, shape_.head_dim};
+  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.q, shape, "video_sparse", "q"));
+  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.k, shape, "video_sparse", "k"));
+  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.v, shape, "video_sparse", "v"));
+  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.out, shape, "video_sparse", "out"));
+  if (args.gate) WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.gate, shape, "video_sparse", "gate"));
+  cpu::VideoSparseAttentionParams p;
+  p.q = args.q->data<float>();
+  p.k = args.k->data<float>();
+  p.v = args.v->data<float>();
+  p.gate = args.gate ? args.gate->data<float>() : nullptr;
+  p.out = args.out->data<float>();
+  p.tile_start = layout_.tile_start.data();
+  p.tile_tokens = layout_.tile_tokens.data();
+  p.batch = shape_.batch;
+  p.heads = shape_.heads;
+  p.head_dim = shape_.head_dim;
+  p.tiles = layout_.tile_count;
+  p.topk = topk_;
+  p.scale = args.scale;
+  p.round_to_bf16 = shape_.precision == AttentionPrecision::kBf16;
+  cpu::attention_video_sparse_f32(p);
+  return Status();
+}
+
+}  // namespace wan

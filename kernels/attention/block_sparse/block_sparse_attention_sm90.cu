@@ -1,0 +1,285 @@
+#include "kernels/attention/block_sparse/block_sparse_attention_sm90.h"
+
+#include <cuda_bf16.h>
+
+#include "kernels/attention/common/attention_device.cuh"
+#include "kernels/attention/common/sm90_attention_tiles.cuh"
+#include "kernels/common/cuda_check.h"
+
+// The compute_90 PTX pass compiles the kernel body out (no wgmma there), leaving helpers unused.
+#pragma nv_diag_suppress 177
+
+namespace wan {
+namespace {
+
+using attn::cp_async_16;
+using attn::cp_async_commit;
+using attn::cp_async_wait_all_and_fence;
+using attn::mbar_arrive;
+using attn::mbar_init;
+using attn::mbar_wait;
+using attn::swizzled_offset;
+
+// Kernel traits: head_dim, consumer warpgroups per CTA (64 query rows each, one shared kv list)
+// and keys per kv block.
+template <int kHeadDim_, int kConsumers_, int kBlockN_>
+struct Traits {
+  static constexpr int kHeadDim = kHeadDim_, kConsumers = kConsumers_, kBlockN = kBlockN_;
+  static constexpr int kBlockM = 64 * kConsumers;
+  static constexpr int kThreads = 128 * (1 + kConsumers);  // producer warpgroup + consumers
+  static constexpr int kStages = 2;  // a 3-stage ring measured no faster on H100 (reports/2026-11-27-h100-engine)
+  static constexpr int kQBytes = kBlockM * kHeadDim * 2;
+  static constexpr int kKBytes = kBlockN * kHeadDim * 2;
+  static constexpr int kVBytes = kHeadDim * kBlockN * 2;
+  // Tiles, 1024 B alignment slack, then the barriers and each stage's kv block length.
+  static constexpr int kSmemBytes = kQBytes + kStages * (kKBytes + kVBytes) + 1024 + 128;
+  // One consumer: two CTAs per SM (their softmax and GEMMs interleave on the SM's schedulers).
+  static constexpr int kMinBlocksPerSm = kConsumers == 1 ? 2 : 1;
+};
+
+// 128 producer threads copy a kRows x kCols bf16 tile (row-major source, row stride in
+// elements) into the swizzled layout; rows >= valid_rows are zero-filled.
+template <int kRows, int kCols>
+__device__ __forceinline__ void produce_tile(char* tile, const uint16_t* base, int64_t row_stride, int valid_rows,
+                                             int tid) {
+  constexpr int kChunksPerRow = kCols / 8, kPerThread = kRows * kChunksPerRow / 128;
+#pragma unroll 4
+  for (int i = 0; i < kPerThread; ++i) {
+    const int c = tid + i * 128;
+    const int row = c / kChunksPerRow, chunk = c % kChunksPerRow;
+    const bool valid = row < valid_rows;
+    const uint16_t* src = base + (valid ? static_cast<int64_t>(row) * row_stride + chunk * 8 : 0);
+    cp_async_16(tile + swizzled_offset<kRows>(row, chunk * 8), src, valid);
+  }
+}
+
+// grid: (schedule.q_blocks, heads, batch); block: T::kThreads. q, k, out: [batch, tokens,
+// heads, head_dim] with token strides; v_t: [batch, heads, head_dim, vt_cols] (kv block j at
+// columns [j * kBlockN, (j + 1) * kBlockN), zero past its length).
+template <class T>
+__global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
+    block_sparse_attention_sm90_kernel(const BlockSparseAttentionParams p, const uint16_t* __restrict__ v_t,
+                                       int vt_cols) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)  // wgmma exists only in sm_90a machine code
+  constexpr int kHeadDim = T::kHeadDim, kBlockM = T::kBlockM, kBlockN = T::kBlockN, kStages = T::kStages;
+  extern __shared__ char smem_raw[];
+  char* smem = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  char* q_tile = smem;
+  char* k_ring = smem + T::kQBytes;
+  char* v_ring = k_ring + kStages * T::kKBytes;
+  uint64_t* bars = reinterpret_cast<uint64_t*>(v_ring + kStages * T::kVBytes);
+  uint64_t* q_full = bars;
+  uint64_t* full = bars + 1;              // [kStages]
+  uint64_t* empty = bars + 1 + kStages;   // [kStages]
+  // The valid keys of the block in each stage, written by the producer before it arrives on
+  // `full` (so consumers need no schedule state of their own).
+  int* stage_len = reinterpret_cast<int*>(bars + 1 + 2 * kStages);  // [kStages]
+
+  const FlashAttentionParams& a = p.attn;
+  const BlockSchedule& s = p.schedule;
+  const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
+  const int qb = blockIdx.x, head = blockIdx.y, batch = blockIdx.z;
+  const int q_first = s.q_block_start ? s.q_block_start[qb] : qb * kBlockM;
+  const int q_len = s.q_block_start ? s.q_block_start[qb + 1] - q_first : min(kBlockM, a.q_tokens - q_first);
+  const int32_t* list =
+      s.kv_index ? s.kv_index + (static_cast<int64_t>(batch) * a.heads + head) * s.q_blocks * s.kv_count +
+                       static_cast<int64_t>(qb) * s.kv_count
+                 : nullptr;
+  const int entries = list ? s.kv_count : s.kv_blocks;
+  auto kv_block = [&](int e) { return list ? __ldg(list + e) : e; };
+  auto kv_first = [&](int j) { return s.kv_block_start ? __ldg(s.kv_block_start + j) : j * kBlockN; };
+  auto kv_len = [&](int j) {
+    return s.kv_block_start ? __ldg(s.kv_block_start + j + 1) - __ldg(s.kv_block_start + j)
+                            : min(kBlockN, a.kv_tokens - j * kBlockN);
+  };
+
+  if (threadIdx.x == 0) {
+    mbar_init(q_full, 128);
+    for (int st = 0; st < kStages; ++st) {
+      mbar_init(&full[st], 128);
+      mbar_init(&empty[st], 128 * T::kConsumers);
+    }
+  }
+  __syncthreads();
+
+  if (wg == 0) {  // producer warpgroup
+    if constexpr (T::kConsumers == 2) asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+    const uint16_t* q = a.q + batch * a.q_batch_stride + head * kHeadDim;
+    const uint16_t* k = a.k + batch * a.kv_batch_stride + head * kHeadDim;
+    const uint16_t* vt = v_t + (static_cast<int64_t>(batch) * a.heads + head) * kHeadDim * vt_cols;
+    produce_tile<kBlockM, kHeadDim>(q_tile, q + static_cast<int64_t>(q_first) * a.q_token_stride, a.q_token_stride,
+                                    q_len, tid);
+    cp_async_commit();
+    cp_async_wait_all_and_fence();
+    mbar_arrive(q_full);
+    for (int e = 0; e < entries; ++e) {
+      const int stage = e % kStages, j = kv_block(e), len = kv_len(j);
+      mbar_wait(&empty[stage], ((e / kStages) & 1) ^ 1);  // first pass: free
+      if (tid == 0) stage_len[stage] = len;
+      produce_tile<kBlockN, kHeadDim>(k_ring + stage * T::kKBytes, k + static_cast<int64_t>(kv_first(j)) * a.kv_token_stride,
+                                      a.kv_token_stride, len, tid);
+      produce_tile<kHeadDim, kBlockN>(v_ring + stage * T::kVBytes, vt + static_cast<int64_t>(j) * kBlockN, vt_cols,
+                                      kHeadDim, tid);
+      cp_async_commit();
+      cp_async_wait_all_and_fence();
+      mbar_arrive(&full[stage]);
+    }
+    return;
+  }
+
+  if constexpr (T::kConsumers == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+  const int cg = wg - 1;  // consumer group: query rows cg*64 .. cg*64+63 of the block
+  const int warp = tid / 32, lane = tid % 32, quad = lane % 4;
+  const float scale_log2 = a.scale * attn::kLog2e;
+  float o_acc[kHeadDim / 2];
+#pragma unroll
+  for (int i = 0; i < kHeadDim / 2; ++i) o_acc[i] = 0.0f;
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+  mbar_wait(q_full, 0);
+  for (int e = 0; e < entries; ++e) {
+    const int stage = e % kStages;
+    mbar_wait(&full[stage], (e / kStages) & 1);
+    const int valid = stage_len[stage];
+    float s_acc[kBlockN / 2];
+    uint32_t p_frag[kBlockN / 16][4];
+    attn::qk_tile<kHeadDim, kBlockM, kBlockN>(s_acc, q_tile, cg * 64, k_ring + stage * T::kKBytes);
+    attn::online_softmax<kHeadDim, kBlockN>(s_acc, valid, scale_log2, quad, row_max, row_sum, o_acc, p_frag);
+    attn::pv_tile<kHeadDim, kBlockN>(o_acc, p_frag, v_ring + stage * T::kVBytes);
+    mbar_arrive(&empty[stage]);  // this thread is done with the stage
+  }
+  float* lse = p.lse ? p.lse + (static_cast<int64_t>(batch) * a.heads + head) * a.q_tokens : nullptr;
+  attn::store_rows<kHeadDim>(o_acc, row_sum, row_max, a.out + batch * a.out_batch_stride + head * kHeadDim,
+                             a.out_token_stride, q_first, cg * 64 + warp * 16, q_len, lane, lse);
+#else
+  __trap();  // built without sm_90a machine code: block_sparse_attention_sm90_unsupported_reason says so
+#endif
+}
+
+// v: [batch, tokens, heads, head_dim] (token stride) -> v_t: [batch, heads, head_dim, vt_cols],
+// column c = kv block c / keys, row c % keys of it, zero past the block's length. 32 x 32 tiles
+// through shared memory. grid: (vt_cols / 32, head_dim / 32, batch * heads).
+__global__ void transpose_v_blocks_kernel(const uint16_t* __restrict__ v, int64_t token_stride, int64_t batch_stride,
+                                          int heads, int head_dim, int tokens, const int32_t* __restrict__ block_start,
+                                          int keys, int vt_cols, uint16_t* __restrict__ v_t) {
+  __shared__ uint16_t tile[32][33];
+  const int bh = blockIdx.z, b = bh / heads, h = bh % heads;
+  const int c0 = blockIdx.x * 32, d0 = blockIdx.y * 32;
+  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+    const int c = c0 + i, d = d0 + threadIdx.x;
+    const int j = c / keys, r = c % keys;
+    int token = c, valid = c < tokens;
+    if (block_start) {
+      token = block_start[j] + r;
+      valid = token < block_start[j + 1];
+    }
+    tile[i][threadIdx.x] = valid ? v[b * batch_stride + static_cast<int64_t>(token) * token_stride + h * head_dim + d] : 0;
+  }
+  __syncthreads();
+  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+    const int d = d0 + i, c = c0 + threadIdx.x;
+    v_t[(static_cast<int64_t>(bh) * head_dim + d) * vt_cols + c] = tile[threadIdx.x][i];
+  }
+}
+
+int vt_columns(const BlockSparseAttentionParams& p) {
+  return p.schedule.kv_blocks * block_sparse_keys(p.tiling);
+}
+
+template <class T>
+void launch_traits(const BlockSparseAttentionParams& p, const uint16_t* v_t, cudaStream_t stream) {
+  static const bool configured = [] {
+    WAN_CUDA_CHECK(cudaFuncSetAttribute(block_sparse_attention_sm90_kernel<T>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
+    return true;
+  }();
+  (void)configured;
+  const dim3 grid(p.schedule.q_blocks, p.attn.heads, p.attn.batch);
+  block_sparse_attention_sm90_kernel<T><<<grid, T::kThreads, T::kSmemBytes, stream>>>(p, v_t, vt_columns(p));
+  WAN_CUDA_CHECK_LAUNCH();
+}
+
+template <int kHeadDim>
+void launch_head_dim(const BlockSparseAttentionParams& p, const uint16_t* v_t, cudaStream_t stream) {
+  if (p.tiling == BlockSparseTiling::kRows128Keys128) {
+    launch_traits<Traits<kHeadDim, 2, 128>>(p, v_t, stream);
+  } else {
+    launch_traits<Traits<kHeadDim, 1, 64>>(p, v_t, stream);
+  }
+}
+
+}  // namespace
+
+int block_sparse_rows(BlockSparseTiling t) { return t == BlockSparseTiling::kRows128Keys128 ? 128 : 64; }
+int block_sparse_keys(BlockSparseTiling t) { return t == BlockSparseTiling::kRows128Keys128 ? 128 : 64; }
+
+BlockSchedule all_blocks_schedule(int q_tokens, int kv_tokens, BlockSparseTiling tiling) {
+  BlockSchedule s;
+  s.q_blocks = (q_tokens + block_sparse_rows(tiling) - 1) / block_sparse_rows(tiling);
+  s.kv_blocks = (kv_tokens + block_sparse_keys(tiling) - 1) / block_sparse_keys(tiling);
+  return s;
+}
+
+size_t block_sparse_attention_sm90_workspace_bytes(const BlockSparseAttentionParams& p) {
+  return static_cast<size_t>(p.attn.batch) * p.attn.heads * p.attn.head_dim * vt_columns(p) * 2;
+}
+
+std::string block_sparse_attention_sm90_name(const BlockSparseAttentionParams& p) {
+  const int rows = block_sparse_rows(p.tiling), keys = block_sparse_keys(p.tiling);
+  return "block_sparse_attention_sm90 (wgmma, head_dim " + std::to_string(p.attn.head_dim) + ", " +
+         std::to_string(rows) + "-row query blocks x " + std::to_string(keys) + "-key blocks, " +
+         (rows == 128 ? "2 consumer warpgroups" : "1 consumer warpgroup, 2 CTAs/SM") + ", " +
+         (p.schedule.kv_index ? "scheduled kv lists" : "all kv blocks") + ")";
+}
+
+std::string block_sparse_attention_sm90_unsupported_reason(const BlockSparseAttentionParams& p) {
+  const FlashAttentionParams& a = p.attn;
+  if (a.head_dim != 64 && a.head_dim != 128)
+    return "the sm90 main loop supports head_dim 64 and 128, not " + std::to_string(a.head_dim);
+  if (a.batch < 1 || a.heads < 1 || a.q_tokens < 1 || a.kv_tokens < 1) return "attention sizes must be positive";
+  if (a.q_token_stride % 8 || a.kv_token_stride % 8 || a.out_token_stride % 8 || a.q_batch_stride % 8 ||
+      a.kv_batch_stride % 8 || a.out_batch_stride % 8)
+    return "token and batch strides must be multiples of 8 elements (16-byte rows)";
+  for (const void* ptr : {static_cast<const void*>(a.q), static_cast<const void*>(a.k),
+                          static_cast<const void*>(a.v), static_cast<const void*>(a.out)})
+    if (reinterpret_cast<uintptr_t>(ptr) % 16) return "q, k, v and out must be 16-byte aligned";
+  const BlockSchedule& s = p.schedule;
+  if (s.q_blocks < 1 || s.kv_blocks < 1) return "the block schedule is empty";
+  if (s.kv_index && (s.kv_count < 1 || s.kv_count > s.kv_blocks))
+    return "a scheduled kv list must hold 1 to kv_blocks entries";
+  if (!s.q_block_start && s.q_blocks * block_sparse_rows(p.tiling) < a.q_tokens)
+    return "the schedule's query blocks do not cover q_tokens";
+  int device = 0, major = 0;
+  cudaGetDevice(&device);
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  if (major != 9) return "the sm90 main loop needs a Hopper GPU (compute capability 9.x)";
+  cudaFuncAttributes attr{};
+  if (cudaFuncGetAttributes(&attr, block_sparse_attention_sm90_kernel<Traits<128, 2, 128>>) != cudaSuccess ||
+      attr.binaryVersion != 90) {
+    cudaGetLastError();
+    return "the sm90 main loop was not built as sm_90a machine code (--//tools/cuda:archs must include 90a)";
+  }
+  return "";
+}
+
+void launch_transpose_v_blocks(const BlockSparseAttentionParams& p, uint16_t* v_t, cudaStream_t stream) {
+  const FlashAttentionParams& a = p.attn;
+  const int cols = vt_columns(p);
+  const dim3 tgrid(cols / 32, a.head_dim / 32, a.batch * a.heads);
+  transpose_v_blocks_kernel<<<tgrid, dim3(32, 8), 0, stream>>>(a.v, a.kv_token_stride, a.kv_batch_stride, a.heads,
+                                                              a.head_dim, a.kv_tokens, p.schedule.kv_block_start,
+                                                              block_sparse_keys(p.tiling), cols, v_t);
+  WAN_CUDA_CHECK_LAUNCH();
+}
+
+void launch_block_sparse_attention_sm90(const BlockSparseAttentionParams& p, void* workspace, cudaStream_t stream) {
+  const FlashAttentionParams& a = p.attn;
+  uint16_t* v_t = static_cast<uint16_t*>(workspace);
+  launch_transpose_v_blocks(p, v_t, stream);
+  if (a.head_dim == 128) {
+    launch_head_dim<128>(p, v_t, stream);
+  } else {
+    launch_head_dim<64>(p, v_t, stream);
+  }
+}
+
+}  // namespace wan

@@ -1,0 +1,75 @@
+// The ONE block-sparse flash-attention main loop on Hopper (sm_90a), reused by every backend:
+// dense is its all-blocks schedule, video_sparse (and later block_sparse, sliding_tile,
+// sparse_linear's sparse branch) give a schedule. A producer warpgroup streams K and V^T
+// blocks through an mbarrier ring to consumer warpgroups of 64 query rows each (wgmma, fp32
+// online softmax, P in registers). bf16 in/out, fp32 accumulation, head_dim 64 or 128, no
+// atomics: bit-identical run to run. Optional log-sum-exp output for merging partial attentions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include <cuda_runtime_api.h>
+
+#include "kernels/attention/flash/flash_attention_fwd.h"
+
+namespace wan {
+
+// Tile shapes of the main loop (kernel traits), chosen per backend.
+enum class BlockSparseTiling {
+  // 128 query rows per CTA (two consumer warpgroups sharing one kv list) x 128-key blocks:
+  // the dense schedule, 14.6 ms at 12 heads x 32,760 tokens on an H200 (reports/).
+  kRows128Keys128,
+  // 64 query rows per CTA (one consumer warpgroup, two CTAs per SM) x 64-key blocks: one
+  // (4,4,4) tile per block, for the tile-ordered backends whose query tiles select
+  // their own kv tiles.
+  kRows64Keys64,
+};
+int block_sparse_rows(BlockSparseTiling t);  // query rows per query block
+int block_sparse_keys(BlockSparseTiling t);  // keys per kv block
+
+// Which kv blocks each query block visits. Query block b covers tokens
+// [q_block_start[b], q_block_start[b + 1]) (null: [b * rows, min((b + 1) * rows, q_tokens)));
+// kv block j covers [kv_block_start[j], kv_block_start[j + 1]) (null: uniform blocks of
+// `keys`). Each block holds at most rows / keys tokens; columns past a kv block's length are
+// masked to -inf, rows past a query block's length are not stored.
+struct BlockSchedule {
+  int q_blocks = 0, kv_blocks = 0;
+  const int32_t* q_block_start = nullptr;   // device [q_blocks + 1] or null
+  const int32_t* kv_block_start = nullptr;  // device [kv_blocks + 1] or null
+  // null: every kv block in ascending order. Else the list of query block b of (batch, head):
+  // kv_count ascending kv block indices at kv_index[((batch * heads + head) * q_blocks + b) * kv_count].
+  const int32_t* kv_index = nullptr;
+  int kv_count = 0;
+};
+
+struct BlockSparseAttentionParams {
+  FlashAttentionParams attn;  // q, k, v, out, strides, scale (q_tokens/kv_tokens: totals)
+  BlockSparseTiling tiling = BlockSparseTiling::kRows128Keys128;
+  BlockSchedule schedule;
+  float* lse = nullptr;  // optional [batch, heads, q_tokens] f32: ln sum exp(scale * q.k)
+};
+
+// The schedule visiting every kv block (dense) for these token counts and tiling.
+BlockSchedule all_blocks_schedule(int q_tokens, int kv_tokens, BlockSparseTiling tiling);
+
+// Bytes of device workspace a launch needs (V transposed to [batch, heads, head_dim,
+// kv_blocks * keys], each kv block zero-padded to `keys` columns).
+size_t block_sparse_attention_sm90_workspace_bytes(const BlockSparseAttentionParams& p);
+
+// Empty if the main loop can run p on the current device, else the reason.
+std::string block_sparse_attention_sm90_unsupported_reason(const BlockSparseAttentionParams& p);
+
+// Kernel name of the launch for p, for reports ("block_sparse_attention_sm90<hd128,128x128>").
+std::string block_sparse_attention_sm90_name(const BlockSparseAttentionParams& p);
+
+// v [batch, kv_tokens, heads, head_dim] -> v_t [batch, heads, head_dim, kv_blocks * keys] as
+// the main loop reads it (kv block j at columns [j * keys, (j + 1) * keys), zero-padded).
+// Also used by the plain dense sm90 kernel. Asynchronous; v_t holds the workspace bytes above.
+void launch_transpose_v_blocks(const BlockSparseAttentionParams& p, uint16_t* v_t, cudaStream_t stream);
+
+// Asynchronous on `stream`: the V transpose, then the main loop. Allocates nothing.
+void launch_block_sparse_attention_sm90(const BlockSparseAttentionParams& p, void* workspace, cudaStream_t stream);
+
+}  // namespace wan

@@ -1,0 +1,267 @@
+// The block-sparse main loop with an explicit schedule (64x64 tiling, uniform blocks, a random
+// ascending kv list of kv_count blocks per (batch, head, query block)) against a masked CPU
+// reference written here: double accumulation over exactly the listed blocks' keys, P rounded
+// to bf16 as the GPU (and cpu::attention_dense_f32) does. Bounds: relative L2 < 8e-3 (bf16
+// output rounding, 2^-9, plus P rounded relative to the running max); log-sum-exp within 1e-3
+// absolute. Repeated launches are bit-identical, and lists naming every block give exactly
+// the bits of the all-blocks (dense) schedule.
+#include "kernels/attention/block_sparse/block_sparse_attention_sm90.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/common/cuda_check.h"
+#include "kernels/common/float16.h"
+#include "kernels/common/testing/device_buffer.h"
+#include "kernels/common/testing/gpu_test.h"
+#include "kernels/common/testing/random_bf16.h"
+
+namespace wan {
+namespace {
+
+using testing::DeviceBuffer;
+
+constexpr BlockSparseTiling kTiling = BlockSparseTiling::kRows64Keys64;
+constexpr int kBlock = 64;  // query rows per query block = keys per kv block for kTiling
+
+struct Case {
+  int batch, heads, head_dim, q_tokens, kv_tokens, kv_count;
+};
+
+std::string describe(const Case& c) {
+  return "batch " + std::to_string(c.batch) + " heads " + std::to_string(c.heads) + " d " +
+         std::to_string(c.head_dim) + " q " + std::to_string(c.q_tokens) + " kv " + std::to_string(c.kv_tokens) +
+         " kv_count " + std::to_string(c.kv_count);
+}
+
+int64_t first_difference(const std::vector<uint16_t>& a, const std::vector<uint16_t>& b) {
+  if (a.size() != b.size()) return 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) return static_cast<int64_t>(i);
+  return -1;
+}
+
+std::string unavailable_reason() {
+  BlockSparseAttentionParams probe;
+  probe.attn.head_dim = 64;
+  probe.attn.batch = probe.attn.heads = probe.attn.q_tokens = probe.attn.kv_tokens = 1;
+  probe.attn.q_token_stride = probe.attn.kv_token_stride = probe.attn.out_token_stride = 64;
+  probe.attn.q = probe.attn.k = probe.attn.v = probe.attn.out = reinterpret_cast<uint16_t*>(256);
+  probe.tiling = kTiling;
+  probe.schedule = all_blocks_schedule(1, 1, kTiling);
+  return block_sparse_attention_sm90_unsupported_reason(probe);
+}
+
+// Random inputs on the device, packed [batch, tokens, heads, head_dim], and their params.
+struct Problem {
+  Case c;
+  testing::Bf16Data q, k, v;
+  DeviceBuffer dq, dk, dv, dout, dlse;
+  BlockSparseAttentionParams params;
+
+  Problem(const Case& c_, uint32_t seed)
+      : c(c_),
+        q(testing::random_bf16(size_t(c.batch) * c.q_tokens * c.heads * c.head_dim, seed, 1.5f)),
+        k(testing::random_bf16(size_t(c.batch) * c.kv_tokens * c.heads * c.head_dim, seed + 1, 1.5f)),
+        v(testing::random_bf16(size_t(c.batch) * c.kv_tokens * c.heads * c.head_dim, seed + 2)),
+        dq(DeviceBuffer::from(q.bits)),
+        dk(DeviceBuffer::from(k.bits)),
+        dv(DeviceBuffer::from(v.bits)),
+        dout(q.bits.size() * 2),
+        dlse(size_t(c.batch) * c.heads * c.q_tokens * sizeof(float)) {
+    const int64_t row = static_cast<int64_t>(c.heads) * c.head_dim;
+    FlashAttentionParams& a = params.attn;
+    a.q = dq.as<uint16_t>();
+    a.k = dk.as<uint16_t>();
+    a.v = dv.as<uint16_t>();
+    a.out = dout.as<uint16_t>();
+    a.batch = c.batch;
+    a.heads = c.heads;
+    a.head_dim = c.head_dim;
+    a.q_tokens = c.q_tokens;
+    a.kv_tokens = c.kv_tokens;
+    a.q_token_stride = a.kv_token_stride = a.out_token_stride = row;
+    a.q_batch_stride = a.out_batch_stride = static_cast<int64_t>(c.q_tokens) * row;
+    a.kv_batch_stride = static_cast<int64_t>(c.kv_tokens) * row;
+    a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    params.tiling = kTiling;
+    params.schedule = all_blocks_schedule(c.q_tokens, c.kv_tokens, kTiling);
+    params.lse = dlse.as<float>();
+  }
+
+  // Runs the main loop with `schedule` (kv_index on the device or null); out and lse to host.
+  void run(const BlockSchedule& schedule, std::vector<uint16_t>* out, std::vector<float>* lse) {
+    BlockSparseAttentionParams p = params;
+    p.schedule = schedule;
+    ASSERT_EQ(block_sparse_attention_sm90_unsupported_reason(p), "");
+    DeviceBuffer workspace(block_sparse_attention_sm90_workspace_bytes(p));
+    WAN_CUDA_CHECK(cudaMemset(dout.as<void>(), 0xff, dout.bytes()));  // NaN: an unstored row shows
+    WAN_CUDA_CHECK(cudaMemset(dlse.as<void>(), 0xff, dlse.bytes()));
+    launch_block_sparse_attention_sm90(p, workspace.as<void>(), nullptr);
+    WAN_CUDA_CHECK(cudaDeviceSynchronize());
+    *out = dout.to_host<uint16_t>();
+    *lse = dlse.to_host<float>();
+  }
+};
+
+// A random ascending list of kv_count distinct kv blocks per (batch, head, query block).
+std::vector<int32_t> random_lists(const Case& c, int q_blocks, int kv_blocks, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::vector<int32_t> lists;
+  std::vector<int32_t> all(kv_blocks);
+  for (int64_t n = int64_t(c.batch) * c.heads * q_blocks; n > 0; --n) {
+    std::iota(all.begin(), all.end(), 0);
+    std::shuffle(all.begin(), all.end(), gen);
+    std::sort(all.begin(), all.begin() + c.kv_count);
+    lists.insert(lists.end(), all.begin(), all.begin() + c.kv_count);
+  }
+  return lists;
+}
+
+// Masked reference: query row i of block i / 64 attends to the keys of its listed kv blocks.
+// Scores and sums in double; P = bf16(exp(s - max)) in the P V product, l of the unrounded P.
+void masked_reference(const Problem& pr, const std::vector<int32_t>& lists, int q_blocks, std::vector<float>* out,
+                      std::vector<double>* lse) {
+  const Case& c = pr.c;
+  const int d = c.head_dim;
+  const size_t row = static_cast<size_t>(c.heads) * d;
+  const double scale = pr.params.attn.scale;
+  out->assign(pr.q.values.size(), 0.0f);
+  lse->assign(size_t(c.batch) * c.heads * c.q_tokens, 0.0);
+  std::vector<double> s, acc(d);
+  std::vector<int> keys;
+  for (int b = 0; b < c.batch; ++b) {
+    for (int h = 0; h < c.heads; ++h) {
+      for (int i = 0; i < c.q_tokens; ++i) {
+        const int qb = i / kBlock;
+        const int32_t* list = lists.data() + ((int64_t(b) * c.heads + h) * q_blocks + qb) * c.kv_count;
+        keys.clear();
+        for (int e = 0; e < c.kv_count; ++e)
+          for (int t = list[e] * kBlock; t < std::min((list[e] + 1) * kBlock, c.kv_tokens); ++t) keys.push_back(t);
+        const float* qi = pr.q.values.data() + (size_t(b) * c.q_tokens + i) * row + h * d;
+        s.assign(keys.size(), 0.0);
+        double m = -INFINITY;
+        for (size_t n = 0; n < keys.size(); ++n) {
+          const float* kj = pr.k.values.data() + (size_t(b) * c.kv_tokens + keys[n]) * row + h * d;
+          double dot = 0;
+          for (int x = 0; x < d; ++x) dot += static_cast<double>(qi[x]) * kj[x];
+          s[n] = dot * scale;
+          m = std::max(m, s[n]);
+        }
+        double l = 0;
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (size_t n = 0; n < keys.size(); ++n) {
+          const double e = std::exp(s[n] - m);
+          l += e;
+          const double p = round_to_bf16(static_cast<float>(e));
+          const float* vj = pr.v.values.data() + (size_t(b) * c.kv_tokens + keys[n]) * row + h * d;
+          for (int x = 0; x < d; ++x) acc[x] += p * vj[x];
+        }
+        float* oi = out->data() + (size_t(b) * c.q_tokens + i) * row + h * d;
+        for (int x = 0; x < d; ++x) oi[x] = static_cast<float>(acc[x] / l);
+        (*lse)[(size_t(b) * c.heads + h) * c.q_tokens + i] = m + std::log(l);
+      }
+    }
+  }
+}
+
+void check_scheduled(const Case& c, uint32_t seed) {
+  SCOPED_TRACE(describe(c));
+  Problem pr(c, seed);
+  const BlockSchedule dense = all_blocks_schedule(c.q_tokens, c.kv_tokens, kTiling);
+  ASSERT_LE(c.kv_count, dense.kv_blocks);
+  const std::vector<int32_t> lists = random_lists(c, dense.q_blocks, dense.kv_blocks, seed + 3);
+  DeviceBuffer dlists = DeviceBuffer::from(lists);
+  BlockSchedule schedule = dense;
+  schedule.kv_index = dlists.as<int32_t>();
+  schedule.kv_count = c.kv_count;
+
+  std::vector<uint16_t> first, second;
+  std::vector<float> lse, lse_again;
+  pr.run(schedule, &first, &lse);
+  pr.run(schedule, &second, &lse_again);
+  EXPECT_EQ(first_difference(first, second), -1) << "not bit-identical run to run (first differing element)";
+  EXPECT_TRUE(std::equal(lse.begin(), lse.end(), lse_again.begin())) << "lse not bit-identical run to run";
+
+  std::vector<float> ref;
+  std::vector<double> ref_lse;
+  masked_reference(pr, lists, dense.q_blocks, &ref, &ref_lse);
+  const double err = testing::rel_l2(testing::bf16_to_f32(first), ref);
+  EXPECT_LT(err, 8e-3);
+  double lse_err = 0;
+  for (size_t i = 0; i < lse.size(); ++i) {
+    const double e = std::abs(lse[i] - ref_lse[i]);
+    lse_err = std::isnan(e) ? INFINITY : std::max(lse_err, e);
+  }
+  EXPECT_LT(lse_err, 1e-3);
+  std::printf("block-sparse 64x64 vs masked CPU: %s: rel L2 %.3g, lse max abs err %.3g\n", describe(c).c_str(), err,
+              lse_err);
+}
+
+TEST(BlockSparseAttentionSm90, ScheduledListsMatchMaskedReference) {
+  WAN_SKIP_WITHOUT_GPU();
+  const std::string reason = unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  check_scheduled({1, 2, 128, 1000, 777, 1}, 1);    // one block per list (13 kv blocks, last of 9 keys)
+  check_scheduled({2, 2, 128, 1000, 777, 5}, 2);    // ragged, batch 2
+  check_scheduled({2, 2, 64, 1000, 777, 12}, 3);    // head_dim 64, all but one block
+  check_scheduled({1, 2, 64, 130, 70, 1}, 4);       // 3 query blocks, 2 kv blocks (second: 6 keys)
+  check_scheduled({2, 3, 128, 130, 70, 2}, 5);      // lists naming every block
+  check_scheduled({1, 2, 128, 512, 4096, 17}, 6);   // many passes through the ring
+  check_scheduled({1, 1, 64, 37, 4096, 3}, 7);      // one partial query block
+}
+
+// Lists naming every kv block in order reproduce the all-blocks schedule bit for bit.
+void check_full_lists_equal_dense(const Case& c, uint32_t seed) {
+  SCOPED_TRACE(describe(c));
+  Problem pr(c, seed);
+  const BlockSchedule dense = all_blocks_schedule(c.q_tokens, c.kv_tokens, kTiling);
+  std::vector<int32_t> lists;
+  for (int64_t n = int64_t(c.batch) * c.heads * dense.q_blocks; n > 0; --n)
+    for (int j = 0; j < dense.kv_blocks; ++j) lists.push_back(j);
+  DeviceBuffer dlists = DeviceBuffer::from(lists);
+  BlockSchedule full = dense;
+  full.kv_index = dlists.as<int32_t>();
+  full.kv_count = dense.kv_blocks;
+  std::vector<uint16_t> out_dense, out_full;
+  std::vector<float> lse_dense, lse_full;
+  pr.run(dense, &out_dense, &lse_dense);
+  pr.run(full, &out_full, &lse_full);
+  EXPECT_EQ(first_difference(out_dense, out_full), -1) << "full lists differ from the dense schedule";
+  EXPECT_TRUE(std::equal(lse_dense.begin(), lse_dense.end(), lse_full.begin())) << "lse differs";
+}
+
+TEST(BlockSparseAttentionSm90, FullListsEqualAllBlocksSchedule) {
+  WAN_SKIP_WITHOUT_GPU();
+  const std::string reason = unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  check_full_lists_equal_dense({2, 2, 128, 1000, 777, 0}, 11);
+  check_full_lists_equal_dense({1, 2, 64, 130, 70, 0}, 12);
+  check_full_lists_equal_dense({1, 3, 64, 300, 2048, 0}, 13);
+}
+
+TEST(BlockSparseAttentionSm90, RejectsListsLongerThanKvBlocks) {
+  BlockSparseAttentionParams p;
+  p.attn.head_dim = 64;
+  p.attn.batch = p.attn.heads = 1;
+  p.attn.q_tokens = p.attn.kv_tokens = 128;
+  p.attn.q_token_stride = p.attn.kv_token_stride = p.attn.out_token_stride = 64;
+  p.attn.q = p.attn.k = p.attn.v = p.attn.out = reinterpret_cast<uint16_t*>(256);
+  p.tiling = kTiling;
+  p.schedule = all_blocks_schedule(128, 128, kTiling);  // 2 kv blocks
+  p.schedule.kv_index = reinterpret_cast<const int32_t*>(256);
+  p.schedule.kv_count = 3;
+  EXPECT_NE(block_sparse_attention_sm90_unsupported_reason(p).find("kv list"), std::string::npos);
+  p.attn.head_dim = 96;
+  EXPECT_NE(block_sparse_attention_sm90_unsupported_reason(p).find("head_dim"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace wan

@@ -1,0 +1,79 @@
+// Device helpers shared by the attention kernels (the mma.sync flash kernel and the sm90
+// block-sparse main loop): cp.async copies, mbarriers, the softmax exponent, bf16 packing, and
+// the 128-byte-swizzled K-major tile layout the wgmma descriptors describe. Device-only.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "kernels/attention/common/wgmma.cuh"
+
+namespace wan::attn {
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+// 16-byte async copy global -> shared; zero-fills when !valid.
+__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
+// Waits for this thread's copies, then makes them visible to the tensor cores (async proxy).
+__device__ __forceinline__ void cp_async_wait_all_and_fence() {
+  asm volatile("cp.async.wait_group 0;\n" ::);
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+// mbarrier helpers (shared-memory 64-bit barriers).
+__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("{\n .reg .b64 state;\n mbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" ::"r"(smem_addr(bar))
+               : "memory");
+}
+// Waits until the phase of `bar` with the given parity has completed.
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(smem_addr(bar)), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
+// 2^x with the hardware approximation (flush-to-zero): the softmax exponent.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// A kRows x (64 * halves) bf16 tile as 64-column halves, each kRows rows x 128 B with the
+// 128-byte swizzle (16-byte chunk index XOR row % 8): the layout smem_desc_k_major_sw128
+// describes. Byte offset of element (row, col).
+template <int kRows>
+__device__ __forceinline__ int swizzled_offset(int row, int col) {
+  const int half = col >> 6, c = col & 63;
+  return half * (kRows * 128) + row * 128 + ((((c >> 3) ^ (row & 7))) << 4) + ((c & 7) << 1);
+}
+// Descriptor for k-step s (16 columns) of such a tile, from row row0: the half holding it,
+// advanced 32 B per step.
+template <int kRows>
+__device__ __forceinline__ uint64_t desc_at(const char* tile, int row0, int s) {
+  return sm90::smem_desc_k_major_sw128(tile + (s >> 2) * (kRows * 128) + row0 * 128 + (s & 3) * 32);
+}
+
+}  // namespace wan::attn

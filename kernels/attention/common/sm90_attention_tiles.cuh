@@ -1,0 +1,111 @@
+// The per-tile steps of the sm90 attention kernels, shared by the block-sparse main loop and
+// the plain dense kernel: S = Q K^T on wgmma, the online softmax with masking of columns past a
+// block's valid length, O += P V with P from registers, and the normalised store (optionally
+// with the log-sum-exp). One warpgroup owns 64 query rows. Device-only, sm_90a.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/attention/common/attention_device.cuh"
+#include "kernels/attention/common/wgmma.cuh"
+
+namespace wan::attn {
+
+// One warpgroup's S = Q K^T for a kBlockN-key block: 64 query rows from q_row0 of a
+// kBlockM-row Q tile, head_dim/16 k-steps. s_acc: the m64nN accumulator (layout: wgmma.cuh).
+template <int kHeadDim, int kBlockM, int kBlockN>
+__device__ __forceinline__ void qk_tile(float (&s_acc)[kBlockN / 2], const char* q_tile, int q_row0,
+                                        const char* k_tile) {
+#pragma unroll
+  for (int i = 0; i < kBlockN / 2; ++i) s_acc[i] = 0.0f;
+  sm90::wgmma_fence();
+#pragma unroll
+  for (int s = 0; s < kHeadDim / 16; ++s) {
+    sm90::wgmma_ss<kBlockN>(s_acc, desc_at<kBlockM>(q_tile, q_row0, s), desc_at<kBlockN>(k_tile, 0, s));
+  }
+  sm90::wgmma_commit();
+  sm90::wgmma_wait_all();
+}
+
+// Online softmax (log2 domain) of one block's raw scores for this thread's rows lane/4 and
+// lane/4 + 8: masks columns >= valid_cols, rescales o_acc and the row state, and packs P (bf16)
+// as the A fragments of the P V wgmma.
+template <int kHeadDim, int kBlockN>
+__device__ __forceinline__ void online_softmax(float (&s_acc)[kBlockN / 2], int valid_cols, float scale_log2,
+                                               int quad, float (&row_max)[2], float (&row_sum)[2],
+                                               float (&o_acc)[kHeadDim / 2],
+                                               uint32_t (&p_frag)[kBlockN / 16][4]) {
+  const bool ragged = valid_cols < kBlockN;
+  float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int i = 0; i < kBlockN / 2; ++i) {
+    float x = s_acc[i] * scale_log2;
+    if (ragged && (i / 4) * 8 + quad * 2 + (i & 1) >= valid_cols) x = -INFINITY;
+    s_acc[i] = x;
+    tile_max[(i / 2) & 1] = fmaxf(tile_max[(i / 2) & 1], x);
+  }
+  float correction[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+    tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+    const float new_max = fmaxf(row_max[r], tile_max[r]);
+    correction[r] = row_max[r] == -INFINITY ? 0.0f : fast_exp2(row_max[r] - new_max);
+    row_max[r] = new_max;
+    row_sum[r] *= correction[r];
+  }
+#pragma unroll
+  for (int i = 0; i < kHeadDim / 2; ++i) o_acc[i] *= correction[(i / 2) & 1];
+#pragma unroll
+  for (int c = 0; c < kBlockN / 8; ++c) {  // n8 chunks
+    float pr[4];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      pr[e] = fast_exp2(s_acc[c * 4 + e] - row_max[e / 2]);
+      row_sum[e / 2] += pr[e];
+    }
+    p_frag[c / 2][(c % 2) * 2 + 0] = pack_bf16(pr[0], pr[1]);
+    p_frag[c / 2][(c % 2) * 2 + 1] = pack_bf16(pr[2], pr[3]);
+  }
+}
+
+// O += P V for one block: A = P from registers, B = the V^T tile (head_dim rows, K-major over
+// the block's keys).
+template <int kHeadDim, int kBlockN>
+__device__ __forceinline__ void pv_tile(float (&o_acc)[kHeadDim / 2], const uint32_t (&p_frag)[kBlockN / 16][4],
+                                        const char* v_tile) {
+  sm90::wgmma_fence();
+#pragma unroll
+  for (int s = 0; s < kBlockN / 16; ++s) sm90::wgmma_rs<kHeadDim>(o_acc, p_frag[s], desc_at<kHeadDim>(v_tile, 0, s));
+  sm90::wgmma_commit();
+  sm90::wgmma_wait_all();
+}
+
+// Normalises and stores this thread's two rows local_row0 + lane/4 (+8) of a query block whose
+// row 0 is token q_first and which has valid_rows rows. out_head: the (batch, head) base of the
+// output; lse_head (optional): [tokens] natural-log LSE of the scaled scores, f32.
+template <int kHeadDim>
+__device__ __forceinline__ void store_rows(const float (&o_acc)[kHeadDim / 2], const float (&row_sum)[2],
+                                           const float (&row_max)[2], uint16_t* out_head, int64_t token_stride,
+                                           int q_first, int local_row0, int valid_rows, int lane, float* lse_head) {
+  const int quad = lane % 4;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float total = row_sum[r];
+    total += __shfl_xor_sync(0xffffffffu, total, 1);
+    total += __shfl_xor_sync(0xffffffffu, total, 2);
+    const float inv = 1.0f / total;
+    const int local = local_row0 + lane / 4 + r * 8;
+    if (local >= valid_rows) continue;
+    const int row = q_first + local;
+    uint16_t* out = out_head + static_cast<int64_t>(row) * token_stride;
+#pragma unroll
+    for (int c = 0; c < kHeadDim / 8; ++c) {
+      *reinterpret_cast<uint32_t*>(out + c * 8 + quad * 2) =
+          pack_bf16(o_acc[c * 4 + r * 2] * inv, o_acc[c * 4 + r * 2 + 1] * inv);
+    }
+    if (lse_head && quad == 0) lse_head[row] = (row_max[r] + __log2f(total)) * kLn2;
+  }
+}
+
+}  // namespace wan::attn
