@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# One GPU-machine call for the attention-backend work (issue: backend framework + VSA): GPU
+# tests, compute-sanitizer on the new kernels, our dense and VSA kernels beside torch SDPA
+# (cuDNN, flash) and FastVideo's Triton VSA (tools/peer/vsa_peer.py, sources carried in
+# tools/peer/fastvideo_vsa), and the 1.3B 480p generation with VSA 0.9 over 8 fresh processes.
+# Usage (repo root on the GPU machine, bundle/ present): tools/device_vsa.sh [tests|sanitize|bench|e2e]...
+set -uo pipefail
+OUT=${OUT:-$PWD/device-out}
+mkdir -p "$OUT"
+B=$PWD/bundle
+export LD_LIBRARY_PATH="$B/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+SAN=/usr/local/cuda/bin/compute-sanitizer
+steps=("$@"); [[ ${#steps[@]} -eq 0 ]] && steps=(tests sanitize bench e2e)
+want() { [[ " ${steps[*]} " == *" $1 "* ]]; }
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv,noheader | sed 's/^/gpu: /'
+echo "commit: $(git rev-parse HEAD 2>/dev/null)"
+if want tests; then
+  "$B/run_tests.sh" "$OUT/tests" 2>&1 | tail -25
+  grep -h -E "rel L2|mean abs|selected|VSA|vsa" "$OUT"/tests/*.log | head -60 > "$OUT/test_figures.txt"
+fi
+if want sanitize; then
+  (cd "$B/data" && for tool in memcheck racecheck; do
+     "$SAN" --tool $tool --error-exitcode 9 "$B/bin/video_sparse_attention_test" --gtest_filter='*Partial*:*Small*' > "$OUT/$tool-vsa.log" 2>&1
+     echo "$tool video_sparse_attention_test: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-vsa.log" | tail -1)"
+     "$SAN" --tool $tool --error-exitcode 9 "$B/bin/block_sparse_attention_sm90_test" > "$OUT/$tool-bs.log" 2>&1
+     echo "$tool block_sparse_attention_sm90_test: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-bs.log" | tail -1)"
+   done)
+fi
+if want bench; then
+  "$B/bin/flash_attention_fwd_benchmark" --benchmark_out="$OUT/flash_bench.json" --benchmark_out_format=json 2>&1 | grep -E "^BM" | tee "$OUT/flash_bench.txt"
+  python3 tools/attention_peer.py 2>&1 | tee "$OUT/sdpa_peer.jsonl"
+  "$B/bin/video_sparse_attention_benchmark" --benchmark_out="$OUT/vsa_bench.json" --benchmark_out_format=json 2>&1 | grep -E "^BM" | tee "$OUT/vsa_bench.txt"
+  python3 tools/peer/vsa_peer.py 2>&1 | tail -8 | tee "$OUT/vsa_peer.jsonl"
+fi
+if want e2e; then
+  R="$B/bin/repro"
+  cd "$B/data" || exit 1
+  for backend in video_sparse:sparsity=0.9 dense; do
+    "$R" run --device cuda --model wan2.1-t2v-1.3b --frames 81 --height 480 --width 832 --steps 2 \
+        --backend "$backend" --runs 8 --fresh-process --no-golden --force \
+        --report "$OUT/e2e-${backend%%:*}.json" 2>"$OUT/e2e-${backend%%:*}.err" | tail -14
+  done
+  "$R" golden update --device cuda --backend video_sparse --quiet 2>&1 | tail -2
+  "$R" golden update --device cuda --backend video_sparse:sparsity=0.8 --model wan-small --steps 4 --quiet 2>&1 | tail -2
+  "$R" golden check --device cuda --quiet 2>&1 | tail -4
+  mkdir -p "$OUT/golden" && cp golden/*cuda*.json "$OUT/golden/" 2>/dev/null
+  cd - > /dev/null
+fi
+echo "device session done"
