@@ -37,6 +37,12 @@ check "unknown model exits 2" test $rc -eq 2
 check "unknown model message lists known configs" grep -q "known: wan2.1-t2v-1.3b" out.txt
 "$REPRO" run --backend nope > out.txt 2>&1; rc=$?
 check "unknown backend exits 2" test $rc -eq 2
+check "unknown backend lists video_sparse" grep -q "video_sparse" out.txt
+"$REPRO" run --backend video_sparse:sparsity=1 > out.txt 2>&1; rc=$?
+check "sparsity outside [0,1) exits 2" test $rc -eq 2
+"$REPRO" run --backend video_sparse:window=3 > out.txt 2>&1; rc=$?
+check "unknown backend option exits 2 and lists the options" test $rc -eq 2
+check "the option list names sparsity" grep -q "sparsity" out.txt
 "$REPRO" run --bogus-flag 1 > out.txt 2>&1; rc=$?
 check "unknown flag exits 2" test $rc -eq 2
 printf 'not a checkpoint' > corrupt.safetensors
