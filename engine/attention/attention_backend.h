@@ -97,7 +97,8 @@ class AttentionBackend {
   virtual Status plan(const AttentionShape& shape, AttentionWorkspace workspace, Stream stream) = 0;
   // Computes out; no allocation, no synchronisation on CUDA.
   virtual Status run(const AttentionArgs& args, Stream stream) = 0;
-  // Optional per-layer weights (loaded with the checkpoint; absent = null gate in run()).
+  // Optional per-layer weights (loaded with the checkpoint; absent = null gate in run()):
+  // the backend table's row for this backend.
   virtual std::vector<LayerWeightSpec> layer_weights() const { return {}; }
   // Launches of run() that depend on the call (step, branch) get different keys: a CUDA graph
   // captured for one key is never replayed for another. 0: the launch never depends on it.
@@ -123,6 +124,8 @@ struct AttentionBackendInfo {
   AttentionExactness exactness;
   std::vector<AttentionOptionSpec> options;
   bool has_cpu = false, has_cuda = false;
+  // Per-layer weights the backend reads from a checkpoint (WanWeights::load keeps them).
+  std::vector<LayerWeightSpec> layer_weights = {};
 };
 const std::vector<AttentionBackendInfo>& attention_backend_table();
 const AttentionBackendInfo& attention_backend_info(AttentionBackendKind kind);

@@ -10,23 +10,10 @@ namespace wan {
 namespace {
 // Params with the shape only (pointers aligned placeholders), for capability checks.
 FlashAttentionParams shape_params(const AttentionShape& s) {
-  FlashAttentionParams p;
-  p.batch = static_cast<int>(s.batch);
-  p.heads = static_cast<int>(s.heads);
-  p.head_dim = static_cast<int>(s.head_dim);
-  p.q_tokens = static_cast<int>(s.q_tokens);
-  p.kv_tokens = static_cast<int>(s.kv_tokens);
-  p.q_token_stride = p.kv_token_stride = p.out_token_stride = s.heads * s.head_dim;
-  p.q = p.k = p.v = p.out = reinterpret_cast<uint16_t*>(256);
-  return p;
-}
-
-BlockSparseAttentionParams dense_schedule(const FlashAttentionParams& p) {
-  BlockSparseAttentionParams b;
-  b.attn = p;
-  b.tiling = BlockSparseTiling::kRows128Keys128;
-  b.schedule = all_blocks_schedule(p.q_tokens, p.kv_tokens, b.tiling);
-  return b;
+  uint16_t* placeholder = reinterpret_cast<uint16_t*>(256);
+  return packed_attention_params(static_cast<int>(s.batch), static_cast<int>(s.heads), static_cast<int>(s.head_dim),
+                                 static_cast<int>(s.q_tokens), static_cast<int>(s.kv_tokens), placeholder,
+                                 placeholder, placeholder, placeholder, 0.0f);
 }
 }  // namespace
 
@@ -80,7 +67,7 @@ Status DenseCudaAttention::can_implement(const AttentionShape& shape) const {
 
 Result<DenseCudaAttention::Kernel> DenseCudaAttention::choose(const AttentionShape& shape) const {
   const FlashAttentionParams p = shape_params(shape);
-  const std::string ws_reason = block_sparse_attention_sm90_unsupported_reason(dense_schedule(p));
+  const std::string ws_reason = block_sparse_attention_sm90_unsupported_reason(dense_block_sparse_params(p));
   const std::string& k = kernel_option_;
   if (k == "auto") return ws_reason.empty() && shape.head_dim == 128 ? Kernel::kSm90Ws : Kernel::kMmaSync;
   if (k == "sm90_ws") {
@@ -101,7 +88,7 @@ size_t DenseCudaAttention::workspace_bytes(const AttentionShape& shape) const {
   if (!k.ok()) return 0;
   const FlashAttentionParams p = shape_params(shape);
   switch (k.value()) {
-    case Kernel::kSm90Ws: return block_sparse_attention_sm90_workspace_bytes(dense_schedule(p));
+    case Kernel::kSm90Ws: return block_sparse_attention_sm90_workspace_bytes(dense_block_sparse_params(p));
     case Kernel::kSm90Plain: return flash_attention_fwd_sm90_plain_workspace_bytes(p);
     case Kernel::kMmaSync: return 0;
   }
@@ -123,7 +110,7 @@ Status DenseCudaAttention::plan(const AttentionShape& shape, AttentionWorkspace 
 std::string DenseCudaAttention::implementation() const {
   const FlashAttentionParams p = shape_params(shape_);
   switch (kernel_) {
-    case Kernel::kSm90Ws: return "dense:kernel=sm90_ws -> " + block_sparse_attention_sm90_name(dense_schedule(p));
+    case Kernel::kSm90Ws: return "dense:kernel=sm90_ws -> " + block_sparse_attention_sm90_name(dense_block_sparse_params(p));
     case Kernel::kSm90Plain: return "dense:kernel=sm90_plain -> flash_attention_fwd_sm90_plain (wgmma, plain schedule)";
     case Kernel::kMmaSync: return "dense:kernel=mma_sync -> flash_attention_fwd (mma.sync)";
   }
@@ -137,7 +124,7 @@ Status DenseCudaAttention::run(const AttentionArgs& a, Stream stream) {
   if (!reason.empty()) return unimplemented("dense CUDA attention: " + reason);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   switch (kernel_) {
-    case Kernel::kSm90Ws: launch_block_sparse_attention_sm90(dense_schedule(p), workspace_.data, s); break;
+    case Kernel::kSm90Ws: launch_block_sparse_attention_sm90(dense_block_sparse_params(p), workspace_.data, s); break;
     case Kernel::kSm90Plain: launch_flash_attention_fwd_sm90_plain(p, workspace_.data, s); break;
     case Kernel::kMmaSync: launch_flash_attention_fwd(p, s); break;
   }

@@ -45,7 +45,8 @@ const std::vector<AttentionBackendInfo>& attention_backend_table() {
        AttentionExactness::kExact,
        {{"sparsity", "0.9", {}, 0.0, 1.0, false, "fraction of kv tiles skipped; 0 = dense"}},
        true,
-       true},
+       true,
+       {{"to_gate_compress", "VSA gate on the coarse branch (out = out_c * gate + out_fine)"}}},
   };
   return kTable;
 }

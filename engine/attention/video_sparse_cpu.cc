@@ -51,7 +51,7 @@ Status VideoSparseCpuAttention::plan(const AttentionShape& shape, AttentionWorks
 }
 
 std::string VideoSparseCpuAttention::implementation() const {
-  return "attention_video_sparse_f32 (CPU reference; sparsity " + std::to_string(sparsity_) + ", top-" +
+  return "attention_video_sparse_f32 (CPU reference; sparsity " + sparsity_text_ + ", top-" +
          std::to_string(topk_) + " of " + layout_.describe() + ")";
 }
 

@@ -9,17 +9,19 @@ namespace wan {
 // What both VSA backends share: the option, the tile layout, the gate weight and top-k.
 class VideoSparseBase : public AttentionBackend {
  public:
-  explicit VideoSparseBase(const AttentionConfig& config) : sparsity_(config.number("sparsity")) {}
+  explicit VideoSparseBase(const AttentionConfig& config)
+      : sparsity_(config.number("sparsity")), sparsity_text_(config.option("sparsity")) {}
   std::string_view name() const override { return "video_sparse"; }
   TokenOrder token_order(const AttentionShape& shape) const override;
   std::vector<LayerWeightSpec> layer_weights() const override {
-    return {{"to_gate_compress", "VSA gate on the coarse branch (out = out_c * gate + out_fine)"}};
+    return attention_backend_info(AttentionBackendKind::kVideoSparse).layer_weights;
   }
 
  protected:
   Status check_shape(const AttentionShape& shape) const;  // a video grid, self-attention
   Status plan_layout(const AttentionShape& shape);         // fills layout_ and topk_
   double sparsity_;
+  std::string sparsity_text_;  // the option as recorded ("0.9")
   AttentionShape shape_;
   TileLayout layout_;
   int64_t topk_ = 1;

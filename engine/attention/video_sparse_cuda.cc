@@ -14,13 +14,10 @@ size_t tile_start_bytes(const TileLayout& l) { return (static_cast<size_t>(l.til
 
 VideoSparseAttentionParams VideoSparseCudaAttention::shape_params(const AttentionShape& s, const TileLayout& l) const {
   VideoSparseAttentionParams p;
-  FlashAttentionParams& a = p.attn;
-  a.batch = static_cast<int>(s.batch);
-  a.heads = static_cast<int>(s.heads);
-  a.head_dim = static_cast<int>(s.head_dim);
-  a.q_tokens = a.kv_tokens = static_cast<int>(s.q_tokens);
-  a.q_token_stride = a.kv_token_stride = a.out_token_stride = s.heads * s.head_dim;
-  a.q = a.k = a.v = a.out = reinterpret_cast<uint16_t*>(256);
+  uint16_t* placeholder = reinterpret_cast<uint16_t*>(256);
+  p.attn = packed_attention_params(static_cast<int>(s.batch), static_cast<int>(s.heads), static_cast<int>(s.head_dim),
+                                   static_cast<int>(s.q_tokens), static_cast<int>(s.q_tokens), placeholder,
+                                   placeholder, placeholder, placeholder, 0.0f);
   p.tile_start = reinterpret_cast<const int32_t*>(256);
   p.tiles = static_cast<int>(l.tile_count);
   p.topk = static_cast<int>(vsa::topk_count(l.tile_count, sparsity_));
@@ -49,7 +46,6 @@ Status VideoSparseCudaAttention::plan(const AttentionShape& shape, AttentionWork
   WAN_RETURN_IF_ERROR(plan_layout(shape));
   if (workspace.bytes < workspace_bytes(shape))
     return internal_error("video_sparse CUDA attention: workspace too small");
-  workspace_ = workspace;
   tile_start_ = static_cast<int32_t*>(workspace.data);
   kernel_workspace_ = static_cast<char*>(workspace.data) + tile_start_bytes(layout_);
   // Per-shape metadata, uploaded once (synchronous: the host vector is temporary).
@@ -63,7 +59,7 @@ Status VideoSparseCudaAttention::plan(const AttentionShape& shape, AttentionWork
 std::string VideoSparseCudaAttention::implementation() const {
   VideoSparseAttentionParams p = shape_params(shape_, layout_);
   if (with_gate_) p.gate = reinterpret_cast<const uint16_t*>(256);
-  return "video_sparse:sparsity=" + std::to_string(sparsity_) + " (top-" + std::to_string(topk_) + " of " +
+  return "video_sparse:sparsity=" + sparsity_text_ + " (top-" + std::to_string(topk_) + " of " +
          layout_.describe() + ") -> " + video_sparse_attention_kernels(p);
 }
 

@@ -19,7 +19,6 @@ class VideoSparseCudaAttention final : public VideoSparseBase {
 
  private:
   VideoSparseAttentionParams shape_params(const AttentionShape& shape, const TileLayout& layout) const;
-  AttentionWorkspace workspace_;
   int32_t* tile_start_ = nullptr;  // device, in the workspace
   void* kernel_workspace_ = nullptr;
   bool with_gate_ = false;  // of the last run, for implementation()

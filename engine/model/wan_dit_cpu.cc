@@ -84,16 +84,14 @@ Result<std::unique_ptr<WanDitCpu>> WanDitCpu::create(const WanWeights& weights, 
   m->cross_attention_.reset(new DenseCpuAttention());
   // Per-layer weights the backend reads (absent from a checkpoint: zero, i.e. no term).
   for (const LayerWeightSpec& spec : m->self_attention_->layer_weights()) {
-    int64_t found = 0;
-    for (int64_t i = 0; i < c.layers; ++i) {
-      const std::string name = "blocks." + std::to_string(i) + "." + spec.name;
-      if (!weights.get(name + ".weight").ok()) continue;
+    const std::vector<int64_t> blocks = weights.blocks_with(spec.name);
+    for (int64_t i : blocks) {
       Attention& a = m->blocks_[i].self_attn;
-      WAN_ASSIGN_OR_RETURN(a.gate, m->pack(weights, name));
+      WAN_ASSIGN_OR_RETURN(a.gate, m->pack(weights, "blocks." + std::to_string(i) + "." + spec.name));
       a.has_gate = true;
-      ++found;
     }
-    m->layer_weight_notes_.push_back(layer_weight_note(spec, found, c.layers, weights.source()));
+    m->layer_weight_notes_.push_back(layer_weight_note(spec, static_cast<int64_t>(blocks.size()), c.layers,
+                                                       weights.source()));
   }
   return m;
 }
@@ -242,23 +240,13 @@ Result<Tensor> WanDitCpu::forward(const Tensor& latents, int64_t timestep, const
   AttentionShape cross_shape = self_shape;
   cross_shape.kv_tokens = c.text_len;
   cross_shape.frames = cross_shape.height = cross_shape.width = 0;
-  WAN_RETURN_IF_ERROR(self_attention_->can_implement(self_shape));
   WAN_RETURN_IF_ERROR(self_attention_->plan(self_shape, {}, nullptr));
   WAN_RETURN_IF_ERROR(cross_attention_->plan(cross_shape, {}, nullptr));
   // Tile-ordered backends: tokens permuted once after patch embedding (with the RoPE table)
   // and back before the head; everything between is per token or the backend itself.
   const TokenOrder order = self_attention_->token_order(self_shape);
   cpu::RopeTable rope = cpu::make_rope_table(ft, fh, fw, c.head_dim);
-  if (order.tiled) {
-    std::vector<float> cos(rope.cos.size()), sin(rope.sin.size());
-    for (int64_t i = 0; i < tokens; ++i) {
-      const int64_t src = order.layout.raster_of_tiled[i];
-      std::copy_n(rope.cos.begin() + src * rope.pairs, rope.pairs, cos.begin() + i * rope.pairs);
-      std::copy_n(rope.sin.begin() + src * rope.pairs, rope.pairs, sin.begin() + i * rope.pairs);
-    }
-    rope.cos.swap(cos);
-    rope.sin.swap(sin);
-  }
+  if (order.tiled) rope = cpu::reorder_rope_rows(rope, order.layout.raster_of_tiled);
   auto permute_rows = [&](std::vector<float>& rows, const std::vector<int32_t>& source) {
     std::vector<float> out(rows.size());
     for (int64_t i = 0; i < tokens; ++i) std::copy_n(rows.begin() + source[i] * dim, dim, out.begin() + i * dim);

@@ -168,15 +168,14 @@ Status WanDitCuda::upload(const WanWeights& w) {
   }
   // Per-layer weights the self-attention backend reads (absent: zero, i.e. no term).
   for (const LayerWeightSpec& spec : self_attention_->layer_weights()) {
-    int64_t found = 0;
-    for (int64_t i = 0; i < config_.layers; ++i) {
+    const std::vector<int64_t> blocks = w.blocks_with(spec.name);
+    for (int64_t i : blocks) {
       const std::string name = "blocks." + std::to_string(i) + "." + spec.name;
-      if (!w.get(name + ".weight").ok()) continue;
       WAN_ASSIGN_OR_RETURN(blocks_[i].w_gate, dev(name + ".weight"));
       WAN_ASSIGN_OR_RETURN(blocks_[i].b_gate, dev(name + ".bias"));
-      ++found;
     }
-    layer_weight_notes_.push_back(layer_weight_note(spec, found, config_.layers, w.source()));
+    layer_weight_notes_.push_back(
+        layer_weight_note(spec, static_cast<int64_t>(blocks.size()), config_.layers, w.source()));
   }
   return Status();
 }
@@ -333,14 +332,7 @@ Status WanDitCuda::plan_shape(int64_t frames, int64_t height, int64_t width) {
   cpu::RopeTable rope = cpu::make_rope_table(frames, height / 2, width / 2, c.head_dim);
   if (token_order_.tiled) {
     const TileLayout& l = token_order_.layout;
-    std::vector<float> cos(rope.cos.size()), sin(rope.sin.size());
-    for (int64_t t = 0; t < L; ++t) {
-      const int64_t src = l.raster_of_tiled[t];
-      std::copy_n(rope.cos.begin() + src * rope.pairs, rope.pairs, cos.begin() + t * rope.pairs);
-      std::copy_n(rope.sin.begin() + src * rope.pairs, rope.pairs, sin.begin() + t * rope.pairs);
-    }
-    rope.cos.swap(cos);
-    rope.sin.swap(sin);
+    rope = cpu::reorder_rope_rows(rope, l.raster_of_tiled);
     Tensor r = Tensor::wrap(const_cast<int32_t*>(l.raster_of_tiled.data()), {L}, DType::kI32, Device::cpu());
     Tensor t = Tensor::wrap(const_cast<int32_t*>(l.tiled_of_raster.data()), {L}, DType::kI32, Device::cpu());
     WAN_ASSIGN_OR_RETURN(raster_of_tiled_, r.to(device_));

@@ -1,5 +1,7 @@
 #include "engine/model/weights.h"
 
+#include "engine/attention/attention_backend.h"
+
 #include <cmath>
 #include <utility>
 
@@ -172,18 +174,26 @@ Result<WanWeights> WanWeights::load(const WanConfig& config, const std::string& 
     }
     w.tensors_.emplace(spec.name, std::move(t));
   }
-  // Optional per-layer attention-backend weights (VSA's gate), kept when present.
-  for (int64_t i = 0; i < config.layers; ++i) {
-    for (const auto& [suffix, shape] : {std::pair<std::string, Shape>{".weight", {config.dim, config.dim}},
-                                        {".bias", {config.dim}}}) {
-      const std::string name = "blocks." + std::to_string(i) + ".to_gate_compress" + suffix;
-      const auto it = keys.find(name);
-      if (it == keys.end()) continue;
-      WAN_ASSIGN_OR_RETURN(Tensor t, ckpt.tensor(it->second));
-      if (t.shape() != shape || (t.dtype() != DType::kF32 && t.dtype() != DType::kBF16 && t.dtype() != DType::kF16))
-        return invalid_argument("checkpoint '" + path + "': tensor '" + it->second + "' is " + t.describe() +
-                                "; expected a float tensor " + shape_to_string(shape));
-      w.tensors_.emplace(name, std::move(t));
+  // Optional per-layer weights of the attention backends (the table's Linear(dim, dim)s),
+  // kept when present.
+  for (const AttentionBackendInfo& backend : attention_backend_table()) {
+    for (const LayerWeightSpec& spec : backend.layer_weights) {
+      for (int64_t i = 0; i < config.layers; ++i) {
+        const std::string name = "blocks." + std::to_string(i) + "." + spec.name;
+        if (!keys.count(name + ".weight")) continue;
+        for (const auto& [suffix, shape] : {std::pair<std::string, Shape>{".weight", {config.dim, config.dim}},
+                                            {".bias", {config.dim}}}) {
+          const auto it = keys.find(name + suffix);
+          if (it == keys.end())
+            return not_found("checkpoint '" + path + "' has '" + name + ".weight' but no '" + name + suffix + "'");
+          WAN_ASSIGN_OR_RETURN(Tensor t, ckpt.tensor(it->second));
+          if (t.shape() != shape ||
+              (t.dtype() != DType::kF32 && t.dtype() != DType::kBF16 && t.dtype() != DType::kF16))
+            return invalid_argument("checkpoint '" + path + "': tensor '" + it->second + "' is " + t.describe() +
+                                    "; expected a float tensor " + shape_to_string(shape));
+          w.tensors_.emplace(name + suffix, std::move(t));
+        }
+      }
     }
   }
   return w;
@@ -197,6 +207,13 @@ Status WanWeights::save(const std::string& path) const {
   }
   return write_safetensors(path, list, {{"format", "pt"}, {"source", source_},
                                         {"config", config_to_json(config_)}});
+}
+
+std::vector<int64_t> WanWeights::blocks_with(const std::string& name) const {
+  std::vector<int64_t> blocks;
+  for (int64_t i = 0; i < config_.layers; ++i)
+    if (tensors_.count("blocks." + std::to_string(i) + "." + name + ".weight")) blocks.push_back(i);
+  return blocks;
 }
 
 Result<Tensor> WanWeights::get(const std::string& name) const {

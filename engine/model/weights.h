@@ -50,6 +50,9 @@ class WanWeights {
   // The tensor converted to f32 values (bf16/f16 are exact in f32).
   Result<std::vector<float>> get_f32(const std::string& name) const;
   const std::map<std::string, Tensor>& tensors() const { return tensors_; }
+  // Blocks i (ascending) that hold the optional per-layer weight blocks.{i}.<name>.weight
+  // (an attention backend's layer weight, e.g. "to_gate_compress").
+  std::vector<int64_t> blocks_with(const std::string& name) const;
   std::string source() const { return source_; }  // "synthetic:seed=42" or the path
 
  private:

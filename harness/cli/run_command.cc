@@ -17,7 +17,6 @@
 #include "engine/model/safetensors.h"
 #include "harness/atomic_file.h"
 #include "harness/build_info.h"
-#include "engine/attention/attention_backend.h"
 #include "harness/cli/commands.h"
 #include "harness/cli/exit_codes.h"
 #include "harness/cli/subprocess.h"

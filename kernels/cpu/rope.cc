@@ -1,5 +1,7 @@
 #include "kernels/cpu/rope.h"
 
+#include <algorithm>
+
 #include "kernels/common/portable_math.h"
 #include "kernels/cpu/parallel.h"
 
@@ -59,6 +61,20 @@ void apply_rope_inplace(float* x, int64_t tokens, int64_t heads, int64_t head_di
       }
     }
   });
+}
+
+RopeTable reorder_rope_rows(const RopeTable& table, const std::vector<int32_t>& source_row) {
+  RopeTable out;
+  out.tokens = table.tokens;
+  out.pairs = table.pairs;
+  out.cos.resize(table.cos.size());
+  out.sin.resize(table.sin.size());
+  for (int64_t i = 0; i < table.tokens; ++i) {
+    const int64_t src = source_row[static_cast<size_t>(i)];
+    std::copy_n(table.cos.begin() + src * table.pairs, table.pairs, out.cos.begin() + i * table.pairs);
+    std::copy_n(table.sin.begin() + src * table.pairs, table.pairs, out.sin.begin() + i * table.pairs);
+  }
+  return out;
 }
 
 }  // namespace wan::cpu

@@ -20,6 +20,11 @@ struct RopeTable {
 RopeTable make_rope_table(int64_t frames, int64_t height, int64_t width, int64_t head_dim,
                           double theta = 10000.0);
 
+// The table with its rows reordered: row i of the result is row source_row[i] of `table`
+// (source_row: a permutation of [0, tokens), e.g. TileLayout::raster_of_tiled for tokens
+// stored in tile order).
+RopeTable reorder_rope_rows(const RopeTable& table, const std::vector<int32_t>& source_row);
+
 // x: [tokens, heads, head_dim] f32, rotated in place: for pair j,
 // out[2j] = x[2j] cos - x[2j+1] sin, out[2j+1] = x[2j] sin + x[2j+1] cos (f32, no FMA).
 void apply_rope_inplace(float* x, int64_t tokens, int64_t heads, int64_t head_dim,

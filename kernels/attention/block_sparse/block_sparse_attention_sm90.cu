@@ -219,6 +219,14 @@ BlockSchedule all_blocks_schedule(int q_tokens, int kv_tokens, BlockSparseTiling
   return s;
 }
 
+BlockSparseAttentionParams dense_block_sparse_params(const FlashAttentionParams& p, BlockSparseTiling tiling) {
+  BlockSparseAttentionParams b;
+  b.attn = p;
+  b.tiling = tiling;
+  b.schedule = all_blocks_schedule(p.q_tokens, p.kv_tokens, tiling);
+  return b;
+}
+
 size_t block_sparse_attention_sm90_workspace_bytes(const BlockSparseAttentionParams& p) {
   return static_cast<size_t>(p.attn.batch) * p.attn.heads * p.attn.head_dim * vt_columns(p) * 2;
 }

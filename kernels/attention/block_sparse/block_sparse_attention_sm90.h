@@ -53,6 +53,9 @@ struct BlockSparseAttentionParams {
 
 // The schedule visiting every kv block (dense) for these token counts and tiling.
 BlockSchedule all_blocks_schedule(int q_tokens, int kv_tokens, BlockSparseTiling tiling);
+// Dense attention as the main loop runs it: p with the all-blocks schedule of `tiling`.
+BlockSparseAttentionParams dense_block_sparse_params(const FlashAttentionParams& p,
+                                                     BlockSparseTiling tiling = BlockSparseTiling::kRows128Keys128);
 
 // Bytes of device workspace a launch needs (V transposed to [batch, heads, head_dim,
 // kv_blocks * keys], each kv block zero-padded to `keys` columns).

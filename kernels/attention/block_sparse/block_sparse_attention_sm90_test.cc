@@ -41,12 +41,7 @@ std::string describe(const Case& c) {
          " kv_count " + std::to_string(c.kv_count);
 }
 
-int64_t first_difference(const std::vector<uint16_t>& a, const std::vector<uint16_t>& b) {
-  if (a.size() != b.size()) return 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i] != b[i]) return static_cast<int64_t>(i);
-  return -1;
-}
+using testing::first_difference;
 
 std::string unavailable_reason() {
   BlockSparseAttentionParams probe;

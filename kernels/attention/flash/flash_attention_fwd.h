@@ -24,6 +24,28 @@ struct FlashAttentionParams {
   float scale = 0.0f;  // softmax scale, usually head_dim^-0.5
 };
 
+// Params for packed tensors [batch, tokens, heads, head_dim]: token stride heads * head_dim,
+// batch stride tokens * token stride.
+inline FlashAttentionParams packed_attention_params(int batch, int heads, int head_dim, int q_tokens, int kv_tokens,
+                                                    const uint16_t* q, const uint16_t* k, const uint16_t* v,
+                                                    uint16_t* out, float scale) {
+  FlashAttentionParams p;
+  p.q = q;
+  p.k = k;
+  p.v = v;
+  p.out = out;
+  p.batch = batch;
+  p.heads = heads;
+  p.head_dim = head_dim;
+  p.q_tokens = q_tokens;
+  p.kv_tokens = kv_tokens;
+  p.q_token_stride = p.kv_token_stride = p.out_token_stride = static_cast<int64_t>(heads) * head_dim;
+  p.q_batch_stride = p.out_batch_stride = q_tokens * p.q_token_stride;
+  p.kv_batch_stride = kv_tokens * p.kv_token_stride;
+  p.scale = scale;
+  return p;
+}
+
 // Empty if the kernel can run these params, else the reason (head_dim, alignment, sizes).
 std::string flash_attention_fwd_unsupported_reason(const FlashAttentionParams& p);
 

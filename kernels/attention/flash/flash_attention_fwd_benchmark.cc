@@ -40,10 +40,7 @@ void BM_FlashAttentionFwd(benchmark::State& state) {
   p.kv_tokens = kv;
   p.q_token_stride = p.kv_token_stride = p.out_token_stride = row;
   p.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  BlockSparseAttentionParams b;
-  b.attn = p;
-  b.tiling = BlockSparseTiling::kRows128Keys128;
-  b.schedule = all_blocks_schedule(tokens, kv, b.tiling);
+  const BlockSparseAttentionParams b = dense_block_sparse_params(p);
 
   std::string reason, label;
   size_t workspace_bytes = 16;

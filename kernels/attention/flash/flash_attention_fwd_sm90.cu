@@ -95,25 +95,17 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-BlockSparseAttentionParams as_dense(const FlashAttentionParams& p) {
-  BlockSparseAttentionParams b;
-  b.attn = p;
-  b.tiling = BlockSparseTiling::kRows128Keys128;
-  b.schedule = all_blocks_schedule(p.q_tokens, p.kv_tokens, b.tiling);
-  return b;
-}
-
 }  // namespace
 
 size_t flash_attention_fwd_sm90_plain_workspace_bytes(const FlashAttentionParams& p) {
-  return block_sparse_attention_sm90_workspace_bytes(as_dense(p));
+  return block_sparse_attention_sm90_workspace_bytes(dense_block_sparse_params(p));
 }
 
 std::string flash_attention_fwd_sm90_plain_unsupported_reason(const FlashAttentionParams& p) {
   const std::string base = flash_attention_fwd_unsupported_reason(p);
   if (!base.empty()) return base;
   if (p.head_dim != kHeadDim) return "the sm90 plain kernel supports head_dim 128 only";
-  return block_sparse_attention_sm90_unsupported_reason(as_dense(p));
+  return block_sparse_attention_sm90_unsupported_reason(dense_block_sparse_params(p));
 }
 
 void launch_flash_attention_fwd_sm90_plain(const FlashAttentionParams& p, void* workspace, cudaStream_t stream) {
@@ -123,7 +115,7 @@ void launch_flash_attention_fwd_sm90_plain(const FlashAttentionParams& p, void* 
     return true;
   }();
   (void)configured;
-  const BlockSparseAttentionParams b = as_dense(p);
+  const BlockSparseAttentionParams b = dense_block_sparse_params(p);
   uint16_t* v_t = static_cast<uint16_t*>(workspace);
   launch_transpose_v_blocks(b, v_t, stream);
   const int vt_cols = b.schedule.kv_blocks * kBlockN;

@@ -28,13 +28,7 @@ namespace {
 
 using testing::DeviceBuffer;
 
-// Index of the first differing element, or -1 (gtest would print whole vectors).
-int64_t first_difference(const std::vector<uint16_t>& a, const std::vector<uint16_t>& b) {
-  if (a.size() != b.size()) return 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i] != b[i]) return static_cast<int64_t>(i);
-  return -1;
-}
+using testing::first_difference;
 
 struct Case {
   int batch, heads, head_dim, q_tokens, kv_tokens;
@@ -72,13 +66,6 @@ FlashAttentionParams packed_params(const Case& c, const uint16_t* q, const uint1
   return p;
 }
 
-BlockSparseAttentionParams main_loop_dense(const FlashAttentionParams& attn) {
-  BlockSparseAttentionParams b;
-  b.attn = attn;
-  b.tiling = BlockSparseTiling::kRows128Keys128;
-  b.schedule = all_blocks_schedule(attn.q_tokens, attn.kv_tokens, b.tiling);
-  return b;
-}
 
 // Why the kernel cannot run on this machine (not Hopper, no sm_90a code), probed on a tiny
 // aligned shape; empty when it can.
@@ -91,7 +78,7 @@ std::string unavailable_reason(Kernel kernel, int head_dim) {
   switch (kernel) {
     case Kernel::kMmaSync: return flash_attention_fwd_unsupported_reason(probe);
     case Kernel::kSm90Plain: return flash_attention_fwd_sm90_plain_unsupported_reason(probe);
-    case Kernel::kMainLoopDense: return block_sparse_attention_sm90_unsupported_reason(main_loop_dense(probe));
+    case Kernel::kMainLoopDense: return block_sparse_attention_sm90_unsupported_reason(dense_block_sparse_params(probe));
   }
   return "unknown kernel";
 }
@@ -130,7 +117,7 @@ void check_case(const Case& c, uint32_t seed, Kernel kernel) {
   DeviceBuffer dout(q.bits.size() * 2);
   const FlashAttentionParams p = packed_params(c, dq.as<uint16_t>(), dk.as<uint16_t>(), dv.as<uint16_t>(),
                                                dout.as<uint16_t>());
-  const BlockSparseAttentionParams b = main_loop_dense(p);
+  const BlockSparseAttentionParams b = dense_block_sparse_params(p);
   size_t workspace_bytes = 16;
   switch (kernel) {
     case Kernel::kMmaSync:
@@ -223,7 +210,7 @@ void check_lse(const Case& c, uint32_t seed) {
   DeviceBuffer dout(q.bits.size() * 2);
   const size_t lse_count = static_cast<size_t>(c.batch) * c.heads * c.q_tokens;
   DeviceBuffer dlse(lse_count * sizeof(float));
-  BlockSparseAttentionParams b = main_loop_dense(
+  BlockSparseAttentionParams b = dense_block_sparse_params(
       packed_params(c, dq.as<uint16_t>(), dk.as<uint16_t>(), dv.as<uint16_t>(), dout.as<uint16_t>()));
   b.lse = dlse.as<float>();
   ASSERT_EQ(block_sparse_attention_sm90_unsupported_reason(b), "");

@@ -50,13 +50,7 @@ std::string describe(const Case& c, int64_t tiles, int64_t topk) {
   return buf;
 }
 
-template <typename T>
-int64_t first_difference(const std::vector<T>& a, const std::vector<T>& b) {
-  if (a.size() != b.size()) return 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i] != b[i]) return static_cast<int64_t>(i);
-  return -1;
-}
+using testing::first_difference;
 
 // Why the sm90 kernels cannot run here (not Hopper, no sm_90a code); empty when they can.
 std::string unavailable_reason() {
@@ -213,11 +207,8 @@ void check_case(const Case& c, uint32_t seed) {
 
   // (d) Sparsity 0 without gate is dense attention: compare with the dense main loop.
   if (topk == tiles && !c.gate) {
-    BlockSparseAttentionParams b;
-    b.attn = a;
+    BlockSparseAttentionParams b = dense_block_sparse_params(a);
     b.attn.out = dense_out.as<uint16_t>();
-    b.tiling = BlockSparseTiling::kRows128Keys128;
-    b.schedule = all_blocks_schedule(a.q_tokens, a.kv_tokens, b.tiling);
     ASSERT_EQ(block_sparse_attention_sm90_unsupported_reason(b), "");
     DeviceBuffer dense_workspace(block_sparse_attention_sm90_workspace_bytes(b));
     launch_block_sparse_attention_sm90(b, dense_workspace.as<void>(), nullptr);

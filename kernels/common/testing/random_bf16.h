@@ -10,6 +10,16 @@
 
 namespace wan::testing {
 
+// Index of the first differing element, or -1 (gtest would print whole vectors); 0 when the
+// sizes differ.
+template <typename T>
+int64_t first_difference(const std::vector<T>& a, const std::vector<T>& b) {
+  if (a.size() != b.size()) return 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) return static_cast<int64_t>(i);
+  return -1;
+}
+
 struct Bf16Data {
   std::vector<uint16_t> bits;
   std::vector<float> values;  // exactly the bf16 values
