@@ -3,7 +3,9 @@
 # tests, compute-sanitizer on the new kernels, our dense and VSA kernels beside torch SDPA
 # (cuDNN, flash) and FastVideo's Triton VSA (tools/peer/vsa_peer.py, sources carried in
 # tools/peer/fastvideo_vsa), and the 1.3B 480p generation with VSA 0.9 over 8 fresh processes.
-# Usage (repo root on the GPU machine, bundle/ present): tools/device_vsa.sh [tests|sanitize|bench|e2e]...
+# ab: the VSA and dense benchmarks of a previous build (prev/, same binaries names) and of this
+# one, interleaved twice in the same call. ncu: kernel durations and limits of one VSA launch.
+# Usage (repo root on the GPU machine, bundle/ present): tools/device_vsa.sh [tests|sanitize|bench|ab|ncu|e2e]...
 set -uo pipefail
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
@@ -31,6 +33,23 @@ if want bench; then
   python3 tools/attention_peer.py 2>&1 | tee "$OUT/sdpa_peer.jsonl"
   "$B/bin/video_sparse_attention_benchmark" --benchmark_out="$OUT/vsa_bench.json" --benchmark_out_format=json 2>&1 | grep -E "^BM" | tee "$OUT/vsa_bench.txt"
   python3 tools/peer/vsa_peer.py 2>&1 | tail -8 | tee "$OUT/vsa_peer.jsonl"
+fi
+if want ab && [[ -d prev ]]; then
+  F='FineMainLoop/sparsity_pct:(80|90)/padded:0|VideoSparseAttention/sparsity_pct:(80|90)/gate:(0|1)'
+  for i in 1 2; do
+    for side in prev new; do
+      bin=$PWD/prev; [[ $side == new ]] && bin=$B/bin
+      "$bin/video_sparse_attention_benchmark" --benchmark_filter="$F" 2>&1 | grep ^BM | awk -v s=$side '{print s, $1, $2, $3}'
+      "$bin/flash_attention_fwd_benchmark" --benchmark_filter='tokens:32760/head_dim:128/kv:32760/kernel:2' 2>&1 |
+          grep ^BM | awk -v s=$side '{print s, $1, $2, $3}'
+    done
+  done | tee "$OUT/ab.txt"
+fi
+if want ncu; then
+  /usr/local/cuda/bin/ncu --clock-control none --kernel-name regex:'video_sparse|block_sparse|transpose' --launch-skip 4 \
+      --launch-count 4 --section SpeedOfLight "$B/bin/video_sparse_attention_benchmark" \
+      --benchmark_filter='VideoSparseAttention/sparsity_pct:90/gate:1' --benchmark_min_time=0.01 > "$OUT/ncu_vsa_launch.txt" 2>&1
+  grep -E "^  [a-z_]+.*\(|Duration" "$OUT/ncu_vsa_launch.txt" | sed 's/(.*//' | paste - - | head -8
 fi
 if want e2e; then
   R="$B/bin/repro"

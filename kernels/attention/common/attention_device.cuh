@@ -30,6 +30,13 @@ __device__ __forceinline__ void cp_async_wait_all_and_fence() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
 
+// Waits until at most one of this thread's copy groups is pending (all but the newest), then
+// fences them for the tensor cores.
+__device__ __forceinline__ void cp_async_wait_one_and_fence() {
+  asm volatile("cp.async.wait_group 1;\n" ::);
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
 // mbarrier helpers (shared-memory 64-bit barriers).
 __device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");

@@ -11,8 +11,9 @@
 namespace wan {
 namespace {
 
-constexpr int kSelectThreads = 256;
-constexpr int kSelectRows = 4;  // query tiles per CTA of the selection kernel (k_c read once per 4)
+constexpr int kSelectRows = 8;  // query tiles per CTA of the selection kernel, one warp each
+constexpr int kSelectThreads = kSelectRows * 32;
+constexpr int kScoreChunk = 32;  // k_c rows staged in shared memory at a time (one per lane)
 constexpr int kMaxHeadDim = 128;
 
 size_t align256(size_t x) { return (x + 255) / 256 * 256; }
@@ -37,7 +38,9 @@ WorkspaceLayout layout_of(const VideoSparseAttentionParams& p) {
 __device__ __forceinline__ float bf16_at(const uint16_t* p) { return bf16_bits_to_f32(*p); }
 
 // Per-tile means of q, k, v -> [batch, heads, tiles, head_dim] bf16. grid (tiles, heads, batch),
-// block head_dim threads (one channel each; rows read in order).
+// block head_dim threads (one channel each). Rows are loaded kMeanBatch at a time ahead of the
+// adds (the load latency overlaps), and added in row order, as vsa::tile_mean does.
+constexpr int kMeanBatch = 8;
 __global__ void video_sparse_tile_means_kernel(const FlashAttentionParams a, const int32_t* __restrict__ tile_start,
                                                int tiles, uint16_t* __restrict__ qc, uint16_t* __restrict__ kc,
                                                uint16_t* __restrict__ vc) {
@@ -46,71 +49,62 @@ __global__ void video_sparse_tile_means_kernel(const FlashAttentionParams a, con
   const uint16_t* q = a.q + batch * a.q_batch_stride + static_cast<int64_t>(first) * a.q_token_stride + head * a.head_dim + c;
   const uint16_t* k = a.k + batch * a.kv_batch_stride + static_cast<int64_t>(first) * a.kv_token_stride + head * a.head_dim + c;
   const uint16_t* v = a.v + batch * a.kv_batch_stride + static_cast<int64_t>(first) * a.kv_token_stride + head * a.head_dim + c;
+  float sq = 0.0f, sk = 0.0f, sv = 0.0f;
+  for (int r0 = 0; r0 < rows; r0 += kMeanBatch) {
+    float bq[kMeanBatch], bk[kMeanBatch], bv[kMeanBatch];
+#pragma unroll
+    for (int i = 0; i < kMeanBatch; ++i) {
+      const bool valid = r0 + i < rows;
+      bq[i] = valid ? bf16_at(q + (r0 + i) * a.q_token_stride) : 0.0f;
+      bk[i] = valid ? bf16_at(k + (r0 + i) * a.kv_token_stride) : 0.0f;
+      bv[i] = valid ? bf16_at(v + (r0 + i) * a.kv_token_stride) : 0.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < kMeanBatch; ++i) {
+      if (r0 + i >= rows) break;
+      sq = portable::add(sq, bq[i]);
+      sk = portable::add(sk, bk[i]);
+      sv = portable::add(sv, bv[i]);
+    }
+  }
   const int64_t out = ((static_cast<int64_t>(batch) * a.heads + head) * tiles + tile) * a.head_dim + c;
-  qc[out] = f32_to_bf16_bits(vsa::tile_mean([&](int r) { return bf16_at(q + r * a.q_token_stride); }, rows));
-  kc[out] = f32_to_bf16_bits(vsa::tile_mean([&](int r) { return bf16_at(k + r * a.kv_token_stride); }, rows));
-  vc[out] = f32_to_bf16_bits(vsa::tile_mean([&](int r) { return bf16_at(v + r * a.kv_token_stride); }, rows));
+  qc[out] = f32_to_bf16_bits(vsa::tile_mean_from_sum(sq, rows));
+  kc[out] = f32_to_bf16_bits(vsa::tile_mean_from_sum(sk, rows));
+  vc[out] = f32_to_bf16_bits(vsa::tile_mean_from_sum(sv, rows));
 }
 
-// Block-wide integer sum / exclusive scan and float max / sum over kSelectThreads threads, in a
-// fixed order (warp shuffles, then warp totals in order): deterministic.
-__device__ int block_sum(int x, int* scratch) {
-  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-  __syncthreads();
-  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = x;
-  __syncthreads();
-  int total = 0;
-  for (int w = 0; w < kSelectThreads / 32; ++w) total += scratch[w];
-  return total;
-}
-__device__ int block_exclusive_scan(int x, int* scratch) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  int inclusive = x;
-  for (int o = 1; o < 32; o <<= 1) {
-    const int y = __shfl_up_sync(0xffffffffu, inclusive, o);
-    if (lane >= o) inclusive += y;
-  }
-  __syncthreads();
-  if (lane == 31) scratch[warp] = inclusive;
-  __syncthreads();
-  int before = 0;
-  for (int w = 0; w < warp; ++w) before += scratch[w];
-  return before + inclusive - x;
-}
-__device__ float block_max(float x, float* scratch) {
+// Warp-level reductions in a fixed order (xor tree over the lanes): deterministic.
+__device__ __forceinline__ float warp_max(float x) {
   for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
-  __syncthreads();
-  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = x;
-  __syncthreads();
-  float m = scratch[0];
-  for (int w = 1; w < kSelectThreads / 32; ++w) m = fmaxf(m, scratch[w]);
-  return m;
+  return x;
 }
-__device__ float block_fsum(float x, float* scratch) {
+__device__ __forceinline__ float warp_sum(float x) {
   for (int o = 16; o > 0; o >>= 1) x = __fadd_rn(x, __shfl_xor_sync(0xffffffffu, x, o));
-  __syncthreads();
-  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = x;
-  __syncthreads();
-  float s = scratch[0];
-  for (int w = 1; w < kSelectThreads / 32; ++w) s = __fadd_rn(s, scratch[w]);
-  return s;
+  return x;
 }
 
 // Coarse scores, top-k kv tiles and (with a gate) the coarse output for kSelectRows query tiles
-// of one (batch, head). grid (ceil(tiles / kSelectRows), heads, batch), block kSelectThreads.
-// Thread t owns kv tiles [t * per, (t + 1) * per), so index order = thread order.
-// dynamic smem: q rows f32 [kSelectRows][head_dim], scores f32 [kSelectRows][tiles], scratch.
+// of one (batch, head): warp w owns query tile row0 + w. grid (ceil(tiles / kSelectRows),
+// heads, batch), block kSelectThreads (one warp per query tile).
+// 1. Scores: k_c is staged through shared memory kScoreChunk rows at a time (coalesced 16-byte
+//    loads, f32 rows padded to head_dim + 1 floats: conflict-free); thread (warp w, lane l)
+//    computes the score of query tile w with kv tile chunk + l, channels in order.
+// 2. Top-k per warp: 16 bisection steps over the 16-bit keys with ballots (no block barrier),
+//    ties at the threshold to the lowest indices (lane order within 32-tile groups, groups in
+//    order = index order), kept tiles written ascending.
+// dynamic smem: q rows f32 [kSelectRows][kMaxHeadDim], k chunk f32 [kScoreChunk][kMaxHeadDim + 1],
+// scores f32 [kSelectRows][tiles].
 __global__ void __launch_bounds__(kSelectThreads)
     video_sparse_select_kernel(const uint16_t* __restrict__ qc, const uint16_t* __restrict__ kc,
                                const uint16_t* __restrict__ vc, int heads, int head_dim, int tiles, int topk,
                                float scale, bool coarse_output, int32_t* __restrict__ kv_index,
                                uint16_t* __restrict__ out_c) {
   extern __shared__ float smem_f[];
-  float* q_rows = smem_f;                                   // [kSelectRows][head_dim]
-  float* scores = smem_f + kSelectRows * kMaxHeadDim;       // [kSelectRows][tiles]
-  int* scratch = reinterpret_cast<int*>(scores + kSelectRows * tiles);  // [32]
-  float* fscratch = reinterpret_cast<float*>(scratch + 32);             // [32]
+  float* q_rows = smem_f;                                              // [kSelectRows][kMaxHeadDim]
+  float* k_chunk = q_rows + kSelectRows * kMaxHeadDim;                 // [kScoreChunk][kMaxHeadDim + 1]
+  float* scores = k_chunk + kScoreChunk * (kMaxHeadDim + 1);           // [kSelectRows][tiles]
   const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * kSelectRows;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t bh = static_cast<int64_t>(batch) * heads + head;
   const uint16_t* qc_bh = qc + bh * tiles * head_dim;
   const uint16_t* kc_bh = kc + bh * tiles * head_dim;
@@ -120,76 +114,73 @@ __global__ void __launch_bounds__(kSelectThreads)
     const int r = i / head_dim, c = i % head_dim;
     q_rows[r * kMaxHeadDim + c] = r < rows ? bf16_at(qc_bh + static_cast<int64_t>(row0 + r) * head_dim + c) : 0.0f;
   }
-  __syncthreads();
-  const int per = (tiles + kSelectThreads - 1) / kSelectThreads;
-  const int j0 = min(tiles, threadIdx.x * per), j1 = min(tiles, j0 + per);
   // 1. Coarse scores (the dot products in channel order, as on the CPU).
-  for (int j = j0; j < j1; ++j) {
-    float dot[kSelectRows] = {};
-    const uint16_t* krow = kc_bh + static_cast<int64_t>(j) * head_dim;
-    for (int c = 0; c < head_dim; ++c) {
-      const float kv = bf16_at(krow + c);
-#pragma unroll
-      for (int r = 0; r < kSelectRows; ++r) dot[r] = vsa::coarse_dot_step(dot[r], q_rows[r * kMaxHeadDim + c], kv);
+  const int vectors_per_row = head_dim / 8;
+  for (int chunk = 0; chunk < tiles; chunk += kScoreChunk) {
+    __syncthreads();  // q_rows written / the previous chunk consumed
+    const int chunk_rows = min(kScoreChunk, tiles - chunk);
+    for (int i = threadIdx.x; i < chunk_rows * vectors_per_row; i += kSelectThreads) {
+      const int j = i / vectors_per_row, c8 = (i % vectors_per_row) * 8;
+      const uint4 raw = *reinterpret_cast<const uint4*>(kc_bh + static_cast<int64_t>(chunk + j) * head_dim + c8);
+      const uint16_t* h = reinterpret_cast<const uint16_t*>(&raw);
+      for (int e = 0; e < 8; ++e) k_chunk[j * (kMaxHeadDim + 1) + c8 + e] = bf16_bits_to_f32(h[e]);
     }
-#pragma unroll
-    for (int r = 0; r < kSelectRows; ++r) scores[r * tiles + j] = vsa::coarse_score_from_dot(dot[r], scale);
+    __syncthreads();
+    if (lane < chunk_rows && warp < rows) {
+      const float* q = q_rows + warp * kMaxHeadDim;
+      const float* k = k_chunk + lane * (kMaxHeadDim + 1);
+      float dot = 0.0f;
+      for (int c = 0; c < head_dim; ++c) dot = vsa::coarse_dot_step(dot, q[c], k[c]);
+      scores[warp * tiles + chunk + lane] = vsa::coarse_score_from_dot(dot, scale);
+    }
   }
-  __syncthreads();
-  for (int r = 0; r < rows; ++r) {
-    const float* s = scores + r * tiles;
-    // 2. The threshold key T: the largest with count(key >= T) >= topk (16 bisection steps).
-    uint32_t threshold = 0;
-    for (int bit = 15; bit >= 0; --bit) {
-      const uint32_t candidate = threshold | (1u << bit);
-      int n = 0;
-      for (int j = j0; j < j1; ++j) n += vsa::score_key(s[j]) >= candidate;
-      if (block_sum(n, scratch) >= topk) threshold = candidate;
-    }
-    int greater = 0, equal = 0;
-    for (int j = j0; j < j1; ++j) {
-      const uint32_t key = vsa::score_key(s[j]);
-      greater += key > threshold;
-      equal += key == threshold;
-    }
-    const int need = topk - block_sum(greater, scratch);  // ties at T: the lowest indices
-    int eq_rank = block_exclusive_scan(equal, scratch);
-    int selected = 0;
-    for (int j = j0; j < j1; ++j) {
-      const uint32_t key = vsa::score_key(s[j]);
-      selected += key > threshold || (key == threshold && eq_rank++ < need);
-    }
-    int pos = block_exclusive_scan(selected, scratch);
-    eq_rank -= equal;
-    int32_t* out_list = kv_index + (bh * tiles + row0 + r) * topk;
-    for (int j = j0; j < j1; ++j) {
-      const uint32_t key = vsa::score_key(s[j]);
-      if (key > threshold || (key == threshold && eq_rank++ < need)) out_list[pos++] = j;
-    }
+  __syncwarp();
+  if (warp >= rows) return;
+  float* s = scores + warp * tiles;  // this warp's row; lane l holds tiles l, l + 32, ...
+  // 2. The threshold key T: the largest with count(key >= T) >= topk.
+  auto key_at = [&](int j) { return j < tiles ? vsa::score_key(s[j]) : 0u; };
+  uint32_t threshold = 0;
+  for (int bit = 15; bit >= 0; --bit) {
+    const uint32_t candidate = threshold | (1u << bit);
+    int n = 0;
+    for (int g = 0; g < tiles; g += 32) n += __popc(__ballot_sync(0xffffffffu, g + lane < tiles && key_at(g + lane) >= candidate));
+    if (n >= topk) threshold = candidate;
+  }
+  int greater = 0;
+  for (int g = 0; g < tiles; g += 32) greater += __popc(__ballot_sync(0xffffffffu, g + lane < tiles && key_at(g + lane) > threshold));
+  const int need = topk - greater;  // ties at T: the lowest indices
+  int32_t* out_list = kv_index + (bh * tiles + row0 + warp) * topk;
+  const uint32_t below = (1u << lane) - 1;
+  int equal_before = 0, written = 0;
+  for (int g = 0; g < tiles; g += 32) {
+    const int j = g + lane;
+    const uint32_t key = key_at(j);
+    const bool valid = j < tiles;
+    const uint32_t eq = __ballot_sync(0xffffffffu, valid && key == threshold);
+    const bool take = valid && (key > threshold || (key == threshold && equal_before + __popc(eq & below) < need));
+    const uint32_t taken = __ballot_sync(0xffffffffu, take);
+    if (take) out_list[written + __popc(taken & below)] = j;
+    written += __popc(taken);
+    equal_before += __popc(eq);
   }
   if (!coarse_output) return;
-  // 3. Coarse output: fp32 softmax over tiles rounded to bf16 (scores replaced by P), then
+  // 3. Coarse output: fp32 softmax over tiles rounded to bf16 (the row replaced by P), then
   // out_c = bf16(sum_j P_j v_c[j]) with fp32 accumulation in tile order.
-  for (int r = 0; r < rows; ++r) {
-    float* s = scores + r * tiles;
-    float m = -INFINITY;
-    for (int j = j0; j < j1; ++j) m = fmaxf(m, s[j]);
-    m = block_max(m, fscratch);
-    float l = 0.0f;
-    for (int j = j0; j < j1; ++j) {
-      s[j] = exp2f(__fmul_rn(__fsub_rn(s[j], m), portable::kLog2eF));
-      l = __fadd_rn(l, s[j]);
-    }
-    l = block_fsum(l, fscratch);
-    for (int j = j0; j < j1; ++j) s[j] = round_to_bf16(__fdiv_rn(s[j], l));
+  float m = -INFINITY;
+  for (int j = lane; j < tiles; j += 32) m = fmaxf(m, s[j]);
+  m = warp_max(m);
+  float l = 0.0f;
+  for (int j = lane; j < tiles; j += 32) {
+    s[j] = exp2f(__fmul_rn(__fsub_rn(s[j], m), portable::kLog2eF));
+    l = __fadd_rn(l, s[j]);
   }
-  __syncthreads();
-  for (int i = threadIdx.x; i < rows * head_dim; i += kSelectThreads) {
-    const int r = i / head_dim, c = i % head_dim;
-    const float* pr = scores + r * tiles;
+  l = warp_sum(l);
+  for (int j = lane; j < tiles; j += 32) s[j] = round_to_bf16(__fdiv_rn(s[j], l));
+  __syncwarp();
+  for (int c = lane; c < head_dim; c += 32) {
     float acc = 0.0f;
-    for (int j = 0; j < tiles; ++j) acc = __fadd_rn(acc, __fmul_rn(pr[j], bf16_at(vc_bh + static_cast<int64_t>(j) * head_dim + c)));
-    out_c[(bh * tiles + row0 + r) * head_dim + c] = f32_to_bf16_bits(acc);
+    for (int j = 0; j < tiles; ++j) acc = __fadd_rn(acc, __fmul_rn(s[j], bf16_at(vc_bh + static_cast<int64_t>(j) * head_dim + c)));
+    out_c[(bh * tiles + row0 + warp) * head_dim + c] = f32_to_bf16_bits(acc);
   }
 }
 
@@ -218,7 +209,9 @@ BlockSparseAttentionParams fine_params(const VideoSparseAttentionParams& p, cons
   return b;
 }
 
-size_t select_smem_bytes(int tiles) { return (kSelectRows * kMaxHeadDim + kSelectRows * tiles + 64) * sizeof(float); }
+size_t select_smem_bytes(int tiles) {
+  return (kSelectRows * kMaxHeadDim + kScoreChunk * (kMaxHeadDim + 1) + kSelectRows * tiles) * sizeof(float);
+}
 
 }  // namespace
 
@@ -234,7 +227,7 @@ std::string video_sparse_attention_unsupported_reason(const VideoSparseAttention
   if (p.topk < 1 || p.topk > p.tiles) return "top-k must be in [1, tiles]";
   if (select_smem_bytes(p.tiles) > 200 * 1024)
     return "the selection kernel holds " + std::to_string(p.tiles) + " tiles x " + std::to_string(kSelectRows) +
-           " rows of scores in shared memory; at most ~12,000 tiles are supported";
+           " rows of scores in shared memory; at most ~5,700 tiles are supported";
   if (p.gate && (p.gate_token_stride % 8 || reinterpret_cast<uintptr_t>(p.gate) % 16))
     return "the gate must have 16-byte aligned rows";
   return block_sparse_attention_sm90_unsupported_reason(fine_params(p, reinterpret_cast<const int32_t*>(256)));

@@ -25,11 +25,15 @@ inline int64_t topk_count(int64_t tiles, double sparsity) {
 
 // Mean of one channel over a tile's valid rows: fp32 sum in row order / valid rows, -> bf16.
 // rows: pointer to the channel of the tile's first row, stride between rows in elements.
+// The final step, for callers that sum the rows themselves (in row order, with portable::add).
+WAN_HD float tile_mean_from_sum(float sum, int valid_rows) {
+  return round_to_bf16(portable::div(sum, static_cast<float>(valid_rows)));
+}
 template <typename Load>
 WAN_HD float tile_mean(Load load, int valid_rows) {
   float sum = 0.0f;
   for (int r = 0; r < valid_rows; ++r) sum = portable::add(sum, load(r));
-  return round_to_bf16(portable::div(sum, static_cast<float>(valid_rows)));
+  return tile_mean_from_sum(sum, valid_rows);
 }
 
 // Coarse score of (q tile i, kv tile j): bf16(bf16(q_c . k_c) * scale), the dot product an
