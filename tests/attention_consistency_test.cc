@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/attention/attention_backend.h"
+#include "engine/attention/attention_runner.h"
 #include "engine/core/device.h"
 #include "kernels/attention/video_sparse/video_sparse_numerics.h"
 #include "kernels/common/float16.h"
@@ -75,51 +76,20 @@ double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
   return std::sqrt(num / den);
 }
 
-// Runs one backend on raster-order inputs through the interface; returns raster-order output.
+// Runs one backend through the interface (attention_runner) on raster-order inputs.
 Result<std::vector<float>> run_backend(const AttentionConfig& config, Device device, const Grid& g, int64_t heads,
                                        int64_t d, const std::vector<float>& q, const std::vector<float>& k,
                                        const std::vector<float>& v, float scale) {
   const int64_t tokens = g.frames * g.height * g.width;
-  WAN_ASSIGN_OR_RETURN(std::unique_ptr<AttentionBackend> backend, make_attention_backend(config, device));
+  const Shape s = {1, tokens, heads, d};
+  auto wrap = [&](const std::vector<float>& x) {
+    return Tensor::wrap(const_cast<float*>(x.data()), s, DType::kF32, Device::cpu());
+  };
   const AttentionShape shape{1, heads, d, tokens, tokens, g.frames, g.height, g.width, device,
                              AttentionPrecision::kBf16};
-  WAN_RETURN_IF_ERROR(backend->can_implement(shape));
-  const TokenOrder order = backend->token_order(shape);
-  auto permute = [&](const std::vector<float>& x, bool to_backend) {
-    if (!order.tiled) return x;
-    std::vector<float> y(x.size());
-    for (int64_t t = 0; t < tokens; ++t) {
-      const int64_t raster = order.layout.raster_of_tiled[t];
-      const int64_t from = to_backend ? raster : t, to = to_backend ? t : raster;
-      std::copy_n(x.begin() + from * heads * d, heads * d, y.begin() + to * heads * d);
-    }
-    return y;
-  };
-  const Shape s = {1, tokens, heads, d};
-  const DType dtype = device.is_cpu() ? DType::kF32 : DType::kBF16;
-  auto upload = [&](const std::vector<float>& x) -> Result<Tensor> {
-    const std::vector<float> p = permute(x, true);
-    WAN_ASSIGN_OR_RETURN(Tensor host, Tensor::empty(s, dtype));
-    for (size_t i = 0; i < p.size(); ++i) {
-      if (dtype == DType::kF32) host.data<float>()[i] = p[i];
-      else host.data<BFloat16>()[i] = BFloat16(p[i]);
-    }
-    return host.to(device);
-  };
-  WAN_ASSIGN_OR_RETURN(Tensor tq, upload(q));
-  WAN_ASSIGN_OR_RETURN(Tensor tk, upload(k));
-  WAN_ASSIGN_OR_RETURN(Tensor tv, upload(v));
-  WAN_ASSIGN_OR_RETURN(Tensor to, Tensor::zeros(s, dtype, device));
-  WAN_ASSIGN_OR_RETURN(Tensor ws, Tensor::empty({static_cast<int64_t>(std::max<size_t>(backend->workspace_bytes(shape), 1))},
-                                                DType::kU8, device));
-  WAN_RETURN_IF_ERROR(backend->plan(shape, {ws.raw_data(), ws.nbytes()}, nullptr));
-  AttentionArgs args{&tq, &tk, &tv, &to, scale};
-  WAN_RETURN_IF_ERROR(backend->run(args, nullptr));
-  WAN_ASSIGN_OR_RETURN(Tensor out, to.to(Device::cpu()));
-  std::vector<float> o(static_cast<size_t>(out.numel()));
-  for (size_t i = 0; i < o.size(); ++i)
-    o[i] = dtype == DType::kF32 ? out.data<float>()[i] : out.data<BFloat16>()[i].to_float();
-  return permute(o, false);
+  WAN_ASSIGN_OR_RETURN(AttentionRun run,
+                       run_attention_on_raster_tokens(config, shape, wrap(q), wrap(k), wrap(v), nullptr, scale));
+  return std::vector<float>(run.out.data<float>(), run.out.data<float>() + run.out.numel());
 }
 
 // The mask of a backend config: full, or VSA's top-k tiles from the CPU reference.

@@ -110,5 +110,44 @@ check "trace --diff error figures: one element, one bf16 ULP" grep -q "1 (bf16),
 "$REPRO" trace --diff clean.json clean.json > diff2.txt 2>&1; rc=$?
 check "identical traces exit 0" test $rc -eq 0
 
+# repro attention: a backend on tensors from a file (raster tokens of a 3x5x6 grid, partial
+# tiles); video_sparse at sparsity 0 is dense attention to bf16 rounding; bad inputs exit with
+# the documented codes; an existing output is kept without --force.
+python3 - "$WORK/qkv.safetensors" <<'PY'
+import json, random, struct, sys
+random.seed(5)
+shape = [1, 90, 2, 64]
+n = 1 * 90 * 2 * 64
+header, blobs, off = {}, b"", 0
+for name in ("k", "q", "v"):
+    data = struct.pack("<%df" % n, *[random.gauss(0, 1) for _ in range(n)])
+    header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(data)]}
+    blobs += data; off += len(data)
+h = json.dumps(header).encode(); h += b" " * (-len(h) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + blobs)
+PY
+"$REPRO" attention --backend dense --device cpu --input qkv.safetensors --output dense.safetensors --runs 2 > att.txt 2>&1; rc=$?
+check "repro attention dense exits 0" test $rc -eq 0
+check "repro attention times the call" grep -q "median" att.txt
+"$REPRO" attention --backend video_sparse:sparsity=0 --device cpu --grid 3,5,6 --input qkv.safetensors --output vsa.safetensors > att2.txt 2>&1; rc=$?
+check "repro attention video_sparse exits 0" test $rc -eq 0
+close=$(python3 - dense.safetensors vsa.safetensors <<'PY'
+import json, struct, sys, math
+def read(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); e = h["out"]
+    s, t = e["data_offsets"]; return struct.unpack("<%df" % ((t - s) // 4), b[8 + n + s:8 + n + t])
+a, b = read(sys.argv[1]), read(sys.argv[2])
+num = sum((x - y) ** 2 for x, y in zip(a, b)); den = sum(y * y for y in b)
+print("yes" if math.sqrt(num / den) < 1e-2 else "no %g" % math.sqrt(num / den))
+PY
+)
+check "video_sparse at sparsity 0 equals dense (rel L2 < 1e-2): $close" test "$close" = "yes"
+"$REPRO" attention --backend video_sparse --device cpu --grid 3,5,5 --input qkv.safetensors --output x.safetensors > out.txt 2>&1; rc=$?
+check "repro attention: grid that does not match the tokens exits 2" test $rc -eq 2
+"$REPRO" attention --backend dense --device cpu --input qkv.safetensors --output dense.safetensors > out.txt 2>&1; rc=$?
+check "repro attention keeps an existing output without --force (exit 7)" test $rc -eq 7
+"$REPRO" attention --backend dense --device cpu --input dense.safetensors --output y.safetensors > out.txt 2>&1; rc=$?
+check "repro attention: a file without q, k, v exits 3" test $rc -eq 3
+
 echo "$failures check(s) failed"
 exit $((failures > 0))

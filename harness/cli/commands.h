@@ -19,6 +19,7 @@ int devices_command(const std::vector<std::string>& args);
 int compare_command(const std::vector<std::string>& args);
 int ab_command(const std::vector<std::string>& args);
 int bench_command(const std::vector<std::string>& args);
+int attention_command(const std::vector<std::string>& args);
 
 // Flags shared by every command that describes a case (run, golden, trace).
 const std::set<std::string>& case_value_flags();

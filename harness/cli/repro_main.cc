@@ -37,13 +37,17 @@ commands:
   bench --benchmarks BIN[,BIN...]
                  runs Google Benchmark kernel suites (--repetitions 10, --filter, --flush-l2)
                  into a run-shaped report that `repro compare` judges per benchmark
+  attention --backend B --input IN.safetensors --output OUT.safetensors [--grid T,H,W]
+                 one attention backend on q, k, v (and gate) from a file; writes 'out' and
+                 times the call (--device, --layout bshd|bhsd, --scale, --runs 10, --force)
   devices        the environment fingerprint of this machine
   help           this text
 
 case flags (defaults: the built-in case, wan-tiny on synthetic weights, 8 steps):
   --model NAME|FILE.json   wan-tiny, wan-small, wan2.1-t2v-1.3b, wan2.1-t2v-14b, or a JSON config
   --weights synthetic:SEED|PATH   checkpoint file, folder or sharded index (diffusers/Wan layout)
-  --backend dense   --device auto|cpu|cuda[:N]   --precision bf16|fp32
+  --backend NAME[:key=value,...]  dense[:kernel=auto|sm90_ws|sm90_plain|mma_sync],
+                 video_sparse[:sparsity=0.9]   --device auto|cpu|cuda[:N]   --precision bf16|fp32
   --seed N  --steps N  --timesteps 1000,757,522  --frames N  --height N  --width N
   --guidance G  --shift S  --scheduler flow_unipc|flow_euler
   --prompt-embeds FILE  --negative-embeds FILE  --noise FILE   (safetensors)
@@ -76,6 +80,7 @@ int main(int argc, char** argv) {
   if (command == "compare") return wan::cli::compare_command(rest);
   if (command == "ab") return wan::cli::ab_command(rest);
   if (command == "bench") return wan::cli::bench_command(rest);
+  if (command == "attention") return wan::cli::attention_command(rest);
   std::fprintf(stderr, "repro: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return wan::cli::kExitUsage;
 }
