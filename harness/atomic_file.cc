@@ -1,63 +1,240 @@
 #include "harness/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <random>
 
 namespace wan {
+namespace {
 
-Status write_file_atomically(const std::string& path, const std::string& content,
-                             Overwrite overwrite, const std::string& overwrite_hint) {
-  namespace fs = std::filesystem;
+namespace fs = std::filesystem;
+
+// Attempts at a fresh temporary name before giving up (each name is 48 random bits).
+constexpr int kTempNameAttempts = 16;
+
+// Closes on every path out of a function.
+class ScopedFd {
+ public:
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ~ScopedFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  // A copy would close twice.
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  int get() const { return fd_; }
+  // Closes now and reports close's own error (where NFS reports a failed write).
+  int close_now() {
+    const int rc = ::close(fd_);
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  int fd_;
+};
+
+Status io_error(const std::string& what, int err) {
+  const std::string text = what + ": " + std::strerror(err);
+  if (err == ENOSPC || err == EDQUOT) return resource_exhausted(text + "; free some disk space and retry");
+  return unavailable(text + "; check that the directory exists and is writable");
+}
+
+Status refused(const std::string& path, const std::string& hint) {
+  return failed_precondition("'" + path + "' exists and was not overwritten; pass " + hint + " to replace it");
+}
+
+std::string temp_name(const std::string& path) {
+  static std::random_device device;
+  static std::mt19937_64 gen(device());
+  static const char kHex[] = "0123456789abcdef";
+  std::string suffix;
+  uint64_t bits = gen();
+  for (int i = 0; i < 12; ++i, bits >>= 4) suffix += kHex[bits & 15];
+  return path + ".tmp." + std::to_string(::getpid()) + "." + suffix;
+}
+
+std::string directory_of(const std::string& path) {
+  const fs::path parent = fs::path(path).parent_path();
+  return parent.empty() ? "." : parent.string();
+}
+
+// True when something (a file, a directory, a dangling symlink) is at `path`.
+bool occupied(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+Status prepare(const std::string& path, Overwrite overwrite, const std::string& hint) {
+  // Failing early saves the caller's work; the rename below is what makes refusal reliable.
+  if (overwrite == Overwrite::kRefuse && occupied(path)) return refused(path, hint);
   std::error_code ec;
-  if (overwrite == Overwrite::kRefuse && fs::exists(path, ec)) {
-    return failed_precondition("'" + path + "' exists and was not overwritten; pass " +
-                               overwrite_hint + " to replace it");
-  }
-  const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) {
-    return unavailable("cannot create '" + tmp + "': " + std::strerror(errno) +
-                       "; check that the directory exists and is writable");
-  }
-  size_t written = 0;
-  while (written < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const std::string err = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return unavailable("writing '" + tmp + "' failed: " + err);
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string err = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return unavailable("flushing '" + tmp + "' failed: " + err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string err = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return unavailable("renaming '" + tmp + "' to '" + path + "' failed: " + err);
-  }
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty()) fs::create_directories(parent, ec);  // a failure shows at open()
   return Status();
 }
 
+Status fsync_directory(const std::string& dir) {
+  ScopedFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return io_error("opening directory '" + dir + "' to flush it", errno);
+  // Some file systems cannot fsync a directory (EINVAL); their renames are as durable as
+  // they get.
+  if (::fsync(fd.get()) != 0 && errno != EINVAL) return io_error("flushing directory '" + dir + "'", errno);
+  if (fd.close_now() != 0) return io_error("closing directory '" + dir + "'", errno);
+  return Status();
+}
+
+// Renames `temp` onto `path`; with kRefuse, never replaces what is there. The caller removes
+// `temp` when this fails.
+Status publish(const std::string& temp, const std::string& path, Overwrite overwrite, const std::string& hint) {
+  if (overwrite == Overwrite::kAllow) {
+    if (::rename(temp.c_str(), path.c_str()) != 0)
+      return io_error("renaming '" + temp + "' to '" + path + "'", errno);
+  } else if (::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+    if (errno == EEXIST) return refused(path, hint);
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+      return io_error("renaming '" + temp + "' to '" + path + "'", errno);
+    // No RENAME_NOREPLACE on this file system: link() refuses an existing target atomically.
+    if (::link(temp.c_str(), path.c_str()) != 0) {
+      if (errno == EEXIST) return refused(path, hint);
+      return io_error("linking '" + temp + "' to '" + path + "'", errno);
+    }
+    ::unlink(temp.c_str());
+  }
+  return fsync_directory(directory_of(path));
+}
+
+}  // namespace
+
+Status write_file_atomically(const std::string& path, const std::string& content, Overwrite overwrite,
+                             const std::string& overwrite_hint) {
+  WAN_RETURN_IF_ERROR(prepare(path, overwrite, overwrite_hint));
+  std::string temp;
+  int raw_fd = -1;
+  for (int attempt = 0; attempt < kTempNameAttempts && raw_fd < 0; ++attempt) {
+    temp = temp_name(path);
+    // O_EXCL: never an existing file; O_NOFOLLOW: never through a planted symlink.
+    raw_fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (raw_fd < 0 && errno != EEXIST) break;
+  }
+  if (raw_fd < 0) return io_error("cannot create '" + temp + "'", errno);
+  ScopedFd fd(raw_fd);
+  auto fail = [&](const std::string& what, int err) {
+    ::unlink(temp.c_str());
+    return io_error(what, err);
+  };
+  size_t written = 0;
+  while (written < content.size()) {
+    const ssize_t n = ::write(fd.get(), content.data() + written, content.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail("writing '" + temp + "'", errno);
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0) return fail("flushing '" + temp + "'", errno);
+  if (fd.close_now() != 0) return fail("closing '" + temp + "'", errno);
+  const Status published = publish(temp, path, overwrite, overwrite_hint);
+  if (!published.ok()) ::unlink(temp.c_str());
+  return published;
+}
+
+Status write_file_atomically_with(const std::string& path,
+                                  const std::function<Status(const std::string& temp_path)>& produce,
+                                  Overwrite overwrite, const std::string& overwrite_hint) {
+  WAN_RETURN_IF_ERROR(prepare(path, overwrite, overwrite_hint));
+  // A private directory: nobody else can plant a file or symlink where `produce` writes.
+  std::string dir;
+  bool made = false;
+  for (int attempt = 0; attempt < kTempNameAttempts && !made; ++attempt) {
+    dir = temp_name(path);
+    made = ::mkdir(dir.c_str(), 0700) == 0;
+    if (!made && errno != EEXIST) break;
+  }
+  if (!made) return io_error("cannot create directory '" + dir + "'", errno);
+  const std::string temp = (fs::path(dir) / fs::path(path).filename()).string();
+  auto cleanup = [&] {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  };
+  const Status produced = produce(temp);
+  if (!produced.ok()) {
+    cleanup();
+    return produced;
+  }
+  Status s;
+  {
+    ScopedFd fd(::open(temp.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st;
+    if (fd.get() < 0) {
+      s = io_error("reopening '" + temp + "' to flush it", errno);
+    } else if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      s = internal_error("the writer of '" + path + "' left no regular file at '" + temp + "'");
+    } else if (::fsync(fd.get()) != 0) {
+      s = io_error("flushing '" + temp + "'", errno);
+    }
+  }
+  if (s.ok()) s = publish(temp, path, overwrite, overwrite_hint);
+  cleanup();
+  return s;
+}
+
+Result<DirectoryLock> DirectoryLock::acquire(const std::string& directory) {
+  std::error_code ec;
+  fs::create_directories(directory, ec);
+  const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return io_error("cannot open directory '" + directory + "' to lock it", errno);
+  DirectoryLock lock(fd);
+  while (::flock(fd, LOCK_EX) != 0) {
+    if (errno != EINTR) return io_error("cannot lock directory '" + directory + "'", errno);
+  }
+  return Result<DirectoryLock>(std::move(lock));
+}
+
+DirectoryLock::~DirectoryLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock
+}
+
 Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return not_found("cannot read '" + path + "': " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; the type check below refuses it.
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0) {
+    const int err = errno;
+    if (err == ENOENT || err == ENOTDIR) return not_found("cannot read '" + path + "': " + std::strerror(err));
+    return unavailable("cannot read '" + path + "': " + std::strerror(err));
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return unavailable("cannot stat '" + path + "': " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) return invalid_argument("'" + path + "' is a directory; pass a file");
+  if (!S_ISREG(st.st_mode))
+    return invalid_argument("'" + path + "' is not a regular file (a FIFO, socket or device); pass a file");
+  if (static_cast<uint64_t>(st.st_size) > kMaxReadFileBytes)
+    return data_loss("'" + path + "' is " + std::to_string(st.st_size) + " bytes, more than the " +
+                     std::to_string(kMaxReadFileBytes) + " any repro file has; pass the right file");
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+  std::string content;
+  content.reserve(static_cast<size_t>(st.st_size));
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return unavailable("reading '" + path + "' failed: " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    if (content.size() + static_cast<size_t>(n) > kMaxReadFileBytes)
+      return data_loss("'" + path + "' grew past " + std::to_string(kMaxReadFileBytes) + " bytes while being read");
+    content.append(buffer, static_cast<size_t>(n));
+  }
+  return content;
 }
 
 }  // namespace wan

@@ -1,8 +1,13 @@
-// Files that are never half-written: content goes to a temporary file in the same directory,
-// is flushed to disk, then renamed over the target. Existing targets are kept unless the
-// caller allows overwriting.
+// Files that are never half-written and never clobbered by accident. Content goes to a new
+// temporary file beside the target (created O_EXCL|O_NOFOLLOW|O_CLOEXEC, so a planted file or
+// symlink is never written through), is fsynced, then renamed onto the target and the
+// directory is fsynced. When overwriting is refused the rename itself refuses
+// (renameat2 RENAME_NOREPLACE, else link + unlink): a file created by someone else in between
+// is kept, never replaced. Also: an exclusive lock on a directory for read-modify-write
+// updates (goldens), and a bounded reader that refuses FIFOs and devices.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "engine/core/status.h"
@@ -11,11 +16,44 @@ namespace wan {
 
 enum class Overwrite { kRefuse, kAllow };
 
-// Errors: FAILED_PRECONDITION if the file exists and overwrite is kRefuse (names the flag to
-// pass: `overwrite_hint`); NOT_FOUND / UNAVAILABLE with errno text for I/O failures.
+// Errors: FAILED_PRECONDITION if the target exists and overwrite is kRefuse (names the flag to
+// pass: `overwrite_hint`); RESOURCE_EXHAUSTED when the disk is full; UNAVAILABLE with errno
+// text for other I/O failures. On any error the target is untouched and no temporary is left.
 Status write_file_atomically(const std::string& path, const std::string& content,
                              Overwrite overwrite, const std::string& overwrite_hint = "--force");
 
+// The same rules for a writer that makes the file itself (write_safetensors): `produce` writes
+// a complete file at the path it is given, inside a private (mode 0700) temporary directory
+// beside `path`; that file is then fsynced and published as above. `produce`'s error is
+// returned as is.
+Status write_file_atomically_with(const std::string& path,
+                                  const std::function<Status(const std::string& temp_path)>& produce,
+                                  Overwrite overwrite, const std::string& overwrite_hint = "--force");
+
+// An exclusive advisory lock (flock) on a directory, held until destruction: serialises
+// read-modify-write updates of files in it across processes (two `repro golden update` of one
+// case at once would otherwise lose one). The directory is created if missing.
+class DirectoryLock {
+ public:
+  static Result<DirectoryLock> acquire(const std::string& directory);
+  DirectoryLock(DirectoryLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  DirectoryLock& operator=(DirectoryLock&&) = delete;
+  // A copy would unlock twice.
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+  ~DirectoryLock();
+
+ private:
+  explicit DirectoryLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// Largest file read_file accepts: far above any report, golden or trace the harness writes.
+inline constexpr size_t kMaxReadFileBytes = size_t{1} << 30;
+
+// The whole content of a regular file. Errors: NOT_FOUND (missing), INVALID_ARGUMENT (a
+// directory, FIFO or device: opened without blocking, never read), DATA_LOSS (larger than
+// kMaxReadFileBytes), UNAVAILABLE (other I/O failures).
 Result<std::string> read_file(const std::string& path);
 
 }  // namespace wan
