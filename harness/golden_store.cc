@@ -4,6 +4,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "engine/core/json_reader.h"
 #include "harness/atomic_file.h"
 #include "harness/build_info.h"
 
@@ -25,36 +26,42 @@ std::string golden_path(const std::string& golden_dir, const RunCase& run_case) 
 
 Result<nlohmann::json> read_golden_file(const std::string& path) {
   WAN_ASSIGN_OR_RETURN(std::string text, read_file(path));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    return data_loss("golden file '" + path + "' is not valid JSON (" + e.what() +
-                     "); restore it with `git checkout -- " + path +
-                     "` or re-record it with `repro golden update --force`");
-  }
-  auto bad = [&](const std::string& what) {
-    return data_loss("golden file '" + path + "' is invalid: " + what +
-                     "; restore it from git or re-record it with `repro golden update --force`");
-  };
-  if (!j.is_object()) return bad("the top level must be an object");
-  if (!j.contains("schema_version") || !j["schema_version"].is_number_integer())
-    return bad("missing integer 'schema_version'");
-  if (j["schema_version"].get<int>() != kGoldenSchemaVersion)
-    return bad("schema_version " + j["schema_version"].dump() + " is not " +
-               std::to_string(kGoldenSchemaVersion));
-  if (!j.contains("case") || !j["case"].is_object()) return bad("missing object 'case'");
-  if (!j.contains("goldens") || !j["goldens"].is_object()) return bad("missing object 'goldens'");
-  for (auto it = j["goldens"].begin(); it != j["goldens"].end(); ++it) {
-    const auto& g = it.value();
-    if (!g.is_object() || !g.contains("latents_sha1") || !g["latents_sha1"].is_string() ||
-        g["latents_sha1"].get<std::string>().size() != 40)
-      return bad("goldens['" + it.key() + "'] needs a 40-character 'latents_sha1'");
-    if (!g.contains("fingerprint_class") || !g["fingerprint_class"].is_object())
-      return bad("goldens['" + it.key() + "'] needs an object 'fingerprint_class'");
+  const JsonSource source{"golden file '" + path + "'",
+                          "restore it with `git checkout -- " + path +
+                              "` or re-record it with `repro golden update --force`"};
+  WAN_ASSIGN_OR_RETURN(nlohmann::json j, parse_json(text, source));
+  const JsonValue root(j, source);
+  WAN_ASSIGN_OR_RETURN(const int64_t version, root.int_field("schema_version"));
+  if (version != kGoldenSchemaVersion)
+    return root.error("has schema_version " + std::to_string(version) + ", this build reads " +
+                      std::to_string(kGoldenSchemaVersion));
+  WAN_RETURN_IF_ERROR(root.object_field("case").status());
+  WAN_ASSIGN_OR_RETURN(const JsonValue goldens, root.object_field("goldens"));
+  WAN_ASSIGN_OR_RETURN(const auto classes, goldens.members());
+  for (const auto& [class_id, g] : classes) {
+    WAN_RETURN_IF_ERROR(g.expect_object());
+    WAN_RETURN_IF_ERROR(g.sha1_field("latents_sha1").status());
+    WAN_RETURN_IF_ERROR(g.object_field("fingerprint_class").status());
+    if (g.has("recorded")) {
+      WAN_ASSIGN_OR_RETURN(const JsonValue recorded, g.object_field("recorded"));
+      WAN_RETURN_IF_ERROR(recorded.string_field_or("engine_commit", "").status());
+      WAN_RETURN_IF_ERROR(recorded.string_field_or("date", "").status());
+      if (recorded.has("fingerprint")) WAN_RETURN_IF_ERROR(recorded.object_field("fingerprint").status());
+    }
   }
   return j;
 }
+
+namespace {
+// The file is found by the case id (a hash of the case), so a different recorded case means
+// the file was renamed or edited by hand.
+Status check_case(const std::string& path, const nlohmann::json& golden, const RunCase& run_case) {
+  if (golden["case"] == run_case.to_json()) return Status();
+  return data_loss("golden file '" + path + "' records the case " + golden["case"].dump() + ", not this run's " +
+                   run_case.to_json().dump() + " (renamed or edited by hand); restore it with `git checkout -- " +
+                   path + "` or re-record it with `repro golden update --force`");
+}
+}  // namespace
 
 Result<GoldenCheck> check_golden(const std::string& golden_dir, const RunCase& run_case,
                                  const Fingerprint& fp, const std::string& latents_sha1) {
@@ -67,6 +74,7 @@ Result<GoldenCheck> check_golden(const std::string& golden_dir, const RunCase& r
     return c;
   }
   WAN_ASSIGN_OR_RETURN(nlohmann::json j, read_golden_file(c.file));
+  WAN_RETURN_IF_ERROR(check_case(c.file, j, run_case));
   const auto& goldens = j["goldens"];
   if (!goldens.contains(fp.class_id)) {
     c.verdict = GoldenVerdict::kNotComparable;
@@ -81,7 +89,7 @@ Result<GoldenCheck> check_golden(const std::string& golden_dir, const RunCase& r
   }
   const auto& g = goldens[fp.class_id];
   c.expected_sha1 = g["latents_sha1"].get<std::string>();
-  c.recorded_commit = g.value("recorded", nlohmann::json::object()).value("engine_commit", "");
+  c.recorded_commit = g.value("recorded", nlohmann::json::object()).value("engine_commit", "");  // validated
   if (c.expected_sha1 == latents_sha1) {
     c.verdict = GoldenVerdict::kMatch;
     c.message = "matches golden " + c.expected_sha1.substr(0, 12) + " (" + c.file + ")";
@@ -101,10 +109,16 @@ Result<GoldenUpdate> update_golden(const std::string& golden_dir, const RunCase&
   GoldenUpdate u;
   u.file = golden_path(golden_dir, run_case);
   u.new_sha1 = latents_sha1;
+  // Read, modify, write under one lock: two updates of one case at once must not lose one.
+  WAN_ASSIGN_OR_RETURN(const DirectoryLock lock, DirectoryLock::acquire(golden_dir));
   nlohmann::json j;
   std::error_code ec;
   if (std::filesystem::exists(u.file, ec)) {
     auto existing = read_golden_file(u.file);
+    if (existing.ok()) {
+      const Status same_case = check_case(u.file, existing.value(), run_case);
+      if (!same_case.ok()) existing = same_case;
+    }
     if (!existing.ok()) {
       if (!force) return existing.status();
       j = nullptr;  // --force replaces an invalid file
