@@ -1,9 +1,15 @@
 // compare_run_reports on synthetic run reports: A/A passes as "same" end to end and for
 // (nearly) every kernel, a planted slowdown in one kernel is found, attributed to that kernel
 // with its magnitude, and explains the end-to-end change; output mismatches, added/removed
-// kernels and changed launch shapes are reported; Markdown puts the verdict first.
+// kernels and changed launch shapes are reported; Markdown puts the verdict first. Malformed
+// reports (a missing or mistyped field, `[]`, non-finite or zero timings, 1e400, deep nesting)
+// are DATA_LOSS naming the field, and no kernel name can break the HTML page.
 #include "harness/compare.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -40,7 +46,7 @@ nlohmann::json make_report(std::mt19937_64& gen, int runs, int kernels, const st
 TEST(Compare, AaIsSameEndToEndAndForNearlyAllKernels) {
   std::mt19937_64 gen(1);
   const auto a = make_report(gen, 10, 100, "", 0), b = make_report(gen, 10, 100, "", 0);
-  const Comparison c = compare_run_reports(a, b);
+  const Comparison c = compare_run_reports(a, b).value();
   EXPECT_EQ(c.outcome, CompareOutcome::kPass) << c.json["end_to_end"].dump();
   EXPECT_EQ(c.json["end_to_end"]["verdict"], "same");
   EXPECT_EQ(c.json["kernel_summary"]["slower"].get<int>() + c.json["kernel_summary"]["faster"].get<int>(), 0);
@@ -51,7 +57,7 @@ TEST(Compare, PlantedSlowdownIsFoundAttributedAndExplained) {
   std::mt19937_64 gen(2);
   // k42 (5.2 ms) +2 ms: +38% for the kernel, +0.33% end to end (below the 0.5% threshold).
   const auto a = make_report(gen, 10, 100, "", 0), b = make_report(gen, 10, 100, "k42", 2.0);
-  const Comparison c = compare_run_reports(a, b);
+  const Comparison c = compare_run_reports(a, b).value();
   EXPECT_EQ(c.outcome, CompareOutcome::kRegression);
   const auto& top = c.json["kernels"][0];  // sorted by |delta|
   EXPECT_EQ(top["kernel"], "k42 @ dit_forward/block/0");
@@ -74,7 +80,7 @@ TEST(Compare, OutputMismatchAddedRemovedAndLaunchChanges) {
     run["kernels"][0]["name"] = "k_new";
     run["kernels"][1]["grid"] = {2, 1, 1};
   }
-  const Comparison c = compare_run_reports(a, b);
+  const Comparison c = compare_run_reports(a, b).value();
   EXPECT_EQ(c.outcome, CompareOutcome::kOutputMismatch);
   EXPECT_EQ(c.json["outputs"]["verdict"], "mismatch");
   ASSERT_EQ(c.json["added"].size(), 1u);
@@ -89,8 +95,102 @@ TEST(Compare, OutputMismatchAddedRemovedAndLaunchChanges) {
 TEST(Compare, FewNoisyRunsAreInconclusive) {
   std::mt19937_64 gen(4);
   auto a = make_report(gen, 3, 3, "", 0), b = make_report(gen, 3, 3, "k1", 0.02);
-  const Comparison c = compare_run_reports(a, b);
+  const Comparison c = compare_run_reports(a, b).value();
   EXPECT_TRUE(c.outcome == CompareOutcome::kInconclusive || c.outcome == CompareOutcome::kPass);
+}
+
+void expect_data_loss(const Status& s, const std::string& fragment) {
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.to_string();
+  EXPECT_NE(s.message().find(fragment), std::string::npos) << s.message();
+}
+
+TEST(Compare, MissingFieldIsDataLossNamingIt) {
+  // const operator[] on a missing key read out of bounds in the opt build.
+  std::mt19937_64 gen(5);
+  const auto good = make_report(gen, 3, 2, "", 0);
+  for (const char* field : {"seed", "latents_sha1", "seconds"}) {
+    auto bad = good;
+    bad["runs"][1].erase(field);
+    expect_data_loss(compare_run_reports(good, bad).status(),
+                     std::string("candidate run report: runs[1] has no field \"") + field + "\"");
+    expect_data_loss(compare_run_reports(bad, good).status(), "base run report: runs[1]");
+  }
+  for (const char* field : {"total_us", "grid", "block", "registers", "smem"}) {
+    auto bad = good;
+    bad["runs"][2]["kernels"][1].erase(field);
+    expect_data_loss(compare_run_reports(good, bad).status(),
+                     std::string("runs[2].kernels[1] has no field \"") + field + "\"");
+  }
+}
+
+TEST(Compare, WrongTypesAndRangesAreDataLoss) {
+  std::mt19937_64 gen(6);
+  const auto good = make_report(gen, 3, 2, "", 0);
+  auto edit = [&](const std::function<void(nlohmann::json&)>& f) {
+    nlohmann::json r = good;
+    f(r);
+    return compare_run_reports(good, r).status();
+  };
+  expect_data_loss(compare_run_reports(good, nlohmann::json::array()).status(), "the top level must be an object");
+  expect_data_loss(edit([](nlohmann::json& r) { r["schema"] = 5; }), "schema must be a string");
+  expect_data_loss(edit([](nlohmann::json& r) { r["schema"] = "wan-repro.trace"; }), "not \"wan-repro.run\"");
+  expect_data_loss(edit([](nlohmann::json& r) { r["runs"] = nlohmann::json::array(); }), "runs is empty");
+  expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["seed"] = -1; }), "runs[0].seed must be an integer");
+  expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["seed"] = 1.5; }), "runs[0].seed must be an integer");
+  expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["pid"] = 4294967297ULL; }), "runs[0].pid");
+  expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["seconds"] = std::nan(""); }), "seconds must be a finite");
+  expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["seconds"] = HUGE_VAL; }), "seconds must be a finite");
+  expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["seconds"] = 0.0; }), "runs[0] has seconds 0");
+  expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["step_seconds"] = {0.1, "x"}; }), "step_seconds[1]");
+  expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["kernels"][0]["total_us"] = -1.0; }), "total_us must be");
+  expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["kernels"][0]["grid"] = {1, 1}; }), "must hold 3 integers");
+  expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["kernels"][0]["registers"] = 1e3; }), "registers must be an integer");
+  expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["kernels"][0]["name"] = 3; }), "name must be a string");
+  expect_data_loss(edit([](nlohmann::json& r) { r["tool"] = "x"; }), "tool must be an object");
+}
+
+TEST(Compare, ZeroStepTimesGiveNoVerdictAndNoNan) {
+  // All-zero step times made every ratio 0/0: NaN sorted (undefined) and printed as -nan.
+  std::mt19937_64 gen(7);
+  auto a = make_report(gen, 4, 2, "", 0), b = make_report(gen, 4, 2, "", 0);
+  for (auto* r : {&a, &b})
+    for (auto& run : (*r)["runs"]) run["step_seconds"] = {0.0, 0.0};
+  const Comparison c = compare_run_reports(a, b).value();
+  EXPECT_EQ(c.json["end_to_end"]["verdict"], "inconclusive");
+  EXPECT_TRUE(std::isfinite(c.json["end_to_end"]["ratio"].get<double>()));
+  const std::string md = comparison_markdown(c.json);
+  EXPECT_EQ(md.find("nan"), std::string::npos) << md;
+  EXPECT_EQ(c.json.dump().find("null"), std::string::npos) << "a NaN was written as null";
+}
+
+TEST(Compare, KernelNamesCannotBreakTheHtmlPage) {
+  std::mt19937_64 gen(8);
+  auto a = make_report(gen, 3, 2, "", 0), b = make_report(gen, 3, 2, "", 0);
+  for (auto* r : {&a, &b})
+    for (auto& run : (*r)["runs"]) run["kernels"][0]["name"] = "k<!--<script></script>";
+  const std::string html = comparison_html(compare_run_reports(a, b).value().json);
+  // "<!--" inside the data script opened an escaped state that swallowed the page's script.
+  EXPECT_EQ(html.find("<!--"), std::string::npos);
+  size_t closes = 0;
+  for (size_t pos = 0; (pos = html.find("</script>", pos)) != std::string::npos; ++pos) ++closes;
+  EXPECT_EQ(closes, 2u);  // the data block's and the page script's
+  EXPECT_NE(html.find("k\\u003c!--\\u003cscript>"), std::string::npos);
+}
+
+TEST(Compare, ReadRunReportRejectsMalformedFiles) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(tmp ? tmp : "/tmp") + "/compare_test_" + std::to_string(::getpid()) + ".json";
+  auto read = [&](const std::string& text) {
+    std::ofstream(path) << text;
+    return read_run_report(path).status();
+  };
+  expect_data_loss(read(R"({"schema": "wan-repro.run", "runs": [{"seed": 1e400}]})"), "not valid JSON");
+  expect_data_loss(read(std::string(100000, '[') + std::string(100000, ']')), "deeper than");
+  expect_data_loss(read("[]"), "run report '" + path + "': the top level must be an object");
+  expect_data_loss(read(R"({"schema": 5})"), "schema must be a string");
+  std::mt19937_64 gen(9);
+  EXPECT_TRUE(read(make_report(gen, 3, 2, "", 0).dump()).ok());
+  std::remove(path.c_str());
 }
 
 }  // namespace

@@ -10,9 +10,19 @@ namespace wan::stats {
 
 double median(std::vector<double> v) { return quantile(std::move(v), 0.5); }
 
+namespace {
+// A strict weak order even with NaN (sorted last): plain < on NaN is undefined for std::sort.
+bool nan_last(double a, double b) { return std::isnan(b) ? !std::isnan(a) : a < b; }
+
+// Durations the judge can use: finite and positive (a zero median makes every ratio 0/0).
+bool usable(const std::vector<Sample>& s) {
+  return std::all_of(s.begin(), s.end(), [](const Sample& x) { return std::isfinite(x.value) && x.value > 0; });
+}
+}  // namespace
+
 double quantile(std::vector<double> v, double q) {
   if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
+  std::sort(v.begin(), v.end(), nan_last);
   const double pos = q * static_cast<double>(v.size() - 1);
   const size_t lo = static_cast<size_t>(std::floor(pos));
   const size_t hi = std::min(lo + 1, v.size() - 1);
@@ -25,6 +35,7 @@ double mann_whitney_p(const std::vector<double>& a, const std::vector<double>& b
   std::vector<std::pair<double, int>> all;
   for (double x : a) all.emplace_back(x, 0);
   for (double x : b) all.emplace_back(x, 1);
+  if (std::any_of(all.begin(), all.end(), [](const auto& x) { return std::isnan(x.first); })) return 1.0;
   std::sort(all.begin(), all.end());
   const size_t n = all.size();
   std::vector<double> ranks(n);
@@ -108,7 +119,7 @@ constexpr int kMinUnits = 3;
 RatioInterval bootstrap_median_ratio(const std::vector<Sample>& base, const std::vector<Sample>& cand,
                                      int resamples, uint64_t seed) {
   RatioInterval r;
-  if (base.empty() || cand.empty()) return r;
+  if (base.empty() || cand.empty() || !usable(base) || !usable(cand)) return r;
   r.ratio = median(values(cand)) / median(values(base));
   const auto gb = by_process(base), gc = by_process(cand);
   Rng rng{seed};
@@ -128,7 +139,7 @@ std::vector<double> benjamini_hochberg(const std::vector<double>& p) {
   const size_t m = p.size();
   std::vector<size_t> order(m);
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] < p[b]; });
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return nan_last(p[a], p[b]); });
   std::vector<double> adjusted(m);
   double running = 1.0;
   for (size_t k = m; k-- > 0;) {
@@ -153,6 +164,11 @@ Judgement judge(const std::vector<Sample>& base, const std::vector<Sample>& cand
                 double p_adjusted) {
   Judgement j;
   j.min_effect = min_effect;
+  if (!usable(base) || !usable(cand)) {
+    j.verdict = Verdict::kInconclusive;
+    j.explanation = "no verdict: some timings are zero, negative or not finite";
+    return j;
+  }
   j.interval = bootstrap_median_ratio(base, cand);
   const bool per_process = use_process_units(base, cand);
   const auto ub = test_units(base, per_process), uc = test_units(cand, per_process);
@@ -206,7 +222,9 @@ std::vector<Judgement> judge_many(const std::vector<std::vector<Sample>>& base,
   std::vector<double> p;
   for (size_t i = 0; i < base.size(); ++i) {
     const bool per_process = use_process_units(base[i], cand[i]);
-    p.push_back(mann_whitney_p(test_units(base[i], per_process), test_units(cand[i], per_process)));
+    p.push_back(usable(base[i]) && usable(cand[i])
+                    ? mann_whitney_p(test_units(base[i], per_process), test_units(cand[i], per_process))
+                    : 1.0);
   }
   const std::vector<double> adjusted = benjamini_hochberg(p);
   std::vector<Judgement> out;

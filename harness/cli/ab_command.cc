@@ -28,10 +28,7 @@ Result<nlohmann::json> run_build(const std::string& binary, const std::vector<st
   if (exit_code != 0 && exit_code != kExitNondeterministic)
     return internal_error("'" + binary + " run' failed with exit status " + std::to_string(exit_code) +
                           ": is it a repro executable?");
-  WAN_ASSIGN_OR_RETURN(std::string text, read_file(report));
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded()) return data_loss("unreadable report from '" + binary + "'");
-  return j;
+  return read_run_report(report);
 }
 
 }  // namespace
@@ -61,6 +58,7 @@ int ab_command(const std::vector<std::string>& args) {
   const std::string dir = f.get("out-dir", "repro-out/ab-" + std::to_string(::getpid()));
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
+  if (ec) return fail("ab", unavailable("cannot create --out-dir '" + dir + "': " + ec.message()));
   const std::string bins[2] = {f.get("base"), f.get("cand")};
   nlohmann::json merged[2];
   for (int64_t i = 0; i < processes.value(); ++i) {
@@ -91,17 +89,17 @@ int ab_command(const std::vector<std::string>& args) {
     return fail("ab", invalid_argument("--min-effect and --kernel-min-effect need numbers"));
   o.end_to_end_min_effect = e2e_effect.value();
   o.kernel_min_effect = kernel_effect.value();
-  Comparison c;
-  try {
-    c = compare_run_reports(merged[0], merged[1], o);
-  } catch (const nlohmann::json::exception& e) {
-    return fail("ab", data_loss(std::string("a run report is malformed: ") + e.what()));
-  }
+  auto compared = compare_run_reports(merged[0], merged[1], o);
+  if (!compared.ok()) return fail("ab", compared.status());
+  const Comparison& c = compared.value();
   const std::string md = comparison_markdown(c.json);
   std::fputs(md.c_str(), stdout);
-  (void)write_file_atomically(dir + "/compare.md", md, Overwrite::kAllow);
-  (void)write_file_atomically(dir + "/compare.json", c.json.dump(2) + "\n", Overwrite::kAllow);
-  (void)write_file_atomically(dir + "/compare.html", comparison_html(c.json), Overwrite::kAllow);
+  for (const auto& [name, content] : {std::pair<std::string, std::string>{"compare.md", md},
+                                      {"compare.json", c.json.dump(2) + "\n"},
+                                      {"compare.html", comparison_html(c.json)}}) {
+    const Status s = write_file_atomically(dir + "/" + name, content, Overwrite::kAllow);
+    if (!s.ok()) return fail("ab", s);
+  }
   std::fprintf(stderr, "repro ab: reports in %s\n", dir.c_str());
   return exit_code_for_comparison(static_cast<int>(c.outcome));
 }

@@ -26,11 +26,9 @@ int compare_command(const std::vector<std::string>& args) {
     return fail("compare", invalid_argument("usage: repro compare BASE.json CAND.json [--md F] [--json F] [--html F]"));
   nlohmann::json reports[2];
   for (int i = 0; i < 2; ++i) {
-    auto text = read_file(f.positional()[i]);
-    if (!text.ok()) return fail("compare", text.status());
-    reports[i] = nlohmann::json::parse(text.value(), nullptr, false);
-    if (reports[i].is_discarded() || reports[i].value("schema", "") != "wan-repro.run")
-      return fail("compare", data_loss("'" + f.positional()[i] + "' is not a repro run report (schema wan-repro.run)"));
+    auto report = read_run_report(f.positional()[i]);
+    if (!report.ok()) return fail("compare", report.status());
+    reports[i] = std::move(report).value();
   }
   CompareOptions o;
   auto e2e = f.get_double("min-effect", o.end_to_end_min_effect);
@@ -40,12 +38,9 @@ int compare_command(const std::vector<std::string>& args) {
   o.end_to_end_min_effect = e2e.value();
   o.kernel_min_effect = kernel.value();
   o.alpha = alpha.value();
-  Comparison c;
-  try {
-    c = compare_run_reports(reports[0], reports[1], o);
-  } catch (const nlohmann::json::exception& e) {
-    return fail("compare", data_loss(std::string("a report is malformed (a field is missing or has the wrong type): ") + e.what()));
-  }
+  auto compared = compare_run_reports(reports[0], reports[1], o);
+  if (!compared.ok()) return fail("compare", compared.status());
+  const Comparison& c = compared.value();
   const std::string md = comparison_markdown(c.json);
   std::fputs(md.c_str(), stdout);
   const Overwrite ow = f.has("force") ? Overwrite::kAllow : Overwrite::kRefuse;
