@@ -5,8 +5,9 @@
 // several grids including partial tiles. Bound for exact-class backends: relative L2 < 1e-2
 // against the reference over the backend's own mask (bf16 rounding of P and of the output,
 // 2^-9 each, plus exp2 approximations on the GPU). The mask: full for dense and for
-// video_sparse at sparsity 0; otherwise the top-k tiles chosen by the CPU reference (the CUDA
-// selection is bit-identical to it, checked in video_sparse_attention_test).
+// video_sparse at sparsity 0 and sliding_tile's full window; video_sparse otherwise the top-k
+// tiles chosen by the CPU reference (the CUDA selection is bit-identical to it, checked in
+// video_sparse_attention_test); sliding_tile the spec's clamped window (sliding_tile_allows).
 #include <cmath>
 #include <random>
 #include <vector>
@@ -15,6 +16,7 @@
 
 #include "engine/attention/attention_backend.h"
 #include "engine/attention/attention_runner.h"
+#include "engine/attention/sliding_tile_strategy.h"
 #include "engine/core/device.h"
 #include "kernels/attention/video_sparse/video_sparse_numerics.h"
 #include "kernels/common/float16.h"
@@ -97,6 +99,17 @@ std::function<bool(int64_t, int64_t, int64_t)> mask_of(const AttentionConfig& co
                                                         int64_t d, const std::vector<float>& q,
                                                         const std::vector<float>& k, const std::vector<float>& v,
                                                         float scale) {
+  if (config.kind == AttentionBackendKind::kSlidingTile) {
+    const TileWindow tile = parse_tile_window(config.option("tile")).value();
+    const TileWindow window = parse_tile_window(config.option("window")).value();
+    auto layout = std::make_shared<TileLayout>();
+    EXPECT_EQ(make_tile_layout(g.frames, g.height, g.width, {tile.t, tile.h, tile.w}, layout.get()), "");
+    auto tile_of = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(layout->tokens));
+    for (int64_t t = 0; t < layout->tile_count; ++t)
+      for (int32_t pos = layout->tile_start[t]; pos < layout->tile_start[t + 1]; ++pos)
+        (*tile_of)[layout->raster_of_tiled[pos]] = static_cast<int32_t>(t);
+    return [=](int64_t, int64_t i, int64_t j) { return sliding_tile_allows(*layout, window, (*tile_of)[i], (*tile_of)[j]); };
+  }
   if (config.kind != AttentionBackendKind::kVideoSparse || config.number("sparsity") == 0.0)
     return [](int64_t, int64_t, int64_t) { return true; };
   auto layout = std::make_shared<TileLayout>();
@@ -147,6 +160,9 @@ TEST(AttentionConsistency, EveryBackendOnEveryDeviceMatchesMaskedDense) {
     std::vector<std::string> configs = {std::string(info.name)};
     if (info.kind == AttentionBackendKind::kVideoSparse)
       configs = {"video_sparse:sparsity=0", "video_sparse:sparsity=0.5", "video_sparse:sparsity=0.9"};
+    if (info.kind == AttentionBackendKind::kSlidingTile)
+      configs = {"sliding_tile:window=full", "sliding_tile:tile=4x4x4,window=1x1x1",
+                 "sliding_tile:tile=2x4x4,window=2x1x3", "sliding_tile:tile=3x5x6,window=1x2x1"};
     for (const std::string& text : configs) {
       const AttentionConfig config = parse_attention_config(text).value();
       for (const int64_t d : {64, 128}) {
@@ -175,7 +191,7 @@ TEST(AttentionConsistency, EveryBackendOnEveryDeviceMatchesMaskedDense) {
       }
     }
   }
-  EXPECT_GE(checked, 24);
+  EXPECT_GE(checked, 48);
 }
 
 }  // namespace

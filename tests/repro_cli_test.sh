@@ -43,6 +43,26 @@ check "sparsity outside [0,1) exits 2" test $rc -eq 2
 "$REPRO" run --backend video_sparse:window=3 > out.txt 2>&1; rc=$?
 check "unknown backend option exits 2 and lists the options" test $rc -eq 2
 check "the option list names sparsity" grep -q "sparsity" out.txt
+# sliding_tile mask-strategy files: unreadable, malformed, or naming what the model lacks.
+"$REPRO" run --model wan-tiny --backend sliding_tile:strategy=missing.json > out.txt 2>&1; rc=$?
+check "unreadable strategy file exits 2" test $rc -eq 2
+check "unreadable strategy file is named" grep -q "missing.json cannot be read" out.txt
+printf '{"0_1_2": [1, 2' > torn.json
+"$REPRO" run --model wan-tiny --backend sliding_tile:strategy=torn.json > out.txt 2>&1; rc=$?
+check "malformed strategy file exits 3" test $rc -eq 3
+printf '{"0_1": [1, 0, 1]}' > zero.json
+"$REPRO" run --model wan-tiny --backend sliding_tile:strategy=zero.json > out.txt 2>&1; rc=$?
+check "a zero window exits 3 and names the entry" test $rc -eq 3 -a -n "$(grep '"0_1"' out.txt)"
+printf '{"0_5_0": [1, 1, 1]}' > layer.json
+"$REPRO" run --model wan-tiny --device cpu --backend sliding_tile:strategy=layer.json > out.txt 2>&1; rc=$?
+check "a layer the model lacks exits 2 and names the entry" test $rc -eq 2 -a -n "$(grep '"0_5_0" names layer 5' out.txt)"
+printf '{"1_2": [1, 1, 1]}' > head.json
+"$REPRO" run --model wan-tiny --device cpu --backend sliding_tile:strategy=head.json > out.txt 2>&1; rc=$?
+check "a head the model lacks exits 2 and names the entry" test $rc -eq 2 -a -n "$(grep '"1_2" names head 2' out.txt)"
+printf '{"0_0": [1, 1, 1], "1_1": [1, 1, 1]}' > good.json
+s1=$(run_sha --model wan-tiny --device cpu --steps 2 --backend sliding_tile:tile=2x4x4,window=full,strategy=good.json)
+s2=$(run_sha --model wan-tiny --device cpu --steps 2 --backend sliding_tile:tile=2x4x4,window=full)
+check "a strategy changes the hash" test -n "$s1" -a "$s1" != "$s2"
 "$REPRO" run --bogus-flag 1 > out.txt 2>&1; rc=$?
 check "unknown flag exits 2" test $rc -eq 2
 printf 'not a checkpoint' > corrupt.safetensors

@@ -1,5 +1,5 @@
-// The one interface every self-attention backend implements (dense, video_sparse, and later
-// sliding_tile, sparse_linear, block_sparse, video_moba, sage), and the one backend table.
+// The one interface every self-attention backend implements (dense, video_sparse, sliding_tile,
+// and later sparse_linear, block_sparse, video_moba, sage), and the one backend table.
 // Lifecycle per shape: can_implement -> workspace_bytes -> plan (once per shape, into the
 // caller's workspace) -> run (every layer/step/branch, no allocation, no synchronisation).
 // The model owns the workspace, permutes tokens into the backend's declared token order once
@@ -34,6 +34,8 @@ struct AttentionShape {
   int64_t frames = 0, height = 0, width = 0;
   Device device = Device::cpu();
   AttentionPrecision precision = AttentionPrecision::kBf16;
+  // DiT blocks of the model (per-layer backend options are checked against it); 0 = unknown.
+  int64_t layers = 0;
   std::string describe() const;
 };
 

@@ -1,5 +1,6 @@
 #include "engine/attention/attention_config.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -33,6 +34,11 @@ std::string canonical_number(double x) {
 
 Result<std::string> validate(const AttentionBackendInfo& b, const AttentionOptionSpec& o, const std::string& value) {
   const std::string where = "backend " + std::string(b.name) + " option '" + o.key + "'";
+  if (o.parse_text) {
+    Result<std::string> r = o.parse_text(value);
+    if (!r.ok()) return Status(r.status().code(), where + ": " + r.status().message());
+    return r;
+  }
   if (!o.choices.empty()) {
     for (const std::string& c : o.choices)
       if (c == value) return value;
@@ -54,14 +60,16 @@ Result<std::string> validate(const AttentionBackendInfo& b, const AttentionOptio
 
 std::string AttentionOptionSpec::describe() const {
   std::string s = key + ": ";
-  if (!choices.empty()) {
+  if (parse_text) {
+    s += is_file ? "path" : "text";
+  } else if (!choices.empty()) {
     std::string list;
     for (const std::string& c : choices) list += (list.empty() ? "" : "|") + c;
     s += list;
   } else {
     s += "number in [" + canonical_number(min) + ", " + canonical_number(max) + (max_inclusive ? "]" : ")");
   }
-  return s + ", default " + default_value + (help.empty() ? "" : " (" + help + ")");
+  return s + ", default " + (default_value.empty() ? "none" : default_value) + (help.empty() ? "" : " (" + help + ")");
 }
 
 std::string_view AttentionConfig::backend_name() const { return attention_backend_info(kind).name; }
@@ -80,23 +88,36 @@ std::string AttentionConfig::canonical() const {
   std::string opts;
   for (const auto& [key, value] : options) {  // std::map: keys sorted
     for (const AttentionOptionSpec& o : info.options) {
-      if (o.key == key && o.default_value != value) opts += (opts.empty() ? "" : ",") + key + "=" + value;
+      if (o.key != key || o.default_value == value) continue;
+      const auto digest = file_digests.find(key);
+      opts += (opts.empty() ? "" : ",") + key + "=" + value +
+              (o.is_file && digest != file_digests.end() ? "@" + digest->second.substr(0, 12) : "");
     }
   }
   return opts.empty() ? s : s + ":" + opts;
 }
 
 std::string AttentionConfig::file_tag() const {
-  std::string s;
-  for (char c : canonical()) {
-    if (c == ':' || c == ',') s += '-';
-    else if (c != '=') s += c;
+  // canonical() without separators; a file option contributes its digest, not its path.
+  std::string s(backend_name());
+  const AttentionBackendInfo& info = attention_backend_info(kind);
+  for (const auto& [key, value] : options) {
+    for (const AttentionOptionSpec& o : info.options) {
+      if (o.key != key || o.default_value == value) continue;
+      const auto digest = file_digests.find(key);
+      std::string text = o.is_file && digest != file_digests.end() ? digest->second.substr(0, 12) : value;
+      for (char& c : text)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_') c = '_';
+      s += "-" + key + text;
+    }
   }
   return s;
 }
 
 nlohmann::json AttentionConfig::to_json() const {
-  return {{"backend", std::string(backend_name())}, {"options", options}, {"canonical", canonical()}};
+  nlohmann::json j = {{"backend", std::string(backend_name())}, {"options", options}, {"canonical", canonical()}};
+  if (!file_digests.empty()) j["file_sha1"] = file_digests;
+  return j;
 }
 
 Result<AttentionConfig> parse_attention_config(std::string_view text) {
@@ -134,7 +155,26 @@ Result<AttentionConfig> parse_attention_config(std::string_view text) {
     }
     if (seen[key]) return invalid_argument("backend " + name + ": option '" + key + "' given twice");
     seen[key] = true;
-    WAN_ASSIGN_OR_RETURN(config.options[key], validate(*info, *spec, item.substr(eq + 1)));
+    std::string given = item.substr(eq + 1), recorded_digest;
+    if (spec->is_file) {
+      // PATH or PATH@DIGEST (12 hex digits, as canonical() writes it: the digest is checked).
+      const size_t at = given.rfind('@');
+      if (at != std::string::npos && given.size() - at - 1 == 12 &&
+          given.find_first_not_of("0123456789abcdef", at + 1) == std::string::npos) {
+        recorded_digest = given.substr(at + 1);
+        given.resize(at);
+      }
+    }
+    WAN_ASSIGN_OR_RETURN(std::string value, validate(*info, *spec, given));
+    if (spec->is_file) {
+      if (!recorded_digest.empty() && value.compare(0, 12, recorded_digest) != 0)
+        return data_loss("backend " + name + " option '" + key + "': " + given + " has SHA-1 " + value.substr(0, 12) +
+                         "..., not the " + recorded_digest + "... the case was recorded with; the file changed "
+                         "(restore it, or drop the @digest to run the new file as a new case)");
+      config.file_digests[key] = value;
+      value = given;  // the path, as given
+    }
+    config.options[key] = value;
   }
   return config;
 }

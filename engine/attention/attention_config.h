@@ -20,6 +20,7 @@ namespace wan {
 enum class AttentionBackendKind {
   kDense,
   kVideoSparse,
+  kSlidingTile,
 };
 
 // One option a backend accepts: a choice among names, or a number in a range.
@@ -30,17 +31,25 @@ struct AttentionOptionSpec {
   double min = 0, max = 0;            // choices empty: a number in [min, max) (max_inclusive: ])
   bool max_inclusive = false;
   std::string help;
+  // Non-null: a free-form value ("3x3x5", a file path) checked by this function, which returns
+  // its canonical text, or for a file option (is_file) the SHA-1 of the file's canonical content.
+  Result<std::string> (*parse_text)(const std::string& value) = nullptr;
+  // The value is a path: the case records the content digest (canonical() and the golden id
+  // stay the same wherever the file lives; a changed file is a different case).
+  bool is_file = false;
   std::string describe() const;       // "sparsity: number in [0, 1), default 0.9"
 };
 
 struct AttentionConfig {
   AttentionBackendKind kind = AttentionBackendKind::kDense;
   std::map<std::string, std::string> options;  // every option of the backend, resolved
+  std::map<std::string, std::string> file_digests;  // file options given: key -> content SHA-1
 
   std::string_view backend_name() const;
   const std::string& option(const std::string& key) const;  // resolved value (exists)
   double number(const std::string& key) const;              // numeric option
-  // "video_sparse:sparsity=0.9" (non-default options only; "dense" when all are defaults).
+  // "video_sparse:sparsity=0.9" (non-default options only; "dense" when all are defaults; a
+  // file option appears as its digest's first 12 hex digits: "sliding_tile:strategy=3f2a...").
   std::string canonical() const;
   // A file-name-safe form of canonical(): "video_sparse-sparsity0.9".
   std::string file_tag() const;

@@ -3,6 +3,9 @@
 #include "engine/attention/attention_backend.h"
 #include "engine/attention/dense_cpu.h"
 #include "engine/attention/dense_cuda.h"
+#include "engine/attention/sliding_tile_cpu.h"
+#include "engine/attention/sliding_tile_cuda.h"
+#include "engine/attention/sliding_tile_strategy.h"
 #include "engine/attention/video_sparse_cpu.h"
 #include "engine/attention/video_sparse_cuda.h"
 
@@ -47,6 +50,19 @@ const std::vector<AttentionBackendInfo>& attention_backend_table() {
        true,
        true,
        {{"to_gate_compress", "VSA gate on the coarse branch (out = out_c * gate + out_fine)"}}},
+      {AttentionBackendKind::kSlidingTile,
+       "sliding_tile",
+       "STA: each query tile attends to a window of kv tiles clamped inside the canvas (any canvas and tile)",
+       AttentionExactness::kExact,
+       {{"tile", "6x8x8", {}, 0, 0, false, "tile extents TxHxW in tokens, 1..64 each; edge tiles may be partial",
+         canonical_tile_shape_option},
+        {"window", "3x3x5", {}, 0, 0, false,
+         "uniform window TxHxW in tiles (>= 1), or full (= dense); clamped inside the canvas", canonical_tile_window_option},
+        {"strategy", "", {}, 0, 0, false,
+         "mask-strategy JSON: {\"STEP_LAYER_HEAD\" or \"LAYER_HEAD\": [t, h, w]}; unnamed heads use window",
+         sliding_tile_strategy_digest, true}},
+       true,
+       true},
   };
   return kTable;
 }
@@ -65,6 +81,9 @@ Result<std::unique_ptr<AttentionBackend>> make_attention_backend(const Attention
     case AttentionBackendKind::kVideoSparse:
       if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new VideoSparseCpuAttention(config));
       return std::unique_ptr<AttentionBackend>(new VideoSparseCudaAttention(config));
+    case AttentionBackendKind::kSlidingTile:
+      if (device.is_cpu()) return SlidingTileCpuAttention::create(config);
+      return SlidingTileCudaAttention::create(config);
   }
   return internal_error("unhandled attention backend kind");
 }

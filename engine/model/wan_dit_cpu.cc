@@ -236,7 +236,8 @@ Result<Tensor> WanDitCpu::forward(const Tensor& latents, int64_t timestep, const
 
   const AttentionShape self_shape{1, c.heads, c.head_dim, tokens, tokens, ft, fh, fw, Device::cpu(),
                                   precision_ == Precision::kBf16 ? AttentionPrecision::kBf16
-                                                                 : AttentionPrecision::kFp32};
+                                                                 : AttentionPrecision::kFp32,
+                                  c.layers};
   AttentionShape cross_shape = self_shape;
   cross_shape.kv_tokens = c.text_len;
   cross_shape.frames = cross_shape.height = cross_shape.width = 0;

@@ -270,7 +270,7 @@ Status WanDitCuda::plan_shape(int64_t frames, int64_t height, int64_t width) {
     return Status();
   const int64_t dim = c.dim, latents = c.in_channels * frames * height * width;
   const AttentionShape self_shape{1, c.heads, c.head_dim, L, L, frames, height / 2, width / 2, device_,
-                                  AttentionPrecision::kBf16};
+                                  AttentionPrecision::kBf16, c.layers};
   AttentionShape cross_shape = self_shape;
   cross_shape.kv_tokens = c.text_len;
   cross_shape.frames = cross_shape.height = cross_shape.width = 0;

@@ -6,13 +6,13 @@
 #include "kernels/attention/video_sparse/video_sparse_numerics.h"
 #include "kernels/common/float16.h"
 #include "kernels/common/portable_math.h"
+#include "kernels/cpu/attention_tile_sparse.h"
 #include "kernels/cpu/parallel.h"
 
 namespace wan::cpu {
 
 void attention_video_sparse_f32(const VideoSparseAttentionParams& p) {
   const int64_t d = p.head_dim, nt = p.tiles, row = p.heads * d, tokens = p.tile_start[nt];
-  const float scale_log2e = p.scale * portable::kLog2eF;
   auto rnd = [&](float x) { return p.round_to_bf16 ? round_to_bf16(x) : x; };
   for (int64_t b = 0; b < p.batch; ++b) {
     const float* qb = p.q + b * tokens * row;
@@ -24,8 +24,16 @@ void attention_video_sparse_f32(const VideoSparseAttentionParams& p) {
       std::vector<float> qc(static_cast<size_t>(nt * d)), kc(qc.size()), vc(qc.size());
       std::vector<float> scores(static_cast<size_t>(nt)), probs(static_cast<size_t>(nt));
       std::vector<int64_t> order(static_cast<size_t>(nt));
-      std::vector<float> key_s, acc(static_cast<size_t>(d)), oc(static_cast<size_t>(d));
+      std::vector<float> key_s, acc(static_cast<size_t>(d)), oc(static_cast<size_t>(d)), fine(static_cast<size_t>(d));
+      TileSparseRowArgs row_args;
+      row_args.row_stride = row;
+      row_args.head_dim = d;
+      row_args.tile_start = p.tile_start;
+      row_args.scale = p.scale;
+      row_args.round_p = p.round_to_bf16;
       for (int64_t h = h_begin; h < h_end; ++h) {
+        row_args.k = kb + h * d;
+        row_args.v = vb + h * d;
         // 1. Per-tile means (fp32 sums in row order, / valid rows, bf16).
         for (int64_t t = 0; t < nt; ++t) {
           const int64_t r0 = p.tile_start[t];
@@ -48,7 +56,7 @@ void attention_video_sparse_f32(const VideoSparseAttentionParams& p) {
             const uint32_t kx = vsa::score_key(scores[x]), ky = vsa::score_key(scores[y]);
             return kx != ky ? kx > ky : x < y;
           });
-          std::vector<int64_t> kept(order.begin(), order.begin() + p.topk);
+          std::vector<int32_t> kept(order.begin(), order.begin() + p.topk);
           std::sort(kept.begin(), kept.end());
           if (p.selected) {
             int32_t* sel = p.selected + ((b * p.heads + h) * nt + i) * p.topk;
@@ -73,37 +81,14 @@ void attention_video_sparse_f32(const VideoSparseAttentionParams& p) {
           // 4. Fine branch: each query row over the kept tiles' valid keys, ascending.
           const int64_t q0 = p.tile_start[i];
           for (int64_t r = 0; r < p.tile_tokens[i]; ++r) {
-            const float* qi = qb + (q0 + r) * row + h * d;
-            key_s.clear();
-            for (int64_t t : kept) {
-              for (int64_t kr = p.tile_start[t]; kr < p.tile_start[t + 1]; ++kr) {
-                const float* kj = kb + kr * row + h * d;
-                float s = 0.0f;
-                for (int64_t c = 0; c < d; ++c) s = portable::add(s, portable::mul(qi[c], kj[c]));
-                key_s.push_back(s);
-              }
-            }
-            float m = key_s[0];
-            for (float s : key_s) m = std::max(m, s);
-            float l = 0.0f;
-            std::fill(acc.begin(), acc.end(), 0.0f);
-            size_t n = 0;
-            for (int64_t t : kept) {
-              for (int64_t kr = p.tile_start[t]; kr < p.tile_start[t + 1]; ++kr, ++n) {
-                const float e = portable::exp2f(portable::mul(portable::sub(key_s[n], m), scale_log2e));
-                l = portable::add(l, e);
-                const float pe = rnd(e);
-                const float* vj = vb + kr * row + h * d;
-                for (int64_t c = 0; c < d; ++c) acc[c] = portable::add(acc[c], portable::mul(pe, vj[c]));
-              }
-            }
+            attend_row_over_tiles_f32(row_args, qb + (q0 + r) * row + h * d, kept.data(),
+                                      static_cast<int64_t>(kept.size()), &key_s, fine.data());
             float* oi = ob + (q0 + r) * row + h * d;
             const float* gi = gb ? gb + (q0 + r) * row + h * d : nullptr;
-            const float inv_l = portable::div(1.0f, l);
             for (int64_t c = 0; c < d; ++c) {
-              const float fine = rnd(portable::mul(acc[c], inv_l));
+              const float f = rnd(fine[c]);
               // 5. out = out_c * gate + out_fine (gate absent: the coarse term is exactly 0).
-              oi[c] = gi ? rnd(portable::add(rnd(portable::mul(oc[c], gi[c])), fine)) : fine;
+              oi[c] = gi ? rnd(portable::add(rnd(portable::mul(oc[c], gi[c])), f)) : f;
             }
           }
         }

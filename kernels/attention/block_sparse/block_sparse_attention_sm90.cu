@@ -88,11 +88,19 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
   const int qb = blockIdx.x, head = blockIdx.y, batch = blockIdx.z;
   const int q_first = s.q_block_start ? s.q_block_start[qb] : qb * kBlockM;
   const int q_len = s.q_block_start ? s.q_block_start[qb + 1] - q_first : min(kBlockM, a.q_tokens - q_first);
-  const int32_t* list =
-      s.kv_index ? s.kv_index + (static_cast<int64_t>(batch) * a.heads + head) * s.q_blocks * s.kv_count +
-                       static_cast<int64_t>(qb) * s.kv_count
-                 : nullptr;
-  const int entries = list ? s.kv_count : s.kv_blocks;
+  const int32_t* list = nullptr;
+  int entries = s.kv_blocks;
+  if (s.kv_index) {
+    const int64_t group = s.head_group ? __ldg(s.head_group + head) : static_cast<int64_t>(batch) * a.heads + head;
+    if (s.kv_list_start) {
+      const int32_t* bounds = s.kv_list_start + group * (s.q_blocks + 1) + qb;
+      list = s.kv_index + __ldg(bounds);
+      entries = __ldg(bounds + 1) - __ldg(bounds);
+    } else {
+      list = s.kv_index + (group * s.q_blocks + qb) * s.kv_count;
+      entries = s.kv_count;
+    }
+  }
   auto kv_block = [&](int e) { return list ? __ldg(list + e) : e; };
   auto kv_first = [&](int j) { return s.kv_block_start ? __ldg(s.kv_block_start + j) : j * kBlockN; };
   auto kv_len = [&](int j) {
@@ -270,8 +278,9 @@ std::string block_sparse_attention_sm90_unsupported_reason(const BlockSparseAtte
     if (reinterpret_cast<uintptr_t>(ptr) % 16) return "q, k, v and out must be 16-byte aligned";
   const BlockSchedule& s = p.schedule;
   if (s.q_blocks < 1 || s.kv_blocks < 1) return "the block schedule is empty";
-  if (s.kv_index && (s.kv_count < 1 || s.kv_count > s.kv_blocks))
-    return "a scheduled kv list must hold 1 to kv_blocks entries";
+  if (s.kv_index && !s.kv_list_start && (s.kv_count < 1 || s.kv_count > s.kv_blocks))
+    return "a fixed-length kv list must hold 1 to kv_blocks entries";
+  if ((s.kv_list_start || s.head_group) && !s.kv_index) return "kv_list_start and head_group need kv_index";
   if (!s.q_block_start && s.q_blocks * block_sparse_rows(p.tiling) < a.q_tokens)
     return "the schedule's query blocks do not cover q_tokens";
   int device = 0, major = 0;

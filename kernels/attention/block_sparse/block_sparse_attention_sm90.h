@@ -38,10 +38,16 @@ struct BlockSchedule {
   int q_blocks = 0, kv_blocks = 0;
   const int32_t* q_block_start = nullptr;   // device [q_blocks + 1] or null
   const int32_t* kv_block_start = nullptr;  // device [kv_blocks + 1] or null
-  // null: every kv block in ascending order. Else the list of query block b of (batch, head):
-  // kv_count ascending kv block indices at kv_index[((batch * heads + head) * q_blocks + b) * kv_count].
+  // null: every kv block in ascending order. Else each query block b of (batch, head) visits
+  // a list of kv block indices (visited in list order; non-empty) of its list group g:
+  //   g = head_group ? head_group[head] : batch * heads + head
+  //   fixed length (kv_list_start null): kv_count entries at kv_index[(g * q_blocks + b) * kv_count]
+  //   variable (CSR): kv_index[kv_list_start[g * (q_blocks + 1) + b] .. kv_list_start[g * (q_blocks + 1) + b + 1])
+  // head_group lets heads (of every batch) share lists: sliding_tile's per-head windows.
   const int32_t* kv_index = nullptr;
   int kv_count = 0;
+  const int32_t* kv_list_start = nullptr;  // device [groups * (q_blocks + 1)] or null
+  const int32_t* head_group = nullptr;     // device [heads] or null
 };
 
 struct BlockSparseAttentionParams {
