@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <sstream>
 
+#include "harness/atomic_file.h"
 #include "harness/hashing.h"
 #include "kernels/common/float16.h"
 
@@ -158,29 +160,71 @@ ErrorStats compare_f32(const float* a, const float* b, int64_t count) {
   return s;
 }
 
+namespace {
+
+constexpr const char* kTraceFix = "record it again with `repro trace --out FILE`";
+
+Status check_record(const JsonValue& r) {
+  WAN_RETURN_IF_ERROR(r.expect_object());
+  WAN_RETURN_IF_ERROR(r.int_field("step", 0, std::numeric_limits<int>::max()).status());
+  WAN_RETURN_IF_ERROR(r.string_field("branch").status());
+  WAN_RETURN_IF_ERROR(r.int_field("block", -1, std::numeric_limits<int>::max()).status());
+  WAN_RETURN_IF_ERROR(r.string_field("op").status());
+  WAN_ASSIGN_OR_RETURN(const JsonValue shape, r.array_field("shape"));
+  WAN_ASSIGN_OR_RETURN(const Shape dims, shape.as_int_array(0));
+  if (!checked_shape_numel(dims).ok()) return shape.error("has more elements than an int64 counts");
+  WAN_RETURN_IF_ERROR(r.sha1_field("sha1").status());
+  WAN_RETURN_IF_ERROR(r.sha1_field("chain").status());
+  return Status();
+}
+
+// Only after check_record.
+TraceRecord to_record(const nlohmann::json& j) {
+  TraceRecord r;
+  r.step = static_cast<int>(j["step"].get<int64_t>());
+  r.branch = j["branch"].get<std::string>();
+  r.block = static_cast<int>(j["block"].get<int64_t>());
+  r.op = j["op"].get<std::string>();
+  r.shape = j["shape"].get<Shape>();
+  r.sha1 = j["sha1"].get<std::string>();
+  r.chain = j["chain"].get<std::string>();
+  return r;
+}
+
+}  // namespace
+
+Status validate_trace(const nlohmann::json& trace, const JsonSource& source) {
+  const JsonValue root(trace, source);
+  WAN_ASSIGN_OR_RETURN(const std::string schema, root.string_field("schema"));
+  if (schema != "wan-repro.trace") return root.field("schema").value().error("is \"" + schema + "\", not \"wan-repro.trace\"");
+  WAN_ASSIGN_OR_RETURN(const int64_t version, root.int_field("schema_version"));
+  if (version != kTraceSchemaVersion)
+    return root.error("has schema_version " + std::to_string(version) + ", this build reads " +
+                      std::to_string(kTraceSchemaVersion));
+  WAN_RETURN_IF_ERROR(root.string_field_or("dump_file", "").status());
+  WAN_RETURN_IF_ERROR(root.string_field_or("final_latents_sha1", "").status());
+  if (root.has("command")) WAN_RETURN_IF_ERROR(root.field("command").value().as_string_array().status());
+  WAN_ASSIGN_OR_RETURN(const JsonValue records, root.array_field("records"));
+  WAN_ASSIGN_OR_RETURN(const auto items, records.elements());
+  for (const JsonValue& r : items) WAN_RETURN_IF_ERROR(check_record(r));
+  return Status();
+}
+
+Result<nlohmann::json> read_trace_file(const std::string& path) {
+  WAN_ASSIGN_OR_RETURN(const std::string text, read_file(path));
+  const JsonSource source{"trace '" + path + "'", kTraceFix};
+  WAN_ASSIGN_OR_RETURN(nlohmann::json trace, parse_json(text, source));
+  WAN_RETURN_IF_ERROR(validate_trace(trace, source));
+  return trace;
+}
+
 Result<TraceDiff> diff_traces(const nlohmann::json& a, const nlohmann::json& b) {
-  for (const auto* t : {&a, &b}) {
-    if (!t->is_object() || t->value("schema", "") != "wan-repro.trace" || !t->contains("records") ||
-        t->value("schema_version", 0) != kTraceSchemaVersion) {
-      return data_loss("not a wan-repro trace (schema_version " + std::to_string(kTraceSchemaVersion) +
-                       "); make one with `repro trace --out FILE`");
-    }
-  }
-  auto to_record = [](const nlohmann::json& j) {
-    TraceRecord r;
-    r.step = j.at("step").get<int>();
-    r.branch = j.at("branch").get<std::string>();
-    r.block = j.at("block").get<int>();
-    r.op = j.at("op").get<std::string>();
-    r.shape = j.at("shape").get<Shape>();
-    r.sha1 = j.at("sha1").get<std::string>();
-    r.chain = j.at("chain").get<std::string>();
-    return r;
-  };
+  WAN_RETURN_IF_ERROR(validate_trace(a, {"trace A", kTraceFix}));
+  WAN_RETURN_IF_ERROR(validate_trace(b, {"trace B", kTraceFix}));
   const auto& ra = a["records"];
   const auto& rb = b["records"];
   TraceDiff d;
-  try {
+  {
     const size_t n = std::min(ra.size(), rb.size());
     for (size_t i = 0; i < n; ++i) {
       const TraceRecord x = to_record(ra[i]), y = to_record(rb[i]);
@@ -213,8 +257,6 @@ Result<TraceDiff> diff_traces(const nlohmann::json& a, const nlohmann::json& b) 
                   std::to_string(rb.size()) + " records, identical up to record " + std::to_string(n);
       return d;
     }
-  } catch (const nlohmann::json::exception& e) {
-    return data_loss(std::string("trace record malformed: ") + e.what());
   }
   d.identical = true;
   d.message = "identical: all " + std::to_string(ra.size()) + " op hashes match";

@@ -35,17 +35,42 @@ std::string shape_to_string(const Shape& shape) {
 }
 
 int64_t shape_numel(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t s : shape) n *= s;
-  return n;
+  // Unsigned: never undefined, and exact for every shape checked_shape_numel accepts.
+  uint64_t n = 1;
+  for (int64_t s : shape) n *= static_cast<uint64_t>(s);
+  return static_cast<int64_t>(n);
+}
+
+Result<int64_t> checked_shape_numel(const Shape& shape) {
+  int64_t nonzero = 1;
+  bool empty = false;
+  for (int64_t s : shape) {
+    if (s < 0) return invalid_argument("negative dimension in shape " + shape_to_string(shape));
+    if (s == 0) {
+      empty = true;
+      continue;
+    }
+    if (__builtin_mul_overflow(nonzero, s, &nonzero))
+      return invalid_argument("shape " + shape_to_string(shape) + " has more elements than an int64 counts");
+  }
+  return empty ? int64_t{0} : nonzero;
+}
+
+Result<size_t> checked_shape_bytes(const Shape& shape, DType dtype) {
+  WAN_ASSIGN_OR_RETURN(const int64_t numel, checked_shape_numel(shape));
+  int64_t bytes = 0;
+  if (__builtin_mul_overflow(numel, static_cast<int64_t>(dtype_size(dtype)), &bytes))
+    return invalid_argument("shape " + shape_to_string(shape) + " of " + std::string(dtype_name(dtype)) +
+                            " has more bytes than an int64 counts");
+  return static_cast<size_t>(bytes);
 }
 
 Shape contiguous_strides(const Shape& shape) {
   Shape strides(shape.size());
-  int64_t s = 1;
+  uint64_t s = 1;  // unsigned: defined for any shape, exact for checked ones
   for (size_t i = shape.size(); i-- > 0;) {
-    strides[i] = s;
-    s *= shape[i];
+    strides[i] = static_cast<int64_t>(s);
+    s *= static_cast<uint64_t>(shape[i]);
   }
   return strides;
 }
@@ -122,10 +147,7 @@ Storage::~Storage() {
 }
 
 Result<Tensor> Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  for (int64_t s : shape) {
-    if (s < 0) return invalid_argument("negative dimension in shape " + shape_to_string(shape));
-  }
-  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  WAN_ASSIGN_OR_RETURN(const size_t bytes, checked_shape_bytes(shape, dtype));
   WAN_ASSIGN_OR_RETURN(auto storage, Storage::allocate(bytes, device));
   return Tensor(std::move(storage), shape, contiguous_strides(shape), dtype, 0);
 }
@@ -149,9 +171,13 @@ Tensor Tensor::wrap(void* data, const Shape& shape, DType dtype, Device device,
 
 Result<Tensor> Tensor::view_of(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype,
                                int64_t offset) {
-  const size_t end = (static_cast<size_t>(offset) + static_cast<size_t>(shape_numel(shape))) *
-                     dtype_size(dtype);
-  if (offset < 0 || end > storage->bytes()) {
+  auto bytes = checked_shape_bytes(shape, dtype);
+  if (!bytes.ok()) return bytes.status();
+  const size_t element = dtype_size(dtype);
+  // offset * element + bytes <= storage bytes, without overflow.
+  const bool fits = offset >= 0 && static_cast<uint64_t>(offset) <= storage->bytes() / element &&
+                    bytes.value() <= storage->bytes() - static_cast<size_t>(offset) * element;
+  if (!fits) {
     return invalid_argument("view " + std::string(dtype_name(dtype)) + shape_to_string(shape) +
                             " at element " + std::to_string(offset) + " exceeds storage of " +
                             std::to_string(storage->bytes()) + " bytes");
@@ -234,15 +260,20 @@ Result<Tensor> Tensor::reshape(const Shape& new_shape) const {
                             "; call clone() first");
   }
   Shape shape = new_shape;
-  int64_t known = 1, inferred = -1;
+  int64_t inferred = -1;
+  Shape known_dims;
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1) {
       if (inferred >= 0) return invalid_argument("reshape: more than one -1 in the new shape");
       inferred = static_cast<int64_t>(i);
     } else {
-      known *= shape[i];
+      known_dims.push_back(shape[i]);
     }
   }
+  auto known_count = checked_shape_numel(known_dims);
+  if (!known_count.ok()) return invalid_argument("cannot reshape " + describe() + " to " + shape_to_string(new_shape) +
+                                                 ": " + known_count.status().message());
+  const int64_t known = known_count.value();
   if (inferred >= 0 && known > 0) shape[inferred] = numel() / known;
   if (shape_numel(shape) != numel()) {
     return invalid_argument("cannot reshape " + describe() + " to " + shape_to_string(new_shape));

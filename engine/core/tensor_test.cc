@@ -1,4 +1,5 @@
-// Tensor views and strides: slice, select, permute, reshape, clone, strided copies.
+// Tensor views and strides: slice, select, permute, reshape, clone, strided copies; shapes
+// whose element count, byte count or strides overflow int64 are refused, never allocated small.
 #include "engine/core/tensor.h"
 
 #include <cstdint>
@@ -99,6 +100,36 @@ TEST(Tensor, ZeroSizedTensorsAreValid) {
   const Tensor t = Tensor::zeros({0, 5}, DType::kBF16).value();
   EXPECT_EQ(t.numel(), 0);
   EXPECT_TRUE(t.clone().ok());
+}
+
+TEST(CheckedShape, CountsAndRefusesOverflow) {
+  EXPECT_EQ(checked_shape_numel({}).value(), 1);
+  EXPECT_EQ(checked_shape_numel({2, 3, 4}).value(), 24);
+  EXPECT_EQ(checked_shape_numel({2, 0, 4}).value(), 0);
+  EXPECT_EQ(checked_shape_numel({-1, 2}).status().code(), StatusCode::kInvalidArgument);
+  // 2^32 * 2^32 wrapped to 0 in shape_numel: a 1-byte allocation backed a huge shape.
+  EXPECT_EQ(checked_shape_numel({int64_t{1} << 32, int64_t{1} << 32}).status().code(), StatusCode::kInvalidArgument);
+  // Zero elements, but the strides of the other dimensions overflow.
+  EXPECT_EQ(checked_shape_numel({0, int64_t{1} << 40, int64_t{1} << 40}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(checked_shape_bytes({int64_t{1} << 61}, DType::kBF16).value(), size_t{1} << 62);
+  EXPECT_EQ(checked_shape_bytes({int64_t{1} << 62}, DType::kF32).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(CheckedShape, EmptyViewAndReshapeRefuseOverflowingShapes) {
+  auto huge = Tensor::empty({int64_t{1} << 32, int64_t{1} << 32}, DType::kF32);
+  EXPECT_EQ(huge.status().code(), StatusCode::kInvalidArgument) << huge.status().to_string();
+  EXPECT_EQ(Tensor::empty({0, int64_t{1} << 40, int64_t{1} << 40}, DType::kF32).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(Tensor::empty({int64_t{1} << 61}, DType::kF32).status().code(), StatusCode::kInvalidArgument);
+  auto storage = Storage::allocate(64, Device::cpu()).value();
+  EXPECT_TRUE(Tensor::view_of(storage, {4, 4}, DType::kF32, 0).ok());
+  EXPECT_FALSE(Tensor::view_of(storage, {4, 4}, DType::kF32, 1).ok());
+  // offset * element size wrapped around in size_t, and numel wrapped to 0: both accepted.
+  EXPECT_FALSE(Tensor::view_of(storage, {1}, DType::kF32, int64_t{1} << 62).ok());
+  EXPECT_FALSE(Tensor::view_of(storage, {int64_t{1} << 32, int64_t{1} << 32}, DType::kF32, 0).ok());
+  const Tensor t = iota({2, 8});
+  EXPECT_EQ(t.reshape({-1, 4}).value().shape(), (Shape{4, 4}));
+  EXPECT_FALSE(t.reshape({int64_t{1} << 32, int64_t{1} << 32, -1}).ok());
 }
 
 }  // namespace

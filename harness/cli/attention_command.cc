@@ -14,6 +14,7 @@
 #include "engine/attention/attention_runner.h"
 #include "engine/core/device.h"
 #include "engine/model/safetensors.h"
+#include "harness/atomic_file.h"
 #include "harness/cli/commands.h"
 #include "harness/cli/exit_codes.h"
 
@@ -157,12 +158,14 @@ int attention_command(const std::vector<std::string>& args) {
   const double median = ms.empty() ? 0.0 : ms[ms.size() / 2];
   char timing[96] = "not timed (--runs 0)";
   if (!ms.empty()) std::snprintf(timing, sizeof(timing), "median %.4f ms, min %.4f ms over %zu runs", median, ms.front(), ms.size());
-  const Status written = write_safetensors(out_path, {{"out", out}},
-                                           {{"backend", config->canonical()},
-                                            {"implementation", run->implementation},
-                                            {"device", shape.device.to_string()},
-                                            {"layout", layout},
-                                            {"timing", timing}});
+  const std::map<std::string, std::string> metadata = {{"backend", config->canonical()},
+                                                        {"implementation", run->implementation},
+                                                        {"device", shape.device.to_string()},
+                                                        {"layout", layout},
+                                                        {"timing", timing}};
+  const Status written = write_file_atomically_with(
+      out_path, [&](const std::string& temp) { return write_safetensors(temp, {{"out", out}}, metadata); },
+      f.has("force") ? Overwrite::kAllow : Overwrite::kRefuse);
   if (!written.ok()) return fail("attention", written);
   std::printf("backend   %s\nkernels   %s\nshape     %s\ntime      %s\noutput    %s (out: f32, %s)\n",
               config->canonical().c_str(), run->implementation.c_str(), shape.describe().c_str(), timing,

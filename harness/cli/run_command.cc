@@ -20,6 +20,7 @@
 #include "harness/cli/commands.h"
 #include "harness/cli/exit_codes.h"
 #include "harness/cli/subprocess.h"
+#include "harness/compare.h"
 #include "harness/fingerprint.h"
 #include "harness/golden_store.h"
 #include "harness/gpu_clock.h"
@@ -179,11 +180,10 @@ Result<nlohmann::json> generate_in_child(const RunCase& run_case, uint64_t seed,
     return internal_error("the fresh process for run " + std::to_string(index + 1) + " failed (exit status " +
                           std::to_string(exit_code) + ")");
   }
-  WAN_ASSIGN_OR_RETURN(std::string text, read_file(tmp));
+  auto report = read_run_report(tmp);
   ::unlink(tmp.c_str());
-  nlohmann::json child = nlohmann::json::parse(text, nullptr, false);
-  if (child.is_discarded() || !child.contains("runs") || child["runs"].empty())
-    return internal_error("the fresh process wrote an unreadable report");
+  if (!report.ok()) return internal_error("the fresh process wrote an unreadable report: " + report.status().message());
+  const nlohmann::json& child = report.value();
   RunCase expected = run_case;
   expected.request.seed = seed;
   if (child.value("case_id", "") != expected.case_id())
@@ -230,6 +230,15 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
   const std::string report_path =
       f.get("report", "repro-out/run-" + c.case_id() + "-" + utc_stamp("%Y%m%dT%H%M%SZ") + "-" +
                           std::to_string(::getpid()) + ".json");
+
+  // Refused before any generation runs (the writes refuse again if a file appears since).
+  for (const std::string& path : {report_path, f.get("save-latents")}) {
+    std::error_code ec;
+    const bool occupied =
+        !path.empty() && std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found;
+    if (overwrite == Overwrite::kRefuse && occupied)
+      return fail("run", failed_precondition("'" + path + "' exists and was not overwritten; pass --force to replace it"));
+  }
 
   auto device = parse_device(c.device);
   const Fingerprint fp = make_fingerprint(device.value());
@@ -374,13 +383,13 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
   if (!written.ok()) return fail("run", written);
   if (f.has("save-latents") && first_latents.defined()) {
     const std::string path = f.get("save-latents");
-    if (overwrite == Overwrite::kRefuse && std::filesystem::exists(path)) {
-      return fail("run", failed_precondition("'" + path + "' exists; pass --force to replace it"));
-    }
     auto shaped = first_latents.reshape({1, first_latents.size(0), first_latents.size(1),
                                          first_latents.size(2), first_latents.size(3)});
-    const Status s = write_safetensors(path, {{"latents", shaped.value()}},
-                                       {{"case", c.to_json().dump()}, {"latents_sha1", run_records[0]["latents_sha1"].get<std::string>()}});
+    const std::map<std::string, std::string> metadata = {
+        {"case", c.to_json().dump()}, {"latents_sha1", run_records[0]["latents_sha1"].get<std::string>()}};
+    const Status s = write_file_atomically_with(
+        path, [&](const std::string& temp) { return write_safetensors(temp, {{"latents", shaped.value()}}, metadata); },
+        overwrite);
     if (!s.ok()) return fail("run", s);
   }
 

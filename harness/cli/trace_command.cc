@@ -18,26 +18,27 @@
 namespace wan::cli {
 namespace {
 
-Result<nlohmann::json> load_trace(const std::string& path) {
-  WAN_ASSIGN_OR_RETURN(std::string text, read_file(path));
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded()) return data_loss("trace '" + path + "' is not valid JSON");
-  return j;
-}
-
-// The dumped tensor `key` of a trace, if its dump file has it.
-Result<Tensor> dumped(const nlohmann::json& trace, const std::string& key) {
+// The dumped tensor `key` of a (validated) trace, if its dump file has it: an f32 tensor of
+// the shape the trace recorded for that op, else DATA_LOSS.
+Result<Tensor> dumped(const nlohmann::json& trace, const std::string& key, const Shape& shape) {
   const std::string file = trace.value("dump_file", "");
   if (file.empty()) return not_found("no dumps");
   WAN_ASSIGN_OR_RETURN(Checkpoint dumps, Checkpoint::open(file));
   if (!dumps.has(key)) return not_found("no dump of " + key);
-  return dumps.tensor(key);
+  WAN_ASSIGN_OR_RETURN(Tensor t, dumps.tensor(key));
+  if (t.dtype() != DType::kF32 || t.shape() != shape)
+    return data_loss("dump '" + key + "' in '" + file + "' is " + std::string(dtype_name(t.dtype())) +
+                     shape_to_string(t.shape()) + ", but the trace recorded " + std::string(dtype_name(DType::kF32)) + shape_to_string(shape) +
+                     " for that op; record the trace and its dumps again with `repro trace --dump " + key + "`");
+  return t;
 }
 
 // Re-runs a trace's recorded command with a dump of `key` into `out`; returns the new trace.
 Result<nlohmann::json> rerun_with_dump(const nlohmann::json& trace, const std::string& key,
                                        const std::string& out) {
-  std::vector<std::string> args = trace.at("command").get<std::vector<std::string>>();
+  const std::vector<std::string> args = trace.value("command", std::vector<std::string>{});
+  if (args.empty())
+    return data_loss("the trace records no command to re-run; record both traces with `--dump " + key + "` instead");
   // Drop any --out / --dump / --force of the original command, then add ours.
   std::vector<std::string> kept;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -51,14 +52,14 @@ Result<nlohmann::json> rerun_with_dump(const nlohmann::json& trace, const std::s
   WAN_ASSIGN_OR_RETURN(const int exit_code, run_subprocess(kept));
   if (exit_code != 0)
     return internal_error("re-running '" + kept[0] + "' failed with status " + std::to_string(exit_code));
-  return load_trace(out);
+  return read_trace_file(out);
 }
 
 int diff(const Flags& f) {
   if (f.positional().size() != 2) return fail("trace", invalid_argument("usage: repro trace --diff A.trace.json B.trace.json [--rerun]"));
-  auto a = load_trace(f.positional()[0]);
+  auto a = read_trace_file(f.positional()[0]);
   if (!a.ok()) return fail("trace --diff", a.status());
-  auto b = load_trace(f.positional()[1]);
+  auto b = read_trace_file(f.positional()[1]);
   if (!b.ok()) return fail("trace --diff", b.status());
   auto d = diff_traces(a.value(), b.value());
   if (!d.ok()) return fail("trace --diff", d.status());
@@ -69,7 +70,9 @@ int diff(const Flags& f) {
   std::printf("  op        %s  shape %s\n", key.c_str(), shape_to_string(d->a.shape).c_str());
   std::printf("  sha1      A %s\n            B %s\n", d->a.sha1.c_str(), d->b.sha1.c_str());
   nlohmann::json ta = a.value(), tb = b.value();
-  auto xa = dumped(ta, key), xb = dumped(tb, key);
+  auto xa = dumped(ta, key, d->a.shape), xb = dumped(tb, key, d->b.shape);
+  for (const auto* x : {&xa, &xb})
+    if (x->status().code() == StatusCode::kDataLoss) return fail("trace --diff", x->status());
   if ((!xa.ok() || !xb.ok()) && f.has("rerun")) {
     const std::string tmp = "/tmp/repro-trace-rerun-" + std::to_string(::getpid());
     auto ra = rerun_with_dump(ta, key, tmp + "-a.json");
@@ -78,8 +81,10 @@ int diff(const Flags& f) {
     if (!rb.ok()) return fail("trace --diff --rerun", rb.status());
     ta = ra.value();
     tb = rb.value();
-    xa = dumped(ta, key);
-    xb = dumped(tb, key);
+    xa = dumped(ta, key, d->a.shape);
+    xb = dumped(tb, key, d->b.shape);
+    for (const auto* x : {&xa, &xb})
+      if (x->status().code() == StatusCode::kDataLoss) return fail("trace --diff --rerun", x->status());
   }
   if (xa.ok() && xb.ok()) {
     const Tensor ca = xa->clone().value(), cb = xb->clone().value();
@@ -118,9 +123,17 @@ int trace_command(const std::vector<std::string>& args, const std::vector<std::s
     }
   }
   const std::string out = f.get("out", "repro-out/trace-" + c.case_id() + ".json");
+  const std::string dump_path = out + ".dumps.safetensors";
   const Overwrite overwrite = f.has("force") ? Overwrite::kAllow : Overwrite::kRefuse;
-  if (overwrite == Overwrite::kRefuse && std::filesystem::exists(out))
-    return fail("trace", failed_precondition("'" + out + "' exists; pass --force to replace it"));
+  // Refused before the generation runs; the writes below refuse again if a file appears since.
+  std::vector<std::string> targets = {out};
+  if (!dumps.empty()) targets.push_back(dump_path);
+  for (const std::string& p : targets) {
+    std::error_code ec;
+    const bool occupied = std::filesystem::symlink_status(p, ec).type() != std::filesystem::file_type::not_found;
+    if (overwrite == Overwrite::kRefuse && occupied)
+      return fail("trace", failed_precondition("'" + p + "' exists and was not overwritten; pass --force to replace it"));
+  }
 
   auto pipeline = build_pipeline(c);
   if (!pipeline.ok()) return fail("trace", pipeline.status());
@@ -145,8 +158,10 @@ int trace_command(const std::vector<std::string>& args, const std::vector<std::s
   const std::string final_sha1 = sha1_tensor(latents.value()).value();
   std::string dump_file;
   if (!recorder.dumps().empty()) {
-    dump_file = out + ".dumps.safetensors";
-    const Status s = write_safetensors(dump_file, recorder.dumps(), {{"trace", out}});
+    dump_file = dump_path;
+    const Status s = write_file_atomically_with(
+        dump_file, [&](const std::string& temp) { return write_safetensors(temp, recorder.dumps(), {{"trace", out}}); },
+        overwrite);
     if (!s.ok()) return fail("trace", s);
   }
   std::vector<std::string> command = argv0;
