@@ -142,5 +142,23 @@ TEST_F(GoldenStoreTest, ConcurrentUpdatesKeepEveryClass) {
   EXPECT_EQ(j.value()["goldens"].size(), static_cast<size_t>(kWriters));
 }
 
+TEST(RunCaseFromJson, RoundTripsAndChecksTypesAndRanges) {
+  RunCase c;
+  auto back = RunCase::from_json(c.to_json());
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(back->case_id(), c.case_id());
+  nlohmann::json j = c.to_json();
+  j["steps"] = 4294967297ULL;  // get<int>() made this 1 step
+  EXPECT_EQ(RunCase::from_json(j).status().code(), StatusCode::kDataLoss);
+  j = c.to_json();
+  j["frames"] = -5;
+  EXPECT_EQ(RunCase::from_json(j).status().code(), StatusCode::kDataLoss);
+  j = c.to_json();
+  j["guidance"] = "3";
+  const Status s = RunCase::from_json(j).status();
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+  EXPECT_NE(s.message().find("guidance must be a finite number"), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace wan

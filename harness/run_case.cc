@@ -1,10 +1,12 @@
 #include "harness/run_case.h"
 
 #include <cstdio>
+#include <limits>
 #include <sstream>
 
 #include "engine/attention/attention_backend.h"
 #include "engine/core/device.h"
+#include "engine/core/json_reader.h"
 #include "engine/model/wan_dit_cpu.h"
 #include "engine/model/wan_dit_cuda.h"
 #include "harness/hashing.h"
@@ -56,29 +58,32 @@ nlohmann::json RunCase::to_json() const {
 }
 
 Result<RunCase> RunCase::from_json(const nlohmann::json& j) {
+  const JsonSource source{"case description", "record the golden or report again with this build"};
+  const JsonValue v(j, source);
+  constexpr int64_t kIntMax = std::numeric_limits<int>::max();
   RunCase c;
-  try {
-    c.model = j.at("model").get<std::string>();
-    c.weights = j.at("weights").get<std::string>();
-    c.backend = j.at("backend").get<std::string>();
-    c.device = j.at("device").get<std::string>();
-    c.precision = j.at("precision").get<std::string>();
-    GenerationRequest& r = c.request;
-    r.seed = j.at("seed").get<uint64_t>();
-    r.steps = j.at("steps").get<int>();
-    r.explicit_timesteps = j.value("timesteps", std::vector<int64_t>{});
-    r.frames = j.at("frames").get<int64_t>();
-    r.height = j.at("height").get<int64_t>();
-    r.width = j.at("width").get<int64_t>();
-    r.guidance = j.at("guidance").get<double>();
-    r.shift = j.at("shift").get<double>();
-    r.scheduler = j.at("scheduler").get<std::string>();
-    r.prompt_embeds_path = j.value("prompt_embeds", "");
-    r.negative_embeds_path = j.value("negative_embeds", "");
-    r.noise_path = j.value("noise", "");
-  } catch (const nlohmann::json::exception& e) {
-    return data_loss(std::string("case description is incomplete or has a wrong type: ") + e.what());
+  GenerationRequest& r = c.request;
+  WAN_ASSIGN_OR_RETURN(c.model, v.string_field("model"));
+  WAN_ASSIGN_OR_RETURN(c.weights, v.string_field("weights"));
+  WAN_ASSIGN_OR_RETURN(c.backend, v.string_field("backend"));
+  WAN_ASSIGN_OR_RETURN(c.device, v.string_field("device"));
+  WAN_ASSIGN_OR_RETURN(c.precision, v.string_field("precision"));
+  WAN_ASSIGN_OR_RETURN(r.seed, v.uint_field("seed"));
+  WAN_ASSIGN_OR_RETURN(const int64_t steps, v.int_field("steps", 0, kIntMax));
+  r.steps = static_cast<int>(steps);
+  if (v.has("timesteps")) {
+    WAN_ASSIGN_OR_RETURN(const JsonValue t, v.field("timesteps"));
+    WAN_ASSIGN_OR_RETURN(r.explicit_timesteps, t.as_int_array(0));
   }
+  WAN_ASSIGN_OR_RETURN(r.frames, v.int_field("frames", 0));
+  WAN_ASSIGN_OR_RETURN(r.height, v.int_field("height", 0));
+  WAN_ASSIGN_OR_RETURN(r.width, v.int_field("width", 0));
+  WAN_ASSIGN_OR_RETURN(r.guidance, v.number_field("guidance"));
+  WAN_ASSIGN_OR_RETURN(r.shift, v.number_field("shift"));
+  WAN_ASSIGN_OR_RETURN(r.scheduler, v.string_field("scheduler"));
+  WAN_ASSIGN_OR_RETURN(r.prompt_embeds_path, v.string_field_or("prompt_embeds", ""));
+  WAN_ASSIGN_OR_RETURN(r.negative_embeds_path, v.string_field_or("negative_embeds", ""));
+  WAN_ASSIGN_OR_RETURN(r.noise_path, v.string_field_or("noise", ""));
   return c;
 }
 
