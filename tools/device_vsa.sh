@@ -5,7 +5,11 @@
 # tools/peer/fastvideo_vsa), and the 1.3B 480p generation with VSA 0.9 over 8 fresh processes.
 # ab: the VSA and dense benchmarks of a previous build (prev/, same binaries names) and of this
 # one, interleaved twice in the same call. ncu: kernel durations and limits of one VSA launch.
-# Usage (repo root on the GPU machine, bundle/ present): tools/device_vsa.sh [tests|sanitize|bench|ab|ncu|e2e]...
+# sta: sliding-tile benchmarks beside FastVideo's Triton STA and cuDNN (tools/peer/sta_peer.py)
+# on the same tokens, with our output compared to theirs through `repro attention`.
+# sta-e2e: the 1.3B 480p generation with sliding_tile over 8 fresh processes, CUDA goldens.
+# Usage (repo root on the GPU machine, bundle/ present):
+#   tools/device_vsa.sh [tests|sanitize|bench|ab|ncu|e2e|sta|sta-e2e]...
 set -uo pipefail
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
@@ -26,6 +30,8 @@ if want sanitize; then
      echo "$tool video_sparse_attention_test: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-vsa.log" | tail -1)"
      "$SAN" --tool $tool --error-exitcode 9 "$B/bin/block_sparse_attention_sm90_test" > "$OUT/$tool-bs.log" 2>&1
      echo "$tool block_sparse_attention_sm90_test: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-bs.log" | tail -1)"
+     "$SAN" --tool $tool --error-exitcode 9 "$B/bin/sliding_tile_attention_test" --gtest_filter='*MainLoop*' > "$OUT/$tool-sta.log" 2>&1
+     echo "$tool sliding_tile_attention_test: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-sta.log" | tail -1)"
    done)
 fi
 if want bench; then
@@ -63,6 +69,30 @@ if want e2e; then
   "$R" golden update --device cuda --backend video_sparse:sparsity=0.8 --model wan-small --steps 4 --quiet 2>&1 | tail -2
   "$R" golden check --device cuda --quiet 2>&1 | tail -4
   mkdir -p "$OUT/golden" && cp golden/*cuda*.json "$OUT/golden/" 2>/dev/null
+  cd - > /dev/null
+fi
+if want sta; then
+  "$B/bin/sliding_tile_attention_benchmark" --benchmark_out="$OUT/sta_bench.json" --benchmark_out_format=json 2>&1 | grep -E "^BM" | tee "$OUT/sta_bench.txt"
+  D=/tmp/sta_dump.safetensors
+  python3 tools/peer/sta_peer.py --dump $D 2>&1 | tail -6 | tee "$OUT/sta_peer.jsonl"
+  for w in 3x3x5:triton_3x3x5 3x6x10:triton_3x6x10 full:sdpa_cudnn; do
+    "$B/bin/repro" attention --backend "sliding_tile:window=${w%%:*}" --device cuda --grid 18,48,80 --layout bhsd \
+        --input $D --output /tmp/ours.safetensors --runs 10 --force 2>&1 | grep -E "median|sliding" | head -3
+    python3 tools/peer/sta_peer.py --compare /tmp/ours.safetensors --dump $D --key "${w##*:}"
+  done 2>&1 | tee "$OUT/sta_compare.txt"
+  rm -f $D /tmp/ours.safetensors
+fi
+if want sta-e2e; then
+  R="$B/bin/repro"
+  cd "$B/data" || exit 1
+  "$R" run --device cuda --model wan2.1-t2v-1.3b --frames 81 --height 480 --width 832 --steps 2 \
+      --backend sliding_tile --runs 8 --fresh-process --no-golden --force \
+      --report "$OUT/e2e-sliding_tile.json" 2>"$OUT/e2e-sliding_tile.err" | tail -14
+  "$R" golden update --device cuda --backend sliding_tile:tile=2x4x4,window=1x3x1 --quiet 2>&1 | tail -2
+  "$R" golden update --device cuda --model wan-small --steps 2 --quiet \
+      --backend sliding_tile:tile=2x4x4,window=2x2x3,strategy=golden/strategies/wan-small-sta.json 2>&1 | tail -2
+  "$R" golden check --device cuda --quiet 2>&1 | tail -4
+  mkdir -p "$OUT/golden" && cp golden/*sliding_tile*cuda*.json "$OUT/golden/" 2>/dev/null
   cd - > /dev/null
 fi
 echo "device session done"
