@@ -10,6 +10,7 @@
 
 #include "engine/core/json_reader.h"
 #include "engine/core/status.h"
+#include "harness/file_schemas.h"
 
 namespace wan {
 
@@ -30,17 +31,11 @@ struct Comparison {
   nlohmann::json json;  // schema "wan-repro.compare" version 1
 };
 
-// Checks every field compare_run_reports reads (schema "wan-repro.run"; runs: a non-empty array
-// of {seed, latents_sha1, seconds > 0, optional pid, step_seconds, kernels: [{name, range,
-// total_us >= 0, grid, block, registers, smem}]}; numbers finite, integers in range). DATA_LOSS
-// naming `source`, the field path and the fix.
-Status validate_run_report(const nlohmann::json& report, const JsonSource& source);
-
 // Reads, parses (depth-limited) and validates a run report file. Errors as read_file, then
 // DATA_LOSS naming the file and the field.
 Result<nlohmann::json> read_run_report(const std::string& path);
 
-// Errors: DATA_LOSS when either report fails validate_run_report (named "base run report" and
+// Errors: DATA_LOSS when either report fails validate_run_report (file_schemas.h) (named "base run report" and
 // "candidate run report").
 Result<Comparison> compare_run_reports(const nlohmann::json& base, const nlohmann::json& cand,
                                        const CompareOptions& options = {});

@@ -30,25 +30,7 @@ Result<nlohmann::json> read_golden_file(const std::string& path) {
                           "restore it with `git checkout -- " + path +
                               "` or re-record it with `repro golden update --force`"};
   WAN_ASSIGN_OR_RETURN(nlohmann::json j, parse_json(text, source));
-  const JsonValue root(j, source);
-  WAN_ASSIGN_OR_RETURN(const int64_t version, root.int_field("schema_version"));
-  if (version != kGoldenSchemaVersion)
-    return root.error("has schema_version " + std::to_string(version) + ", this build reads " +
-                      std::to_string(kGoldenSchemaVersion));
-  WAN_RETURN_IF_ERROR(root.object_field("case").status());
-  WAN_ASSIGN_OR_RETURN(const JsonValue goldens, root.object_field("goldens"));
-  WAN_ASSIGN_OR_RETURN(const auto classes, goldens.members());
-  for (const auto& [class_id, g] : classes) {
-    WAN_RETURN_IF_ERROR(g.expect_object());
-    WAN_RETURN_IF_ERROR(g.sha1_field("latents_sha1").status());
-    WAN_RETURN_IF_ERROR(g.object_field("fingerprint_class").status());
-    if (g.has("recorded")) {
-      WAN_ASSIGN_OR_RETURN(const JsonValue recorded, g.object_field("recorded"));
-      WAN_RETURN_IF_ERROR(recorded.string_field_or("engine_commit", "").status());
-      WAN_RETURN_IF_ERROR(recorded.string_field_or("date", "").status());
-      if (recorded.has("fingerprint")) WAN_RETURN_IF_ERROR(recorded.object_field("fingerprint").status());
-    }
-  }
+  WAN_RETURN_IF_ERROR(validate_golden(j, source));
   return j;
 }
 

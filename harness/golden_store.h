@@ -9,12 +9,11 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/core/status.h"
+#include "harness/file_schemas.h"
 #include "harness/fingerprint.h"
 #include "harness/run_case.h"
 
 namespace wan {
-
-inline constexpr int kGoldenSchemaVersion = 1;
 
 enum class GoldenVerdict { kMatch, kMismatch, kNotComparable, kMissing };
 std::string_view golden_verdict_name(GoldenVerdict v);  // "match", "mismatch", ...

@@ -164,21 +164,7 @@ namespace {
 
 constexpr const char* kTraceFix = "record it again with `repro trace --out FILE`";
 
-Status check_record(const JsonValue& r) {
-  WAN_RETURN_IF_ERROR(r.expect_object());
-  WAN_RETURN_IF_ERROR(r.int_field("step", 0, std::numeric_limits<int>::max()).status());
-  WAN_RETURN_IF_ERROR(r.string_field("branch").status());
-  WAN_RETURN_IF_ERROR(r.int_field("block", -1, std::numeric_limits<int>::max()).status());
-  WAN_RETURN_IF_ERROR(r.string_field("op").status());
-  WAN_ASSIGN_OR_RETURN(const JsonValue shape, r.array_field("shape"));
-  WAN_ASSIGN_OR_RETURN(const Shape dims, shape.as_int_array(0));
-  if (!checked_shape_numel(dims).ok()) return shape.error("has more elements than an int64 counts");
-  WAN_RETURN_IF_ERROR(r.sha1_field("sha1").status());
-  WAN_RETURN_IF_ERROR(r.sha1_field("chain").status());
-  return Status();
-}
-
-// Only after check_record.
+// Only after validate_trace.
 TraceRecord to_record(const nlohmann::json& j) {
   TraceRecord r;
   r.step = static_cast<int>(j["step"].get<int64_t>());
@@ -192,23 +178,6 @@ TraceRecord to_record(const nlohmann::json& j) {
 }
 
 }  // namespace
-
-Status validate_trace(const nlohmann::json& trace, const JsonSource& source) {
-  const JsonValue root(trace, source);
-  WAN_ASSIGN_OR_RETURN(const std::string schema, root.string_field("schema"));
-  if (schema != "wan-repro.trace") return root.field("schema").value().error("is \"" + schema + "\", not \"wan-repro.trace\"");
-  WAN_ASSIGN_OR_RETURN(const int64_t version, root.int_field("schema_version"));
-  if (version != kTraceSchemaVersion)
-    return root.error("has schema_version " + std::to_string(version) + ", this build reads " +
-                      std::to_string(kTraceSchemaVersion));
-  WAN_RETURN_IF_ERROR(root.string_field_or("dump_file", "").status());
-  WAN_RETURN_IF_ERROR(root.string_field_or("final_latents_sha1", "").status());
-  if (root.has("command")) WAN_RETURN_IF_ERROR(root.field("command").value().as_string_array().status());
-  WAN_ASSIGN_OR_RETURN(const JsonValue records, root.array_field("records"));
-  WAN_ASSIGN_OR_RETURN(const auto items, records.elements());
-  for (const JsonValue& r : items) WAN_RETURN_IF_ERROR(check_record(r));
-  return Status();
-}
 
 Result<nlohmann::json> read_trace_file(const std::string& path) {
   WAN_ASSIGN_OR_RETURN(const std::string text, read_file(path));

@@ -12,11 +12,10 @@
 
 #include "engine/core/json_reader.h"
 #include "engine/core/status.h"
+#include "harness/file_schemas.h"
 #include "engine/sampler/pipeline.h"
 
 namespace wan {
-
-inline constexpr int kTraceSchemaVersion = 1;
 
 // "step:branch:block:op" with '*' wildcards, e.g. "3:cond:1:norm3", "*:*:-1:head_out".
 struct OpSelector {
@@ -111,17 +110,11 @@ struct TraceDiff {
   std::string message;
 };
 
-// Checks every field a trace reader uses: schema "wan-repro.trace", schema_version 1, records
-// [{step >= 0, branch, block >= -1, op, shape (dims >= 0, element count within int64), sha1,
-// chain}], optional dump_file (string), command (strings), final_latents_sha1 (string).
-// DATA_LOSS naming `source`, the field path and the fix.
-Status validate_trace(const nlohmann::json& trace, const JsonSource& source);
-
 // Reads, parses (depth-limited) and validates a trace file.
 Result<nlohmann::json> read_trace_file(const std::string& path);
 
 // First divergence of two trace documents (JSON), by hash. DATA_LOSS when either fails
-// validate_trace (named "trace A" and "trace B").
+// validate_trace (file_schemas.h) (named "trace A" and "trace B").
 Result<TraceDiff> diff_traces(const nlohmann::json& a, const nlohmann::json& b);
 
 }  // namespace wan

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/core/dtype.h"
+#include "engine/core/shape.h"
 #include "engine/core/status.h"
 
 namespace wan {
@@ -33,17 +34,9 @@ struct Device {
 // Parses "cpu", "cuda", "cuda:N".
 Result<Device> parse_device(const std::string& text);
 
-using Shape = std::vector<int64_t>;
-std::string shape_to_string(const Shape& shape);  // "[1, 16, 21, 60, 104]"
-// The element count of a shape every Tensor holds (Tensor::empty checks it).
-int64_t shape_numel(const Shape& shape);
-// The element count of an untrusted shape (a file's header, a config): INVALID_ARGUMENT for a
-// negative dimension, or when the product of the dimensions, or of the non-zero ones (which
-// the strides of a zero-element tensor multiply out), exceeds int64.
-Result<int64_t> checked_shape_numel(const Shape& shape);
+// Shape, shape_to_string, shape_numel, checked_shape_numel, contiguous_strides: shape.h.
 // checked_shape_numel times the element size, INVALID_ARGUMENT when that exceeds int64.
 Result<size_t> checked_shape_bytes(const Shape& shape, DType dtype);
-Shape contiguous_strides(const Shape& shape);
 
 // A block of memory on one device. Owning storage frees on destruction; borrowed does not.
 class Storage {

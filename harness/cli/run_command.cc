@@ -46,7 +46,6 @@ nlohmann::json attention_report(const RunCase& c) {
   return j;
 }
 
-constexpr int kRunReportSchemaVersion = 1;
 
 std::string utc_stamp(const char* format) {
   const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
