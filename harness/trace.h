@@ -10,10 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/core/json_reader.h"
 #include "engine/core/status.h"
-#include "harness/file_schemas.h"
 #include "engine/sampler/pipeline.h"
+#include "harness/trace_file.h"
 
 namespace wan {
 
@@ -22,18 +21,6 @@ struct OpSelector {
   std::string step = "*", branch = "*", block = "*", op = "*";
   static Result<OpSelector> parse(const std::string& text);
   bool matches(int step, std::string_view branch, int block, std::string_view op) const;
-};
-
-std::string op_key(int step, std::string_view branch, int block, std::string_view op);
-
-struct TraceRecord {
-  int step = 0;
-  std::string branch;  // cond | uncond
-  int block = -1;      // -1: outside the blocks
-  std::string op;
-  Shape shape;
-  std::string sha1;    // of this op's output (canonical form)
-  std::string chain;   // sha1(previous chain + sha1)
 };
 
 // Records the chain; dumps the outputs of ops matching any selector.
@@ -101,20 +88,5 @@ struct ErrorStats {
   nlohmann::json to_json() const;
 };
 ErrorStats compare_f32(const float* a, const float* b, int64_t count);
-
-struct TraceDiff {
-  bool identical = false;
-  bool structural = false;  // the op sequences differ (different code paths), not just values
-  size_t index = 0;         // first divergent record
-  TraceRecord a, b;
-  std::string message;
-};
-
-// Reads, parses (depth-limited) and validates a trace file.
-Result<nlohmann::json> read_trace_file(const std::string& path);
-
-// First divergence of two trace documents (JSON), by hash. DATA_LOSS when either fails
-// validate_trace (file_schemas.h) (named "trace A" and "trace B").
-Result<TraceDiff> diff_traces(const nlohmann::json& a, const nlohmann::json& b);
 
 }  // namespace wan
