@@ -7,7 +7,9 @@
 // 2^-9 each, plus exp2 approximations on the GPU). The mask: full for dense and for
 // video_sparse at sparsity 0 and sliding_tile's full window; video_sparse otherwise the top-k
 // tiles chosen by the CPU reference (the CUDA selection is bit-identical to it, checked in
-// video_sparse_attention_test); sliding_tile the spec's clamped window (sliding_tile_allows).
+// video_sparse_attention_test); sliding_tile the spec's clamped window (sliding_tile_allows);
+// block_sparse the CPU reference's kept rows and kv tiles (bit-identical to the CUDA kernels',
+// bsa_attention_test), each pruned row compared with its nearest kept row's masked attention.
 #include <cmath>
 #include <random>
 #include <vector>
@@ -20,6 +22,7 @@
 #include "engine/core/device.h"
 #include "kernels/attention/video_sparse/video_sparse_numerics.h"
 #include "kernels/common/float16.h"
+#include "kernels/cpu/attention_bsa.h"
 #include "kernels/cpu/attention_video_sparse.h"
 
 namespace wan {
@@ -38,9 +41,12 @@ std::vector<float> random_bf16_values(size_t n, uint32_t seed, float stddev) {
 }
 
 // out[i] = sum over keys j allowed(i, j) of softmax(scale q_i . k_j) v_j in double; raster order.
+// source(h, i): the query row whose attention row i carries (i itself except for block_sparse's
+// pruned rows, which copy their nearest kept row).
 std::vector<float> masked_dense(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
                                 int64_t tokens, int64_t heads, int64_t d, float scale,
-                                const std::function<bool(int64_t, int64_t, int64_t)>& allowed) {
+                                const std::function<bool(int64_t, int64_t, int64_t)>& allowed,
+                                const std::function<int64_t(int64_t, int64_t)>& source) {
   std::vector<float> out(q.size());
   std::vector<double> s(static_cast<size_t>(tokens)), acc(static_cast<size_t>(d));
   for (int64_t h = 0; h < heads; ++h)
@@ -52,7 +58,8 @@ std::vector<float> masked_dense(const std::vector<float>& q, const std::vector<f
           continue;
         }
         double dot = 0;
-        for (int64_t c = 0; c < d; ++c) dot += double(q[(i * heads + h) * d + c]) * k[(j * heads + h) * d + c];
+        const int64_t qi = source(h, i);
+        for (int64_t c = 0; c < d; ++c) dot += double(q[(qi * heads + h) * d + c]) * k[(j * heads + h) * d + c];
         s[j] = dot * scale;
         m = std::max(m, s[j]);
       }
@@ -94,6 +101,71 @@ Result<std::vector<float>> run_backend(const AttentionConfig& config, Device dev
   return std::vector<float>(run.out.data<float>(), run.out.data<float>() + run.out.numel());
 }
 
+// block_sparse's selections by the CPU reference (bit-identical to the CUDA kernels', checked
+// in bsa_attention_test): per head and tile the kv tiles, per raster token its source token.
+struct BsaReference {
+  int64_t tiles = 0;
+  std::shared_ptr<std::vector<int32_t>> tile_of, selected, count, source;  // source: [heads, raster tokens]
+};
+BsaReference bsa_reference(const AttentionConfig& config, const Grid& g, int64_t heads, int64_t d,
+                           const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
+                           float scale) {
+  TileLayout layout;
+  EXPECT_EQ(make_tile_layout(g.frames, g.height, g.width, {4, 4, 4}, &layout), "");
+  const int64_t tokens = layout.tokens, nt = layout.tile_count;
+  auto tiled = [&](const std::vector<float>& x) {
+    std::vector<float> y(x.size());
+    for (int64_t t = 0; t < tokens; ++t)
+      std::copy_n(x.begin() + layout.raster_of_tiled[t] * heads * d, heads * d, y.begin() + t * heads * d);
+    return y;
+  };
+  const std::vector<float> tq = tiled(q), tk = tiled(k), tv = tiled(v);
+  std::vector<float> out(q.size());
+  std::vector<int32_t> kept(heads * nt * 64), kept_count(heads * nt), source_pos(heads * tokens);
+  BsaReference r;
+  r.tiles = nt;
+  r.selected = std::make_shared<std::vector<int32_t>>(heads * nt * nt);
+  r.count = std::make_shared<std::vector<int32_t>>(heads * nt);
+  cpu::BsaAttentionParams p;
+  p.q = tq.data();
+  p.k = tk.data();
+  p.v = tv.data();
+  p.out = out.data();
+  p.tile_start = layout.tile_start.data();
+  p.tile_tokens = layout.tile_tokens.data();
+  p.heads = heads;
+  p.head_dim = d;
+  p.tiles = nt;
+  p.scale = scale;
+  p.select = {config.number("keep"), config.number("threshold"), static_cast<int64_t>(config.number("min_tiles"))};
+  p.kept = kept.data();
+  p.kept_count = kept_count.data();
+  p.selected = r.selected->data();
+  p.selected_count = r.count->data();
+  p.source_position = source_pos.data();
+  cpu::attention_bsa_f32(p);
+  r.tile_of = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(tokens));
+  r.source = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(heads * tokens));
+  for (int64_t t = 0; t < nt; ++t)
+    for (int32_t pos = layout.tile_start[t]; pos < layout.tile_start[t + 1]; ++pos) {
+      (*r.tile_of)[layout.raster_of_tiled[pos]] = static_cast<int32_t>(t);
+      for (int64_t h = 0; h < heads; ++h)
+        (*r.source)[h * tokens + layout.raster_of_tiled[pos]] =
+            layout.raster_of_tiled[layout.tile_start[t] + source_pos[h * tokens + pos]];
+    }
+  return r;
+}
+
+// The source row function of a backend config (identity except block_sparse's pruned rows).
+std::function<int64_t(int64_t, int64_t)> source_of(const AttentionConfig& config, const Grid& g, int64_t heads,
+                                                   int64_t d, const std::vector<float>& q, const std::vector<float>& k,
+                                                   const std::vector<float>& v, float scale) {
+  if (config.kind != AttentionBackendKind::kBlockSparse) return [](int64_t, int64_t i) { return i; };
+  const BsaReference r = bsa_reference(config, g, heads, d, q, k, v, scale);
+  const int64_t tokens = g.frames * g.height * g.width;
+  return [=](int64_t h, int64_t i) { return static_cast<int64_t>((*r.source)[h * tokens + i]); };
+}
+
 // The mask of a backend config: full, or VSA's top-k tiles from the CPU reference.
 std::function<bool(int64_t, int64_t, int64_t)> mask_of(const AttentionConfig& config, const Grid& g, int64_t heads,
                                                         int64_t d, const std::vector<float>& q,
@@ -109,6 +181,14 @@ std::function<bool(int64_t, int64_t, int64_t)> mask_of(const AttentionConfig& co
       for (int32_t pos = layout->tile_start[t]; pos < layout->tile_start[t + 1]; ++pos)
         (*tile_of)[layout->raster_of_tiled[pos]] = static_cast<int32_t>(t);
     return [=](int64_t, int64_t i, int64_t j) { return sliding_tile_allows(*layout, window, (*tile_of)[i], (*tile_of)[j]); };
+  }
+  if (config.kind == AttentionBackendKind::kBlockSparse) {
+    const BsaReference r = bsa_reference(config, g, heads, d, q, k, v, scale);
+    return [=](int64_t h, int64_t i, int64_t j) {
+      const int32_t qt = (*r.tile_of)[i], kt = (*r.tile_of)[j];
+      const int32_t* list = r.selected->data() + (h * r.tiles + qt) * r.tiles;
+      return std::binary_search(list, list + (*r.count)[h * r.tiles + qt], kt);
+    };
   }
   if (config.kind != AttentionBackendKind::kVideoSparse || config.number("sparsity") == 0.0)
     return [](int64_t, int64_t, int64_t) { return true; };
@@ -160,6 +240,8 @@ TEST(AttentionConsistency, EveryBackendOnEveryDeviceMatchesMaskedDense) {
     std::vector<std::string> configs = {std::string(info.name)};
     if (info.kind == AttentionBackendKind::kVideoSparse)
       configs = {"video_sparse:sparsity=0", "video_sparse:sparsity=0.5", "video_sparse:sparsity=0.9"};
+    if (info.kind == AttentionBackendKind::kBlockSparse)
+      configs = {"block_sparse:keep=1,threshold=1", "block_sparse", "block_sparse:keep=0.25,min_tiles=2,threshold=0.5"};
     if (info.kind == AttentionBackendKind::kSlidingTile)
       configs = {"sliding_tile:window=full", "sliding_tile:tile=4x4x4,window=1x1x1",
                  "sliding_tile:tile=2x4x4,window=2x1x3", "sliding_tile:tile=3x5x6,window=1x2x1"};
@@ -175,7 +257,8 @@ TEST(AttentionConsistency, EveryBackendOnEveryDeviceMatchesMaskedDense) {
           const auto v = random_bf16_values(tokens * heads * d, seed + 2, 1.0f);
           const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
           const auto allowed = mask_of(config, g, heads, d, q, k, v, scale);
-          const auto want = masked_dense(q, k, v, tokens, heads, d, scale, allowed);
+          const auto want =
+              masked_dense(q, k, v, tokens, heads, d, scale, allowed, source_of(config, g, heads, d, q, k, v, scale));
           for (const Device device : devices) {
             auto got = run_backend(config, device, g, heads, d, q, k, v, scale);
             ASSERT_TRUE(got.ok()) << text << " on " << device.to_string() << ": " << got.status().message();
@@ -191,7 +274,7 @@ TEST(AttentionConsistency, EveryBackendOnEveryDeviceMatchesMaskedDense) {
       }
     }
   }
-  EXPECT_GE(checked, 48);
+  EXPECT_GE(checked, 66);
 }
 
 }  // namespace

@@ -63,6 +63,10 @@ printf '{"0_0": [1, 1, 1], "1_1": [1, 1, 1]}' > good.json
 s1=$(run_sha --model wan-tiny --device cpu --steps 2 --backend sliding_tile:tile=2x4x4,window=full,strategy=good.json)
 s2=$(run_sha --model wan-tiny --device cpu --steps 2 --backend sliding_tile:tile=2x4x4,window=full)
 check "a strategy changes the hash" test -n "$s1" -a "$s1" != "$s2"
+"$REPRO" run --model wan-tiny --backend block_sparse:min_tiles=0 > out.txt 2>&1; rc=$?
+check "block_sparse min_tiles 0 exits 2 and says the range" test $rc -eq 2 -a -n "$(grep 'integer in \[1, 65536\]' out.txt)"
+"$REPRO" run --model wan-tiny --backend block_sparse:keep=1.5 > out.txt 2>&1; rc=$?
+check "block_sparse keep above 1 exits 2" test $rc -eq 2
 "$REPRO" run --bogus-flag 1 > out.txt 2>&1; rc=$?
 check "unknown flag exits 2" test $rc -eq 2
 printf 'not a checkpoint' > corrupt.safetensors

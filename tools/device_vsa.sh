@@ -7,9 +7,10 @@
 # one, interleaved twice in the same call. ncu: kernel durations and limits of one VSA launch.
 # sta: sliding-tile benchmarks beside FastVideo's Triton STA and cuDNN (tools/peer/sta_peer.py)
 # on the same tokens, with our output compared to theirs through `repro attention`.
-# sta-e2e: the 1.3B 480p generation with sliding_tile over 8 fresh processes, CUDA goldens.
+# sta-e2e / bsa-e2e: the 1.3B 480p generation with sliding_tile / block_sparse over 8 fresh
+# processes, and CUDA goldens; bsa: the block_sparse benchmark; golden-print: CUDA goldens to stdout.
 # Usage (repo root on the GPU machine, bundle/ present):
-#   tools/device_vsa.sh [tests|sanitize|bench|ab|ncu|e2e|sta|sta-e2e]...
+#   tools/device_vsa.sh [tests|sanitize|bench|ab|ncu|e2e|sta|sta-e2e|bsa|bsa-e2e|golden-print]...
 set -uo pipefail
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
@@ -32,6 +33,8 @@ if want sanitize; then
      echo "$tool block_sparse_attention_sm90_test: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-bs.log" | tail -1)"
      "$SAN" --tool $tool --error-exitcode 9 "$B/bin/sliding_tile_attention_test" --gtest_filter='*MainLoop*' > "$OUT/$tool-sta.log" 2>&1
      echo "$tool sliding_tile_attention_test: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-sta.log" | tail -1)"
+     "$SAN" --tool $tool --error-exitcode 9 "$B/bin/bsa_attention_test" --gtest_filter='*Kernels*' > "$OUT/$tool-bsa.log" 2>&1
+     echo "$tool bsa_attention_test: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-bsa.log" | tail -1)"
    done)
 fi
 if want bench; then
@@ -82,17 +85,32 @@ if want sta; then
   done 2>&1 | tee "$OUT/sta_compare.txt"
   rm -f $D /tmp/ours.safetensors
 fi
+# The 1.3B 480p generation with one backend over 8 fresh processes.
+e2e_backend() {
+  "$B/bin/repro" run --device cuda --model wan2.1-t2v-1.3b --frames 81 --height 480 --width 832 --steps 2 \
+      --backend "$1" --runs 8 --fresh-process --no-golden --force \
+      --report "$OUT/e2e-${1%%:*}.json" 2>"$OUT/e2e-${1%%:*}.err" | tail -14
+}
 if want sta-e2e; then
-  R="$B/bin/repro"
   cd "$B/data" || exit 1
-  "$R" run --device cuda --model wan2.1-t2v-1.3b --frames 81 --height 480 --width 832 --steps 2 \
-      --backend sliding_tile --runs 8 --fresh-process --no-golden --force \
-      --report "$OUT/e2e-sliding_tile.json" 2>"$OUT/e2e-sliding_tile.err" | tail -14
-  "$R" golden update --device cuda --backend sliding_tile:tile=2x4x4,window=1x3x1 --quiet 2>&1 | tail -2
-  "$R" golden update --device cuda --model wan-small --steps 2 --quiet \
+  e2e_backend sliding_tile
+  "$B/bin/repro" golden update --device cuda --backend sliding_tile:tile=2x4x4,window=1x3x1 --quiet 2>&1 | tail -2
+  "$B/bin/repro" golden update --device cuda --model wan-small --steps 2 --quiet \
       --backend sliding_tile:tile=2x4x4,window=2x2x3,strategy=golden/strategies/wan-small-sta.json 2>&1 | tail -2
-  "$R" golden check --device cuda --quiet 2>&1 | tail -4
-  mkdir -p "$OUT/golden" && cp golden/*sliding_tile*cuda*.json "$OUT/golden/" 2>/dev/null
   cd - > /dev/null
+fi
+if want bsa; then
+  "$B/bin/bsa_attention_benchmark" --benchmark_out="$OUT/bsa_bench.json" --benchmark_out_format=json 2>&1 | grep -E "^BM" | tee "$OUT/bsa_bench.txt"
+fi
+if want bsa-e2e; then
+  cd "$B/data" || exit 1
+  e2e_backend block_sparse
+  "$B/bin/repro" golden update --device cuda --backend block_sparse --quiet 2>&1 | tail -2
+  "$B/bin/repro" golden update --device cuda --model wan-small --steps 2 --quiet \
+      --backend block_sparse:keep=0.25,min_tiles=2,threshold=0.6 2>&1 | tail -2
+  cd - > /dev/null
+fi
+if want golden-print; then  # the CUDA goldens of this bundle, printed (files out of $OUT are capped in count)
+  for f in "$B"/data/golden/*cuda*.json; do echo "=== $f"; cat "$f"; done
 fi
 echo "device session done"

@@ -21,6 +21,7 @@ enum class AttentionBackendKind {
   kDense,
   kVideoSparse,
   kSlidingTile,
+  kBlockSparse,
 };
 
 // One option a backend accepts: a choice among names, or a number in a range.

@@ -1,6 +1,8 @@
 #include <string>
 
 #include "engine/attention/attention_backend.h"
+#include "engine/attention/block_sparse_cpu.h"
+#include "engine/attention/block_sparse_cuda.h"
 #include "engine/attention/dense_cpu.h"
 #include "engine/attention/dense_cuda.h"
 #include "engine/attention/sliding_tile_cpu.h"
@@ -63,6 +65,16 @@ const std::vector<AttentionBackendInfo>& attention_backend_table() {
          sliding_tile_strategy_digest, true}},
        true,
        true},
+      {AttentionBackendKind::kBlockSparse,
+       "block_sparse",
+       "BSA: per (4,4,4) tile, queries pruned by cosine similarity to the centre, kv tiles kept to a cumulative "
+       "block-softmax mass, pruned rows copy the nearest kept row",
+       AttentionExactness::kExact,
+       {{"keep", "0.5", {}, 0.0, 1.0, true, "fraction of each tile's queries attended (the rest copy); 1 = all"},
+        {"threshold", "0.9", {}, 0.0, 1.0, true, "cumulative block-softmax mass of the kv tiles kept; 1 = all"},
+        {"min_tiles", "4", {}, 0, 0, false, "kv tiles kept at least (integer >= 1)", canonical_min_tiles_option}},
+       true,
+       true},
   };
   return kTable;
 }
@@ -81,6 +93,9 @@ Result<std::unique_ptr<AttentionBackend>> make_attention_backend(const Attention
     case AttentionBackendKind::kVideoSparse:
       if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new VideoSparseCpuAttention(config));
       return std::unique_ptr<AttentionBackend>(new VideoSparseCudaAttention(config));
+    case AttentionBackendKind::kBlockSparse:
+      if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new BlockSparseCpuAttention(config));
+      return std::unique_ptr<AttentionBackend>(new BlockSparseCudaAttention(config));
     case AttentionBackendKind::kSlidingTile:
       if (device.is_cpu()) return SlidingTileCpuAttention::create(config);
       return SlidingTileCudaAttention::create(config);

@@ -81,6 +81,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
   // The valid keys of the block in each stage, written by the producer before it arrives on
   // `k_full` (so consumers need no schedule state of their own).
   int* stage_len = reinterpret_cast<int*>(bars + 1 + 3 * kStages);  // [kStages]
+  int* stage_mask = stage_len + kStages;                             // [kStages] warp masks (0: all)
 
   const FlashAttentionParams& a = p.attn;
   const BlockSchedule& s = p.schedule;
@@ -98,10 +99,11 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
       entries = __ldg(bounds + 1) - __ldg(bounds);
     } else {
       list = s.kv_index + (group * s.q_blocks + qb) * s.kv_count;
-      entries = s.kv_count;
+      entries = s.kv_list_len ? __ldg(s.kv_list_len + group * s.q_blocks + qb) : s.kv_count;
     }
   }
-  auto kv_block = [&](int e) { return list ? __ldg(list + e) : e; };
+  constexpr uint32_t kBlockMaskBits = (1u << kKvBlockBits) - 1;
+  auto kv_entry_at = [&](int e) { return list ? static_cast<uint32_t>(__ldg(list + e)) : static_cast<uint32_t>(e); };
   auto kv_first = [&](int j) { return s.kv_block_start ? __ldg(s.kv_block_start + j) : j * kBlockN; };
   auto kv_len = [&](int j) {
     return s.kv_block_start ? __ldg(s.kv_block_start + j + 1) - __ldg(s.kv_block_start + j)
@@ -129,9 +131,13 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     cp_async_wait_all_and_fence();
     mbar_arrive(q_full);
     for (int e = 0; e < entries; ++e) {
-      const int stage = e % kStages, j = kv_block(e), len = kv_len(j);
+      const uint32_t entry = kv_entry_at(e);
+      const int stage = e % kStages, j = static_cast<int>(entry & kBlockMaskBits), len = kv_len(j);
       mbar_wait(&empty[stage], ((e / kStages) & 1) ^ 1);  // first pass: free
-      if (tid == 0) stage_len[stage] = len;
+      if (tid == 0) {
+        stage_len[stage] = len;
+        stage_mask[stage] = static_cast<int>(entry >> kKvBlockBits);
+      }
       produce_tile<kBlockN, kHeadDim>(k_ring + stage * T::kKBytes, k + static_cast<int64_t>(kv_first(j)) * a.kv_token_stride,
                                       a.kv_token_stride, len, tid);
       if constexpr (T::kSplitKv) cp_async_commit();
@@ -165,10 +171,16 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     const uint32_t parity = (e / kStages) & 1;
     mbar_wait(&k_full[stage], parity);
     const int valid = stage_len[stage];
+    const uint32_t mask = static_cast<uint32_t>(stage_mask[stage]);
     float s_acc[kBlockN / 2];
     uint32_t p_frag[kBlockN / 16][4];
     attn::qk_tile<kHeadDim, kBlockM, kBlockN>(s_acc, q_tile, cg * 64, k_ring + stage * T::kKBytes);
-    attn::online_softmax<kHeadDim, kBlockN>(s_acc, valid, scale_log2, quad, row_max, row_sum, o_acc, p_frag);
+    if (mask == 0 || ((mask >> (cg * 4 + warp)) & 1u)) {
+      attn::online_softmax<kHeadDim, kBlockN>(s_acc, valid, scale_log2, quad, row_max, row_sum, o_acc, p_frag);
+    } else {  // this warp's rows skip the block: P = 0 adds nothing, the row state is untouched
+#pragma unroll
+      for (int c = 0; c < kBlockN / 16; ++c) p_frag[c][0] = p_frag[c][1] = p_frag[c][2] = p_frag[c][3] = 0u;
+    }
     if constexpr (T::kSplitKv) mbar_wait(&v_full[stage], parity);
     attn::pv_tile<kHeadDim, kBlockN>(o_acc, p_frag, v_ring + stage * T::kVBytes);
     mbar_arrive(&empty[stage]);  // this thread is done with the stage
@@ -280,7 +292,10 @@ std::string block_sparse_attention_sm90_unsupported_reason(const BlockSparseAtte
   if (s.q_blocks < 1 || s.kv_blocks < 1) return "the block schedule is empty";
   if (s.kv_index && !s.kv_list_start && (s.kv_count < 1 || s.kv_count > s.kv_blocks))
     return "a fixed-length kv list must hold 1 to kv_blocks entries";
-  if ((s.kv_list_start || s.head_group) && !s.kv_index) return "kv_list_start and head_group need kv_index";
+  if ((s.kv_list_start || s.head_group || s.kv_list_len) && !s.kv_index)
+    return "kv_list_start, kv_list_len and head_group need kv_index";
+  if (s.kv_list_start && s.kv_list_len) return "kv_list_len applies to fixed-length lists, not to CSR lists";
+  if (s.kv_blocks >= (1 << kKvBlockBits)) return "more than 2^24 kv blocks";
   if (!s.q_block_start && s.q_blocks * block_sparse_rows(p.tiling) < a.q_tokens)
     return "the schedule's query blocks do not cover q_tokens";
   int device = 0, major = 0;

@@ -42,13 +42,23 @@ struct BlockSchedule {
   // a list of kv block indices (visited in list order; non-empty) of its list group g:
   //   g = head_group ? head_group[head] : batch * heads + head
   //   fixed length (kv_list_start null): kv_count entries at kv_index[(g * q_blocks + b) * kv_count]
+  //     (only the first kv_list_len[g * q_blocks + b] of them when kv_list_len is given)
   //   variable (CSR): kv_index[kv_list_start[g * (q_blocks + 1) + b] .. kv_list_start[g * (q_blocks + 1) + b + 1])
   // head_group lets heads (of every batch) share lists: sliding_tile's per-head windows.
+  // An entry is a kv block index in bits 0..23 and a warp mask in bits 24..31: 0 = every query
+  // row attends to the block; else bit w lets consumer warp w (query rows 16w .. 16w + 15 of
+  // the block) attend to it and the other rows skip it (block_sparse packs several query tiles,
+  // each with its own kv tiles, into one query block). Every row needs >= 1 block it attends.
   const int32_t* kv_index = nullptr;
   int kv_count = 0;
   const int32_t* kv_list_start = nullptr;  // device [groups * (q_blocks + 1)] or null
+  const int32_t* kv_list_len = nullptr;    // device [groups * q_blocks] or null (fixed-length lists)
   const int32_t* head_group = nullptr;     // device [heads] or null
 };
+constexpr int kKvBlockBits = 24;  // kv block index bits of a list entry; the rest: warp mask
+inline int32_t kv_entry(int32_t block, uint32_t warp_mask) {
+  return static_cast<int32_t>(static_cast<uint32_t>(block) | (warp_mask << kKvBlockBits));
+}
 
 struct BlockSparseAttentionParams {
   FlashAttentionParams attn;  // q, k, v, out, strides, scale (q_tokens/kv_tokens: totals)

@@ -1,0 +1,75 @@
+#include "engine/attention/block_sparse_cuda.h"
+
+#include <cuda_runtime_api.h>
+
+#include "engine/attention/dense_cuda.h"
+#include "kernels/attention/bsa/bsa_numerics.h"
+#include "kernels/common/cuda_check.h"
+
+namespace wan {
+
+namespace {
+size_t tile_start_bytes(const TileLayout& l) { return (static_cast<size_t>(l.tile_count + 1) * 4 + 255) / 256 * 256; }
+}  // namespace
+
+BsaAttentionParams BlockSparseCudaAttention::shape_params(const AttentionShape& s, const TileLayout& l) const {
+  BsaAttentionParams p;
+  uint16_t* placeholder = reinterpret_cast<uint16_t*>(256);
+  p.attn = packed_attention_params(static_cast<int>(s.batch), static_cast<int>(s.heads), static_cast<int>(s.head_dim),
+                                   static_cast<int>(s.q_tokens), static_cast<int>(s.q_tokens), placeholder,
+                                   placeholder, placeholder, placeholder, 0.0f);
+  p.tile_start = reinterpret_cast<const int32_t*>(256);
+  p.tiles = static_cast<int>(l.tile_count);
+  int max_keep = 1;
+  for (int32_t n : l.tile_tokens) max_keep = std::max(max_keep, bsa::keep_count(n, select_.keep_ratio));
+  p.max_keep = max_keep;
+  p.keep_ratio = select_.keep_ratio;
+  p.threshold = static_cast<float>(select_.threshold);
+  p.min_tiles = static_cast<int>(select_.min_tiles);
+  return p;
+}
+
+Status BlockSparseCudaAttention::can_implement(const AttentionShape& shape) const {
+  if (!shape.device.is_cuda())
+    return unimplemented("block_sparse CUDA attention cannot run on " + shape.device.to_string());
+  if (shape.precision != AttentionPrecision::kBf16)
+    return unimplemented("block_sparse CUDA attention computes in bf16 only");
+  WAN_RETURN_IF_ERROR(check_shape(shape));
+  const TokenOrder order = token_order(shape);
+  const std::string reason = bsa_attention_unsupported_reason(shape_params(shape, order.layout));
+  if (!reason.empty()) return unimplemented("block_sparse CUDA attention cannot run " + shape.describe() + ": " + reason);
+  return Status();
+}
+
+size_t BlockSparseCudaAttention::workspace_bytes(const AttentionShape& shape) const {
+  const TokenOrder order = token_order(shape);
+  return tile_start_bytes(order.layout) + bsa_attention_workspace_bytes(shape_params(shape, order.layout));
+}
+
+Status BlockSparseCudaAttention::plan(const AttentionShape& shape, AttentionWorkspace workspace, Stream stream) {
+  WAN_RETURN_IF_ERROR(can_implement(shape));
+  WAN_RETURN_IF_ERROR(plan_layout(shape));
+  if (workspace.bytes < workspace_bytes(shape)) return internal_error("block_sparse CUDA attention: workspace too small");
+  tile_start_ = static_cast<int32_t*>(workspace.data);
+  kernel_workspace_ = static_cast<char*>(workspace.data) + tile_start_bytes(layout_);
+  WAN_CUDA_CHECK(cudaMemcpyAsync(tile_start_, layout_.tile_start.data(), layout_.tile_start.size() * 4,
+                                 cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream)));
+  WAN_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));  // the host vector is a member, but plan is once
+  planned_ = true;
+  return Status();
+}
+
+std::string BlockSparseCudaAttention::implementation() const {
+  return "block_sparse (" + describe_options() + ") -> " + bsa_attention_kernels(shape_params(shape_, layout_));
+}
+
+Status BlockSparseCudaAttention::run(const AttentionArgs& a, Stream stream) {
+  if (!planned_) return failed_precondition("block_sparse CUDA attention: run() before plan()");
+  BsaAttentionParams p = shape_params(shape_, layout_);
+  WAN_ASSIGN_OR_RETURN(p.attn, cuda_attention_params(a, shape_, "block_sparse"));
+  p.tile_start = tile_start_;
+  launch_bsa_attention(p, kernel_workspace_, static_cast<cudaStream_t>(stream));
+  return Status();
+}
+
+}  // namespace wan
