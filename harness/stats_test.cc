@@ -111,5 +111,26 @@ TEST(Stats, ManyKernelsWithFdrControl) {
   EXPECT_EQ(slower, 1);
 }
 
+TEST(Stats, NonFiniteAndZeroTimingsGiveNoVerdictAndNoNan) {
+  // NaN in std::sort is undefined behaviour; 0/0 ratios were printed as -nan.
+  const double nan = std::nan("");
+  EXPECT_EQ(median({1.0, nan, 3.0, 2.0}), 2.5);  // NaN sorts last: [1, 2, 3, NaN]
+  EXPECT_EQ(mann_whitney_p({1.0, nan, 2.0}, {3.0, 4.0, 5.0}), 1.0);
+  const std::vector<double> p = benjamini_hochberg({0.01, nan, 0.04});
+  EXPECT_EQ(p.size(), 3u);
+  std::mt19937_64 gen(12);
+  const auto good = simulate(gen, 1, 10, 1.0, 0.01, 0.0);
+  for (double bad : {nan, 0.0, -1.0, HUGE_VAL}) {
+    auto with_bad = good;
+    with_bad[3].value = bad;
+    for (const Judgement& j : {judge(good, with_bad, 0.005), judge(with_bad, good, 0.005),
+                               judge_many({good}, {with_bad}, 0.005)[0]}) {
+      EXPECT_EQ(j.verdict, Verdict::kInconclusive) << bad;
+      EXPECT_TRUE(std::isfinite(j.interval.ratio) && std::isfinite(j.interval.low) && std::isfinite(j.interval.high));
+      EXPECT_TRUE(std::isfinite(j.p_value));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace wan::stats
