@@ -95,5 +95,17 @@ check "--force replaces the dump file (exit $rc)" test $rc -eq 0
 check "the dump file is the new one" test "$(wc -c < c.json.dumps.safetensors)" -gt 1000
 check "no temporary files left behind" test -z "$(find . -name '*.tmp.*')"
 
+# --- repro ab stops on a write error (was ignored): exit 6. A stand-in build writes a report.
+cat > fake_build.sh <<'SH'
+#!/usr/bin/env bash
+while [ $# -gt 0 ]; do [ "$1" = --report ] && report=$2; shift; done
+cp "$(dirname "$0")/good.json" "$report"
+SH
+chmod +x fake_build.sh
+mkdir -p ab/compare.md
+"$REPRO" ab --base ./fake_build.sh --cand ./fake_build.sh --processes 1 --runs-per-process 1 --out-dir ab > /dev/null 2> out.txt; rc=$?
+check "ab with an unwritable compare.md exits 6 (got $rc)" test $rc -eq 6
+check "the ab write error names the file" grep -q "compare.md" out.txt
+
 echo "$failures check(s) failed"
 test $failures -eq 0
