@@ -95,6 +95,20 @@ check "--force replaces the dump file (exit $rc)" test $rc -eq 0
 check "the dump file is the new one" test "$(wc -c < c.json.dumps.safetensors)" -gt 1000
 check "no temporary files left behind" test -z "$(find . -name '*.tmp.*')"
 
+# --- The write sequence, seen by strace where it works: temporary O_EXCL|O_NOFOLLOW|O_CLOEXEC,
+# fsync, no-replace rename (without --force), then fsync of the directory.
+if command -v strace > /dev/null && strace -o /dev/null true 2> /dev/null; then
+  strace -f -e trace=openat,fsync,renameat2,rename -o st.txt "$REPRO" compare good.json good.json --md w.md > /dev/null 2>&1
+  tmpfd=$(sed -n 's/.*openat(AT_FDCWD, "w.md.tmp.[^"]*", O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0644) = \([0-9]*\)$/\1/p' st.txt)
+  check "the temporary is created O_EXCL|O_NOFOLLOW|O_CLOEXEC" test -n "$tmpfd"
+  check "the temporary is fsynced" grep -q "fsync($tmpfd) *= 0" st.txt
+  check "the rename refuses to replace" grep -q 'renameat2(.*"w.md", RENAME_NOREPLACE) = 0' st.txt
+  dirfd=$(sed -n 's/.*openat(AT_FDCWD, ".", O_RDONLY|O_CLOEXEC|O_DIRECTORY) = \([0-9]*\)$/\1/p' st.txt | tail -1)
+  check "the directory is fsynced after the rename" test -n "$dirfd" -a -n "$(sed -n "/RENAME_NOREPLACE/,\$p" st.txt | grep "fsync($dirfd) *= 0")"
+else
+  echo "SKIP write-sequence checks: strace cannot trace here"
+fi
+
 # --- repro ab stops on a write error (was ignored): exit 6. A stand-in build writes a report.
 cat > fake_build.sh <<'SH'
 #!/usr/bin/env bash
