@@ -16,6 +16,9 @@ struct StopParse : std::runtime_error {
 
 // What a value looks like in an error message: its type and a short preview.
 std::string describe(const nlohmann::json& v) {
+  // Containers by size (dumping a large one for a message would cost as much as the parse).
+  if (v.is_array() && !v.empty()) return "array of " + std::to_string(v.size());
+  if (v.is_object() && !v.empty()) return "object of " + std::to_string(v.size()) + " fields";
   std::string text = v.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   std::string type = v.type_name();
