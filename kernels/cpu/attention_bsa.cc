@@ -66,7 +66,7 @@ void attention_bsa_f32(const BsaAttentionParams& p) {
           // 2. q_bar over the kept rows (in kept order).
           for (int64_t c = 0; c < d; ++c)
             q_bar[c] = vsa::tile_mean([&](int s) { return tq[kept[s] * row + c]; }, keep);
-          // 3. Block scores and softmax (fp32 sum in tile order).
+          // 3. Block scores and softmax numerators.
           float m = 0.0f;
           for (int64_t j = 0; j < nt; ++j) {
             float dot = 0.0f;
@@ -74,22 +74,23 @@ void attention_bsa_f32(const BsaAttentionParams& p) {
             probs[j] = bsa::block_score(dot, sqrt_d);
             m = j == 0 ? probs[j] : std::max(m, probs[j]);
           }
-          float sum = 0.0f;
+          uint64_t total = 0;
           for (int64_t j = 0; j < nt; ++j) {
             probs[j] = bsa::softmax_numerator(probs[j], m);
-            sum = portable::add(sum, probs[j]);
+            total += bsa::mass_fixed(probs[j]);
           }
-          for (int64_t j = 0; j < nt; ++j) probs[j] = round_to_bf16(portable::div(probs[j], sum));
-          // 4. Cumulative-mass selection.
+          // 4. Cumulative-mass selection (exact integer mass, sorted by e descending, index ascending).
           for (int64_t j = 0; j < nt; ++j) order[j] = static_cast<int32_t>(j);
-          std::stable_sort(order.begin(), order.end(),
-                           [&](int32_t x, int32_t y) { return bsa::mass_key(probs[x]) > bsa::mass_key(probs[y]); });
+          std::sort(order.begin(), order.end(), [&](int32_t x, int32_t y) {
+            return bsa::mass_sort_key(probs[x], x) > bsa::mass_sort_key(probs[y], y);
+          });
           int64_t count = nt;
           if (p.select.threshold < 1.0) {
-            float running = 0.0f;
+            const uint64_t thr16 = bsa::threshold_fixed(p.select.threshold);
+            uint64_t prefix = 0;
             count = 0;
-            while (count < nt && (count == 0 || running < static_cast<float>(p.select.threshold))) {
-              running = portable::add(running, probs[order[count]]);
+            while (count < nt && bsa::mass_keeps(static_cast<int>(count), prefix, total, thr16)) {
+              prefix += bsa::mass_fixed(probs[order[count]]);
               ++count;
             }
             count = std::max(count, std::min<int64_t>(p.select.min_tiles, nt));

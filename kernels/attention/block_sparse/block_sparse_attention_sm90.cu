@@ -240,6 +240,8 @@ template <int kHeadDim>
 void launch_head_dim(const BlockSparseAttentionParams& p, const uint16_t* v_t, cudaStream_t stream) {
   if (p.tiling == BlockSparseTiling::kRows128Keys128) {
     launch_traits<Traits<kHeadDim, 2, 128>>(p, v_t, stream);
+  } else if (p.tiling == BlockSparseTiling::kRows128Keys64) {
+    launch_traits<Traits<kHeadDim, 2, 64>>(p, v_t, stream);
   } else {
     launch_traits<Traits<kHeadDim, 1, 64>>(p, v_t, stream);
   }
@@ -247,7 +249,7 @@ void launch_head_dim(const BlockSparseAttentionParams& p, const uint16_t* v_t, c
 
 }  // namespace
 
-int block_sparse_rows(BlockSparseTiling t) { return t == BlockSparseTiling::kRows128Keys128 ? 128 : 64; }
+int block_sparse_rows(BlockSparseTiling t) { return t == BlockSparseTiling::kRows64Keys64 ? 64 : 128; }
 int block_sparse_keys(BlockSparseTiling t) { return t == BlockSparseTiling::kRows128Keys128 ? 128 : 64; }
 
 BlockSchedule all_blocks_schedule(int q_tokens, int kv_tokens, BlockSparseTiling tiling) {

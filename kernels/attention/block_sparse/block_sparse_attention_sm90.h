@@ -25,6 +25,9 @@ enum class BlockSparseTiling {
   // (4,4,4) tile per block, for the tile-ordered backends whose query tiles select
   // their own kv tiles.
   kRows64Keys64,
+  // 128 query rows (two consumer warpgroups) x 64-key blocks: (4,4,4) kv tiles for query blocks
+  // that pack several query tiles (block_sparse), with the 128-row tiling's throughput.
+  kRows128Keys64,
 };
 int block_sparse_rows(BlockSparseTiling t);  // query rows per query block
 int block_sparse_keys(BlockSparseTiling t);  // keys per kv block

@@ -21,7 +21,7 @@ struct Layout {
 };
 
 int64_t bh_count(const BsaAttentionParams& p) { return static_cast<int64_t>(p.attn.batch) * p.attn.heads; }
-int64_t kept_rows(const BsaAttentionParams& p) { return static_cast<int64_t>(bsa_query_blocks(p)) * 64; }
+int64_t kept_rows(const BsaAttentionParams& p) { return static_cast<int64_t>(bsa_query_blocks(p)) * p.block_rows; }
 
 BlockSparseAttentionParams main_loop_params(const BsaAttentionParams& p, const uint16_t* q_kept, uint16_t* out_kept) {
   const FlashAttentionParams& a = p.attn;
@@ -32,7 +32,7 @@ BlockSparseAttentionParams main_loop_params(const BsaAttentionParams& p, const u
   b.attn.q_tokens = static_cast<int>(kept_rows(p));
   b.attn.q_token_stride = b.attn.out_token_stride = static_cast<int64_t>(a.heads) * a.head_dim;
   b.attn.q_batch_stride = b.attn.out_batch_stride = kept_rows(p) * b.attn.q_token_stride;
-  b.tiling = BlockSparseTiling::kRows64Keys64;
+  b.tiling = p.block_rows == 128 ? BlockSparseTiling::kRows128Keys64 : BlockSparseTiling::kRows64Keys64;
   b.schedule.q_blocks = bsa_query_blocks(p);
   b.schedule.kv_blocks = p.tiles;
   b.schedule.kv_block_start = p.tile_start;
@@ -67,7 +67,8 @@ Layout layout_of(const BsaAttentionParams& p) {
 
 __device__ __forceinline__ float bf16_at(const uint16_t* p) { return bf16_bits_to_f32(*p); }
 
-// k_bar [batch, heads, tiles, head_dim] f32 (bf16 values). grid (tiles, heads, batch), block head_dim.
+// k_bar, channel-major [batch, heads, head_dim, tiles] f32 (bf16 values): the selection kernel's
+// threads (one kv tile each) then read it coalesced. grid (tiles, heads, batch), block head_dim.
 __global__ void bsa_key_means_kernel(const FlashAttentionParams a, const int32_t* __restrict__ tile_start, int tiles,
                                      float* __restrict__ k_bar) {
   const int tile = blockIdx.x, head = blockIdx.y, batch = blockIdx.z, c = threadIdx.x;
@@ -75,7 +76,7 @@ __global__ void bsa_key_means_kernel(const FlashAttentionParams a, const int32_t
   const uint16_t* k = a.k + batch * a.kv_batch_stride + static_cast<int64_t>(first) * a.kv_token_stride + head * a.head_dim + c;
   float sum = 0.0f;
   for (int r = 0; r < rows; ++r) sum = portable::add(sum, bf16_at(k + r * a.kv_token_stride));
-  k_bar[((static_cast<int64_t>(batch) * a.heads + head) * tiles + tile) * a.head_dim + c] = vsa::tile_mean_from_sum(sum, rows);
+  k_bar[((static_cast<int64_t>(batch) * a.heads + head) * a.head_dim + c) * tiles + tile] = vsa::tile_mean_from_sum(sum, rows);
 }
 
 // Query pruning. grid (tiles, heads, batch), block 64 (thread r: row r of the tile).
@@ -86,20 +87,28 @@ __global__ void bsa_prune_kernel(const BsaAttentionParams p, const int slot, con
   const int tile = blockIdx.x, head = blockIdx.y, batch = blockIdx.z, r = threadIdx.x, d = a.head_dim;
   const int first = p.tile_start[tile], n = p.tile_start[tile + 1] - first;
   const int64_t bh = static_cast<int64_t>(batch) * a.heads + head;
-  __shared__ float center[kMaxHeadDim];
+  constexpr int kRowStride = kMaxHeadDim + 1;  // floats; odd: rows fall in different banks
+  __shared__ float rows[64 * kRowStride];
   __shared__ float sims[64];
   __shared__ int kept_pos[64];
   __shared__ int kept_flag[64];
   const uint16_t* q = a.q + batch * a.q_batch_stride + static_cast<int64_t>(first) * a.q_token_stride + head * d;
-  for (int c = r; c < d; c += 64) center[c] = bf16_at(q + static_cast<int64_t>(n / 2) * a.q_token_stride + c);
+  const int chunks = d / 8;  // 16-byte chunks per row
+  for (int i = r; i < n * chunks; i += 64) {  // coalesced: consecutive threads, consecutive chunks
+    const int row = i / chunks, c8 = (i % chunks) * 8;
+    const uint4 raw = *reinterpret_cast<const uint4*>(q + static_cast<int64_t>(row) * a.q_token_stride + c8);
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(&raw);
+    for (int e = 0; e < 8; ++e) rows[row * kRowStride + c8 + e] = bf16_bits_to_f32(h[e]);
+  }
   __syncthreads();
+  const float* center = rows + (n / 2) * kRowStride;
   float cc = 0.0f;
   for (int c = 0; c < d; ++c) cc = portable::add(cc, portable::mul(center[c], center[c]));
   if (r < n) {
     float dot = 0.0f, qq = 0.0f;
-    const uint16_t* row = q + static_cast<int64_t>(r) * a.q_token_stride;
+    const float* row = rows + r * kRowStride;
     for (int c = 0; c < d; ++c) {
-      const float x = bf16_at(row + c);
+      const float x = row[c];
       dot = portable::add(dot, portable::mul(x, center[c]));
       qq = portable::add(qq, portable::mul(x, x));
     }
@@ -122,18 +131,19 @@ __global__ void bsa_prune_kernel(const BsaAttentionParams p, const int slot, con
   int32_t* kept_list = kept_out + (bh * p.tiles + tile) * 64;
   if (r < keep) kept_list[r] = kept_pos[r];
   // Gather the kept rows into the tile's slot of its query block; zero the slot's other rows.
-  const int per_block = 64 / slot;
-  const int64_t slot_row = static_cast<int64_t>(tile / per_block) * 64 + (tile % per_block) * slot;
+  const int per_block = p.block_rows / slot;
+  const int64_t slot_row = static_cast<int64_t>(tile / per_block) * p.block_rows + (tile % per_block) * slot;
   const int64_t kept_stride = static_cast<int64_t>(a.heads) * d;
-  if (r < slot) {
-    uint4* dst = reinterpret_cast<uint4*>(q_kept + (static_cast<int64_t>(batch) * rows_kept + slot_row + r) * kept_stride + head * d);
-    const uint4* src = reinterpret_cast<const uint4*>(q + static_cast<int64_t>(r < keep ? kept_pos[r] : 0) * a.q_token_stride);
-    for (int c = 0; c < d / 8; ++c) dst[c] = r < keep ? src[c] : make_uint4(0, 0, 0, 0);
+  for (int i = r; i < slot * chunks; i += 64) {  // 16-byte chunks, consecutive threads along a row
+    const int s = i / chunks, c = i % chunks;
+    uint4* dst = reinterpret_cast<uint4*>(q_kept + (static_cast<int64_t>(batch) * rows_kept + slot_row + s) * kept_stride + head * d);
+    dst[c] = s < keep ? reinterpret_cast<const uint4*>(q + static_cast<int64_t>(kept_pos[s]) * a.q_token_stride)[c]
+                      : make_uint4(0, 0, 0, 0);
   }
   // q_bar: mean of the kept rows, in kept order.
   for (int c = r; c < d; c += 64) {
     float sum = 0.0f;
-    for (int s = 0; s < keep; ++s) sum = portable::add(sum, bf16_at(q + static_cast<int64_t>(kept_pos[s]) * a.q_token_stride + c));
+    for (int s = 0; s < keep; ++s) sum = portable::add(sum, rows[kept_pos[s] * kRowStride + c]);
     q_bar[(bh * p.tiles + tile) * d + c] = vsa::tile_mean_from_sum(sum, keep);
   }
   // The nearest kept slot of every row (ties to the lower position).
@@ -145,50 +155,65 @@ __global__ void bsa_prune_kernel(const BsaAttentionParams p, const int slot, con
   }
 }
 
-// kv-tile selection. grid (tiles, heads, batch), block kSelectThreads.
+// Block-wide exclusive scan of one uint64 per thread (integers: exact in any order).
+__device__ __forceinline__ uint64_t block_exclusive_scan(uint64_t x, uint64_t* warp_sums, uint64_t* total) {
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  uint64_t inclusive = x;
+  for (int o = 1; o < 32; o <<= 1) {
+    const uint64_t y = __shfl_up_sync(0xffffffffu, inclusive, o);
+    if (lane >= o) inclusive += y;
+  }
+  if (lane == 31) warp_sums[warp] = inclusive;
+  __syncthreads();
+  if (tid == 0) {
+    uint64_t run = 0;
+    for (int w = 0; w < kSelectThreads / 32; ++w) {
+      const uint64_t v = warp_sums[w];
+      warp_sums[w] = run;
+      run += v;
+    }
+    *total = run;
+  }
+  __syncthreads();
+  const uint64_t result = warp_sums[warp] + inclusive - x;
+  __syncthreads();  // warp_sums is reused by the next scan
+  return result;
+}
+
+// kv-tile selection. grid (tiles, heads, batch), block kSelectThreads; dynamic shared memory:
+// capacity uint64 sort keys (capacity: a power of two >= tiles, a multiple of kSelectThreads).
 __global__ void __launch_bounds__(kSelectThreads) bsa_select_kernel(const BsaAttentionParams p, const float* __restrict__ q_bar,
                                                                     const float* __restrict__ k_bar, int capacity,
                                                                     int32_t* __restrict__ selected, int32_t* __restrict__ selected_count) {
   const FlashAttentionParams& a = p.attn;
   const int tile = blockIdx.x, head = blockIdx.y, batch = blockIdx.z, tid = threadIdx.x, d = a.head_dim, nt = p.tiles;
   const int64_t bh = static_cast<int64_t>(batch) * a.heads + head;
-  extern __shared__ uint32_t smem[];
-  float* probs = reinterpret_cast<float*>(smem);  // [capacity]
-  uint32_t* keys = smem + capacity;                // [capacity] (mass_key << 16) | (0xffff - index)
+  extern __shared__ uint64_t keys[];  // [capacity]
   __shared__ float qb[kMaxHeadDim];
-  __shared__ float shared_max, shared_sum;
-  __shared__ int shared_count;
+  __shared__ float warp_max[kSelectThreads / 32];
+  __shared__ uint64_t warp_sums[kSelectThreads / 32];
+  __shared__ uint64_t scan_total;
   for (int c = tid; c < d; c += kSelectThreads) qb[c] = q_bar[(bh * nt + tile) * d + c];
   __syncthreads();
+  // Scores (kept in the key array's low words until the max is known).
   const float sqrt_d = bsa::sqrt_f32(static_cast<float>(d));
-  const float* kb = k_bar + bh * nt * d;
+  const float* kb = k_bar + bh * nt * d;  // [head_dim, tiles]
+  float* scores = reinterpret_cast<float*>(keys);
+  float m = -INFINITY;
   for (int j = tid; j < nt; j += kSelectThreads) {
     float dot = 0.0f;
-    for (int c = 0; c < d; ++c) dot = portable::add(dot, portable::mul(qb[c], kb[static_cast<int64_t>(j) * d + c]));
-    probs[j] = bsa::block_score(dot, sqrt_d);
+    for (int c = 0; c < d; ++c) dot = portable::add(dot, portable::mul(qb[c], kb[static_cast<int64_t>(c) * nt + j]));
+    scores[2 * j] = bsa::block_score(dot, sqrt_d);
+    m = fmaxf(m, scores[2 * j]);
   }
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));  // exact in any order
+  if (tid % 32 == 0) warp_max[tid / 32] = m;
   __syncthreads();
-  if (tid == 0) {  // max (exact in any order) and the sum in tile order, as the CPU reference
-    float m = probs[0];
-    for (int j = 1; j < nt; ++j) m = fmaxf(m, probs[j]);
-    shared_max = m;
-  }
-  __syncthreads();
-  for (int j = tid; j < nt; j += kSelectThreads) probs[j] = bsa::softmax_numerator(probs[j], shared_max);
-  __syncthreads();
-  if (tid == 0) {
-    float sum = 0.0f;
-    for (int j = 0; j < nt; ++j) sum = portable::add(sum, probs[j]);
-    shared_sum = sum;
-  }
-  __syncthreads();
+  for (int w = 0; w < kSelectThreads / 32; ++w) m = fmaxf(m, warp_max[w]);
+  // Numerators and their sort keys (padding: 0, below every tile).
   for (int j = tid; j < capacity; j += kSelectThreads) {
-    if (j < nt) {
-      probs[j] = round_to_bf16(portable::div(probs[j], shared_sum));
-      keys[j] = (bsa::mass_key(probs[j]) << 16) | static_cast<uint32_t>(0xffff - j);
-    } else {
-      keys[j] = 0;  // below every tile
-    }
+    const float e = j < nt ? bsa::softmax_numerator(scores[2 * j], m) : 0.0f;
+    keys[j] = j < nt ? bsa::mass_sort_key(e, j) : 0;  // each thread rewrites only its own slots
   }
   __syncthreads();
   // Bitonic sort, descending: keys are distinct, so the order is fully determined.
@@ -197,7 +222,7 @@ __global__ void __launch_bounds__(kSelectThreads) bsa_select_kernel(const BsaAtt
       for (int i = tid; i < capacity / 2; i += kSelectThreads) {
         const int lo = 2 * i - (i & (stride - 1)), hi = lo + stride;
         const bool descending = (lo & size) == 0;
-        const uint32_t x = keys[lo], y = keys[hi];
+        const uint64_t x = keys[lo], y = keys[hi];
         if ((x < y) == descending) {
           keys[lo] = y;
           keys[hi] = x;
@@ -206,34 +231,38 @@ __global__ void __launch_bounds__(kSelectThreads) bsa_select_kernel(const BsaAtt
       __syncthreads();
     }
   }
-  if (tid == 0) {
-    int count = nt;
-    if (p.threshold < 1.0f) {
-      float running = 0.0f;
-      count = 0;
-      while (count < nt && (count == 0 || running < p.threshold)) {
-        running = portable::add(running, probs[0xffff - static_cast<int>(keys[count] & 0xffffu)]);
-        ++count;
-      }
-      count = max(count, min(p.min_tiles, nt));
+  // Exclusive prefix masses in sorted order: each thread owns `per` consecutive ranks.
+  const int per = capacity / kSelectThreads, r0 = tid * per;
+  uint64_t local = 0;
+  for (int i = 0; i < per; ++i) local += r0 + i < nt ? bsa::mass_fixed(bsa::sort_key_value(keys[r0 + i])) : 0;
+  uint64_t prefix = block_exclusive_scan(local, warp_sums, &scan_total);
+  const uint64_t total = scan_total;
+  int kept = 0;
+  if (p.threshold < 1.0f) {
+    const uint64_t thr16 = bsa::threshold_fixed(p.threshold);
+    for (int i = 0; i < per && r0 + i < nt; ++i) {
+      kept += bsa::mass_keeps(r0 + i, prefix, total, thr16) ? 1 : 0;  // monotone in the rank
+      prefix += bsa::mass_fixed(bsa::sort_key_value(keys[r0 + i]));
     }
-    shared_count = count;
+  } else {
+    for (int i = 0; i < per && r0 + i < nt; ++i) ++kept;
   }
+  block_exclusive_scan(static_cast<uint64_t>(kept), warp_sums, &scan_total);
+  const int count = max(static_cast<int>(scan_total), min(p.min_tiles, nt));
+  // Flags by tile index (after the keys in dynamic shared memory), then compaction.
+  int* flag = reinterpret_cast<int*>(keys + capacity);  // [capacity]
+  for (int j = tid; j < capacity; j += kSelectThreads) flag[j] = 0;
   __syncthreads();
-  const int count = shared_count;
-  // Flags of the kept tiles (reusing probs as int flags), then ascending compaction.
-  int* flag = reinterpret_cast<int*>(probs);
-  for (int j = tid; j < nt; j += kSelectThreads) flag[j] = 0;
+  for (int r = tid; r < count; r += kSelectThreads) flag[bsa::sort_key_index(keys[r])] = 1;
   __syncthreads();
-  for (int r = tid; r < count; r += kSelectThreads) flag[0xffff - static_cast<int>(keys[r] & 0xffffu)] = 1;
-  __syncthreads();
-  if (tid == 0) {
-    int32_t* out = selected + (bh * nt + tile) * nt;
-    int n = 0;
-    for (int j = 0; j < nt; ++j)
-      if (flag[j]) out[n++] = j;
-    selected_count[bh * nt + tile] = n;
-  }
+  // Ascending compaction: each thread owns `per` consecutive tile indices.
+  int mine = 0;
+  for (int i = 0; i < per; ++i) mine += flag[r0 + i];
+  int pos = static_cast<int>(block_exclusive_scan(static_cast<uint64_t>(mine), warp_sums, &scan_total));
+  int32_t* out = selected + (bh * nt + tile) * nt;
+  for (int i = 0; i < per; ++i)
+    if (flag[r0 + i]) out[pos++] = r0 + i;
+  if (tid == 0) selected_count[bh * nt + tile] = count;
 }
 
 // Per 64-row query block: the union of its query tiles' kv tiles with warp masks.
@@ -246,7 +275,7 @@ __global__ void bsa_union_kernel(const BsaAttentionParams p, const int slot, con
   extern __shared__ unsigned char mask[];  // [tiles]
   for (int j = tid; j < nt; j += kSelectThreads) mask[j] = 0;
   __syncthreads();
-  const int per_block = 64 / slot, warps_per_tile = slot / 16;
+  const int per_block = p.block_rows / slot, warps_per_tile = slot / 16;
   for (int sub = 0; sub < per_block; ++sub) {  // tile by tile: entries of one tile are distinct
     const int tile = qb * per_block + sub;
     if (tile < nt) {
@@ -272,19 +301,22 @@ __global__ void bsa_expand_kernel(const BsaAttentionParams p, const int slot, co
   const FlashAttentionParams& a = p.attn;
   const int tile = blockIdx.x, head = blockIdx.y, batch = blockIdx.z, r = threadIdx.x, d = a.head_dim;
   const int first = p.tile_start[tile], n = p.tile_start[tile + 1] - first;
-  if (r >= n) return;
   const int64_t bh = static_cast<int64_t>(batch) * a.heads + head;
-  const int per_block = 64 / slot;
-  const int64_t slot_row = static_cast<int64_t>(tile / per_block) * 64 + (tile % per_block) * slot;
-  const int s = source[bh * a.q_tokens + first + r];
-  const uint4* src = reinterpret_cast<const uint4*>(
-      out_kept + ((static_cast<int64_t>(batch) * rows_kept + slot_row + s) * a.heads + head) * d);
-  uint4* dst = reinterpret_cast<uint4*>(a.out + batch * a.out_batch_stride + static_cast<int64_t>(first + r) * a.out_token_stride + head * d);
-  for (int c = 0; c < d / 8; ++c) dst[c] = src[c];
+  const int per_block = p.block_rows / slot, chunks = d / 8;
+  const int64_t slot_row = static_cast<int64_t>(tile / per_block) * p.block_rows + (tile % per_block) * slot;
+  for (int i = r; i < n * chunks; i += 64) {  // 16-byte chunks, consecutive threads along a row
+    const int row = i / chunks, c = i % chunks;
+    const int s = source[bh * a.q_tokens + first + row];
+    const uint4* src = reinterpret_cast<const uint4*>(
+        out_kept + ((static_cast<int64_t>(batch) * rows_kept + slot_row + s) * a.heads + head) * d);
+    uint4* dst = reinterpret_cast<uint4*>(a.out + batch * a.out_batch_stride +
+                                          static_cast<int64_t>(first + row) * a.out_token_stride + head * d);
+    dst[c] = src[c];
+  }
 }
 
-int select_capacity(int tiles) {
-  int c = 2;
+int select_capacity(int tiles) {  // a power of two >= tiles and >= the block size
+  int c = kSelectThreads;
   while (c < tiles) c <<= 1;
   return c;
 }
@@ -293,7 +325,7 @@ int select_capacity(int tiles) {
 
 int bsa_slot_rows(const BsaAttentionParams& p) { return p.max_keep <= 16 ? 16 : p.max_keep <= 32 ? 32 : 64; }
 int bsa_query_blocks(const BsaAttentionParams& p) {
-  const int per_block = 64 / bsa_slot_rows(p);
+  const int per_block = p.block_rows / bsa_slot_rows(p);
   return (p.tiles + per_block - 1) / per_block;
 }
 
@@ -314,6 +346,7 @@ std::string bsa_attention_unsupported_reason(const BsaAttentionParams& p) {
   if (p.max_keep < 1 || p.max_keep > 64) return "max_keep must be in [1, 64]";
   if (!(p.keep_ratio >= 0 && p.keep_ratio <= 1)) return "keep_ratio must be in [0, 1]";
   if (p.min_tiles < 1) return "min_tiles must be >= 1";
+  if (p.block_rows != 64 && p.block_rows != 128) return "block_rows must be 64 or 128";
   if (a.q_token_stride % 8 || a.out_token_stride % 8) return "token strides must be multiples of 8 elements";
   BlockSparseAttentionParams b = main_loop_params(p, reinterpret_cast<const uint16_t*>(256), reinterpret_cast<uint16_t*>(256));
   b.schedule.kv_index = b.schedule.kv_list_len = reinterpret_cast<const int32_t*>(256);
@@ -348,9 +381,9 @@ void launch_bsa_attention(const BsaAttentionParams& p, void* workspace, cudaStre
   bsa_prune_kernel<<<per_tile, 64, 0, stream>>>(p, slot, kept_rows(p), q_bar, kept, source, q_kept);
   WAN_CUDA_CHECK_LAUNCH();
   const int capacity = select_capacity(p.tiles);
-  const size_t select_smem = static_cast<size_t>(capacity) * 8;
+  const size_t select_smem = static_cast<size_t>(capacity) * 12;  // sort keys + flags
   static const bool configured = [] {
-    WAN_CUDA_CHECK(cudaFuncSetAttribute(bsa_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxTiles * 8));
+    WAN_CUDA_CHECK(cudaFuncSetAttribute(bsa_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxTiles * 12));
     return true;
   }();
   (void)configured;

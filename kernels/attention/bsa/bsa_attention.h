@@ -4,12 +4,13 @@
 //  1. key means per tile; 2. query pruning per (batch, head, tile): cosine similarity to the
 //     centre token, the kept rows gathered into slots of 16, 32 or 64 rows (the smallest that
 //     holds the kept count), q_bar, and each row's nearest kept slot;
-//  3. kv-tile selection per (batch, head, tile): block softmax of q_bar . k_bar, a bitonic
-//     sort (mass descending, index ascending), the cumulative-mass cut;
-//  4. per 64-row query block (64 / slot query tiles) the union of its tiles' kv tiles, each
+//  3. kv-tile selection per (batch, head, tile): softmax numerators of q_bar . k_bar, a
+//     bitonic sort (mass descending, index ascending), the exact integer cumulative-mass cut
+//     and ascending compaction by block scans;
+//  4. per query block (block_rows / slot query tiles) the union of its tiles' kv tiles, each
 //     entry with the warp mask of the tiles that selected it;
-//  5. the block-sparse main loop (64-row query blocks x 64-key tiles, warps skip blocks
-//     their tile did not select); 6. every row takes its nearest kept row's output.
+//  5. the block-sparse main loop (64- or 128-row query blocks x 64-key tiles, warps skip
+//     blocks their tile did not select); 6. every row takes its nearest kept row's output.
 #pragma once
 
 #include <cstddef>
@@ -31,9 +32,12 @@ struct BsaAttentionParams {
   double keep_ratio = 0.5;
   float threshold = 0.9f;
   int min_tiles = 4;
+  // Query rows per main-loop block: 64 (one consumer warpgroup, 64-row blocks x 64-key tiles)
+  // or 128 (two consumers: more query tiles share one kv list, the union grows).
+  int block_rows = 64;
 };
 
-// Rows per query tile slot (16, 32 or 64) and 64-row query blocks of the main loop.
+// Rows per query tile slot (16, 32 or 64) and query blocks (block_rows each) of the main loop.
 int bsa_slot_rows(const BsaAttentionParams& p);
 int bsa_query_blocks(const BsaAttentionParams& p);
 

@@ -80,7 +80,7 @@ void BM_DenseMainLoop(benchmark::State& state) {
                                                  benchmark::Counter::kIsRate);
 }
 
-// args: grid, keep ratio %, threshold %, locality x10.
+// args: grid, keep ratio %, threshold %, locality x10, query block rows (64 | 128).
 void BM_BsaAttention(benchmark::State& state) {
   if (testing::skip_without_gpu(state)) return;
   const int g = static_cast<int>(state.range(0));
@@ -95,6 +95,7 @@ void BM_BsaAttention(benchmark::State& state) {
   p.max_keep = std::max(1, static_cast<int>(64 * p.keep_ratio));
   p.threshold = state.range(2) / 100.0f;
   p.min_tiles = 4;
+  p.block_rows = static_cast<int>(state.range(4));
   const std::string reason = bsa_attention_unsupported_reason(p);
   if (!reason.empty()) {
     state.SkipWithError(reason.c_str());
@@ -126,14 +127,16 @@ void BM_BsaAttention(benchmark::State& state) {
 
 BENCHMARK(BM_DenseMainLoop)->ArgNames({"grid"})->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BsaAttention)
-    ->ArgNames({"grid", "keep_pct", "threshold_pct", "locality_x10"})
-    ->Args({0, 50, 90, 0})
-    ->Args({0, 50, 90, 10})
-    ->Args({0, 50, 90, 20})
-    ->Args({0, 50, 90, 30})
-    ->Args({0, 50, 50, 30})
-    ->Args({0, 100, 100, 0})
-    ->Args({1, 50, 90, 20})
+    ->ArgNames({"grid", "keep_pct", "threshold_pct", "locality_x10", "rows"})
+    ->ArgsProduct({{0}, {50}, {90}, {0, 20, 30}, {64, 128}})
+    ->Args({0, 50, 50, 30, 64})
+    ->Args({0, 50, 50, 30, 128})
+    ->Args({0, 25, 90, 20, 64})
+    ->Args({0, 25, 90, 20, 128})
+    ->Args({0, 100, 100, 0, 64})
+    ->Args({0, 100, 100, 0, 128})
+    ->Args({1, 50, 90, 20, 64})
+    ->Args({1, 50, 90, 20, 128})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -212,7 +212,7 @@ struct GpuResult {
   std::vector<int32_t> kept, selected, selected_count, source;
 };
 
-GpuResult run_gpu(const Problem& p) {
+GpuResult run_gpu(const Problem& p, int block_rows) {
   const int64_t nt = p.layout.tile_count, bh = p.bh();
   DeviceBuffer dq = DeviceBuffer::from(p.q.bits), dk = DeviceBuffer::from(p.k.bits), dv = DeviceBuffer::from(p.v.bits),
                dout(p.q.bits.size() * 2), dstart = DeviceBuffer::from(p.layout.tile_start);
@@ -226,6 +226,7 @@ GpuResult run_gpu(const Problem& p) {
   a.keep_ratio = p.c.keep_ratio;
   a.threshold = static_cast<float>(p.c.threshold);
   a.min_tiles = p.c.min_tiles;
+  a.block_rows = block_rows;
   EXPECT_EQ(bsa_attention_unsupported_reason(a), "");
   DeviceBuffer workspace(bsa_attention_workspace_bytes(a));
   WAN_CUDA_CHECK(cudaMemset(dout.as<void>(), 0xff, dout.bytes()));  // NaN: an unwritten row shows
@@ -246,11 +247,11 @@ GpuResult run_gpu(const Problem& p) {
   return g;
 }
 
-void check_gpu(const Case& c, uint32_t seed) {
-  SCOPED_TRACE(c.describe());
+void check_gpu(const Case& c, uint32_t seed, int block_rows) {
+  SCOPED_TRACE(c.describe() + " block_rows " + std::to_string(block_rows));
   const Problem p(c, seed);
   const CpuResult r = run_cpu(p, /*round=*/true);
-  const GpuResult g = run_gpu(p), again = run_gpu(p);
+  const GpuResult g = run_gpu(p, block_rows), again = run_gpu(p, block_rows);
   EXPECT_EQ(first_difference(g.out, again.out), -1) << "not bit-identical run to run";
   const int64_t nt = p.layout.tile_count;
   for (int64_t bi = 0; bi < p.bh() * nt; ++bi) {
@@ -272,8 +273,8 @@ void check_gpu(const Case& c, uint32_t seed) {
   double mean_tiles = 0;
   for (int32_t n : r.selected_count) mean_tiles += n;
   mean_tiles /= double(r.selected_count.size());
-  std::printf("BSA GPU: %s: vs CPU rel L2 %.3g; vs masked dense rel L2 %.3g, max abs %.3g; kv tiles %.1f of %lld\n",
-              c.describe().c_str(), vs_cpu.rel_l2, vs_dense.rel_l2, vs_dense.max_abs, mean_tiles, (long long)nt);
+  std::printf("BSA GPU: %s, %d-row blocks: vs CPU rel L2 %.3g; vs masked dense rel L2 %.3g, max abs %.3g; kv tiles %.1f of %lld\n",
+              c.describe().c_str(), block_rows, vs_cpu.rel_l2, vs_dense.rel_l2, vs_dense.max_abs, mean_tiles, (long long)nt);
   EXPECT_LT(vs_cpu.rel_l2, 8e-3);
   EXPECT_LT(vs_dense.rel_l2, 8e-3);
   EXPECT_LT(vs_dense.max_abs, 4e-2);
@@ -283,12 +284,14 @@ TEST(BsaAttention, KernelsMatchTheCpuReference) {
   WAN_SKIP_WITHOUT_GPU();
   const std::string reason = unavailable_reason();
   if (!reason.empty()) GTEST_SKIP() << reason;
-  check_gpu({8, 16, 16, 1, 2, 128, 0.5, 0.9, 4}, 1);   // whole tiles, 32-row slots
-  check_gpu({9, 14, 15, 2, 2, 128, 0.5, 0.6, 4}, 2);   // partial tiles, batch 2
-  check_gpu({6, 12, 26, 1, 3, 64, 0.25, 0.3, 2}, 3);   // 16-row slots, head_dim 64, 63 tiles
-  check_gpu({5, 7, 9, 1, 2, 64, 0.75, 0.8, 4}, 4);     // 64-row slots
-  check_gpu({4, 8, 12, 1, 2, 128, 1.0, 1.0, 4}, 5);    // keep everything: dense
-  check_gpu({8, 20, 24, 1, 2, 128, 0.5, 0.5, 4}, 6);   // 150 tiles
+  for (const int rows : {64, 128}) {
+    check_gpu({8, 16, 16, 1, 2, 128, 0.5, 0.9, 4}, 1, rows);   // whole tiles, 32-row slots
+    check_gpu({9, 14, 15, 2, 2, 128, 0.5, 0.6, 4}, 2, rows);   // partial tiles, batch 2
+    check_gpu({6, 12, 26, 1, 3, 64, 0.25, 0.3, 2}, 3, rows);   // 16-row slots, head_dim 64, 63 tiles
+    check_gpu({5, 7, 9, 1, 2, 64, 0.75, 0.8, 4}, 4, rows);     // 64-row slots
+    check_gpu({4, 8, 12, 1, 2, 128, 1.0, 1.0, 4}, 5, rows);    // keep everything: dense
+    check_gpu({8, 20, 24, 1, 2, 128, 0.5, 0.5, 4}, 6, rows);   // 150 tiles
+  }
 }
 
 }  // namespace
