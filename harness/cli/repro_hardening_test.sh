@@ -65,6 +65,11 @@ text += b" " * (-len(text) % 8)
 open("small.safetensors", "wb").write(struct.pack("<Q", len(text)) + text + b"\0" * (8 * len(names)))
 json.dump(dict(t, dump_file="small.safetensors"), open("bad_dump_shape.json", "w"))
 PY
+# --rerun runs no program a trace file names other than this executable (unless --rerun-recorded).
+python3 -c 'import json; t=json.load(open("b.json")); t["command"][0]="/bin/sh"; t["dump_file"]=""; json.dump(t, open("other_program.json","w"))'
+"$REPRO" trace --diff a.json other_program.json --rerun > /dev/null 2> out.txt; rc=$?
+check "--rerun refuses a trace recorded by another program (exit 2, got $rc)" test $rc -eq 2
+check "the refusal names the program and --rerun-recorded" grep -q "recorded by '/bin/sh'.*--rerun-recorded" out.txt
 for bad in schema dump_file command version dump_shape; do
   "$REPRO" trace --diff a.json "bad_$bad.json" > /dev/null 2> out.txt; rc=$?
   check "trace --diff with a bad $bad exits 3 (got $rc)" test $rc -eq 3

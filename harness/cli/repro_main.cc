@@ -24,8 +24,10 @@ commands:
   golden update  record the case's hash for this environment class (--force to replace)
   trace          SHA-1 chain over every intermediate (step, branch, block, op)
                  (--out FILE, --dump STEP:BRANCH:BLOCK:OP[,...], --debug-perturb STEP:BRANCH:BLOCK:OP)
-  trace --diff A B [--rerun]
-                 first divergent op of two traces, with max abs / rel L2 / ULP / count
+  trace --diff A B [--rerun | --rerun-recorded]
+                 first divergent op of two traces, with max abs / rel L2 / ULP / count;
+                 --rerun re-runs both traces' commands with this executable to dump the op,
+                 --rerun-recorded also runs programs other than this one that the traces name
   compare BASE.json CAND.json
                  bit-exactness, then faster / slower / same within noise / inconclusive, end to
                  end and per kernel (bootstrap CI of the median ratio, Mann-Whitney U, minimum

@@ -1,6 +1,7 @@
 // `repro trace`: record a SHA-1 chain over every intermediate of a generation (optionally
 // dumping chosen tensors, optionally perturbing one op for debugging), or `--diff A B`: name
 // the first divergent (step, branch, block, op) and its error figures.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -33,12 +34,24 @@ Result<Tensor> dumped(const nlohmann::json& trace, const std::string& key, const
   return t;
 }
 
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa, sb;
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 // Re-runs a trace's recorded command with a dump of `key` into `out`; returns the new trace.
-Result<nlohmann::json> rerun_with_dump(const nlohmann::json& trace, const std::string& key,
-                                       const std::string& out) {
+// The command comes from the file: a program other than this executable runs only with
+// `allow_other_program` (--rerun-recorded), so a trace file cannot run an arbitrary program.
+Result<nlohmann::json> rerun_with_dump(const nlohmann::json& trace, const std::string& trace_path,
+                                       const std::string& key, const std::string& out, bool allow_other_program) {
   const std::vector<std::string> args = trace.value("command", std::vector<std::string>{});
-  if (args.empty())
-    return data_loss("the trace records no command to re-run; record both traces with `--dump " + key + "` instead");
+  if (args.size() < 2 || args[1] != "trace")
+    return data_loss("trace '" + trace_path + "' records no `repro trace` command to re-run; record both traces with `--dump " +
+                     key + "` instead");
+  if (!allow_other_program && !same_file(args[0], self_executable()))
+    return invalid_argument("trace '" + trace_path + "' was recorded by '" + args[0] + "', not by this program (" +
+                            self_executable() + "); pass --rerun-recorded to run the programs the traces name "
+                            "(only for traces you trust), or record both traces with `--dump " + key + "`");
   // Drop any --out / --dump / --force of the original command, then add ours.
   std::vector<std::string> kept;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -56,7 +69,7 @@ Result<nlohmann::json> rerun_with_dump(const nlohmann::json& trace, const std::s
 }
 
 int diff(const Flags& f) {
-  if (f.positional().size() != 2) return fail("trace", invalid_argument("usage: repro trace --diff A.trace.json B.trace.json [--rerun]"));
+  if (f.positional().size() != 2) return fail("trace", invalid_argument("usage: repro trace --diff A.trace.json B.trace.json [--rerun | --rerun-recorded]"));
   auto a = read_trace_file(f.positional()[0]);
   if (!a.ok()) return fail("trace --diff", a.status());
   auto b = read_trace_file(f.positional()[1]);
@@ -73,11 +86,12 @@ int diff(const Flags& f) {
   auto xa = dumped(ta, key, d->a.shape), xb = dumped(tb, key, d->b.shape);
   for (const auto* x : {&xa, &xb})
     if (x->status().code() == StatusCode::kDataLoss) return fail("trace --diff", x->status());
-  if ((!xa.ok() || !xb.ok()) && f.has("rerun")) {
+  if ((!xa.ok() || !xb.ok()) && (f.has("rerun") || f.has("rerun-recorded"))) {
     const std::string tmp = "/tmp/repro-trace-rerun-" + std::to_string(::getpid());
-    auto ra = rerun_with_dump(ta, key, tmp + "-a.json");
+    const bool other = f.has("rerun-recorded");
+    auto ra = rerun_with_dump(ta, f.positional()[0], key, tmp + "-a.json", other);
     if (!ra.ok()) return fail("trace --diff --rerun", ra.status());
-    auto rb = rerun_with_dump(tb, key, tmp + "-b.json");
+    auto rb = rerun_with_dump(tb, f.positional()[1], key, tmp + "-b.json", other);
     if (!rb.ok()) return fail("trace --diff --rerun", rb.status());
     ta = ra.value();
     tb = rb.value();
@@ -105,7 +119,7 @@ int diff(const Flags& f) {
 int trace_command(const std::vector<std::string>& args, const std::vector<std::string>& argv0) {
   std::set<std::string> value_flags = case_value_flags();
   for (const char* n : {"out", "dump", "debug-perturb"}) value_flags.insert(n);
-  auto flags = Flags::parse(args, value_flags, {"diff", "rerun", "force", "quiet"});
+  auto flags = Flags::parse(args, value_flags, {"diff", "rerun", "rerun-recorded", "force", "quiet"});
   if (!flags.ok()) return fail("trace", flags.status());
   const Flags& f = flags.value();
   if (f.has("diff")) return diff(f);
