@@ -85,6 +85,11 @@ python3 -c 'import json,sys; p=sys.argv[1]; j=json.load(open(p)); [g.__setitem__
 check "golden check with a non-object recorded exits 3 (got $rc)" test $rc -eq 3
 check "the golden message names the field" grep -q "recorded must be an object" out.txt
 
+rm "$golden"; mkfifo "$golden"
+timeout 20 "$REPRO" golden check "${CASE[@]}" --golden-dir g --quiet > /dev/null 2> out.txt; rc=$?
+check "golden check with a FIFO as the golden exits 2 at once (got $rc, 124 = hung)" test $rc -eq 2
+rm "$golden"
+
 # --- Refused writes: exit 7, nothing replaced, nothing half-written.
 echo keep > latents.safetensors
 "$REPRO" run "${CASE[@]}" --quiet --no-golden --report r.json --save-latents latents.safetensors > /dev/null 2> out.txt; rc=$?
