@@ -4,12 +4,13 @@
 // directory is fsynced. When overwriting is refused the rename itself refuses
 // (renameat2 RENAME_NOREPLACE, else link + unlink): a file created by someone else in between
 // is kept, never replaced. Also: an exclusive lock on a directory for read-modify-write
-// updates (goldens), and a bounded reader that refuses FIFOs and devices.
+// updates (goldens). read_file (engine/core/file_reader.h) is re-exported for the readers.
 #pragma once
 
 #include <functional>
 #include <string>
 
+#include "engine/core/file_reader.h"
 #include "engine/core/status.h"
 
 namespace wan {
@@ -47,13 +48,5 @@ class DirectoryLock {
   explicit DirectoryLock(int fd) : fd_(fd) {}
   int fd_;
 };
-
-// Largest file read_file accepts: far above any report, golden or trace the harness writes.
-inline constexpr size_t kMaxReadFileBytes = size_t{1} << 30;
-
-// The whole content of a regular file. Errors: NOT_FOUND (missing), INVALID_ARGUMENT (a
-// directory, FIFO or device: opened without blocking, never read), DATA_LOSS (larger than
-// kMaxReadFileBytes), UNAVAILABLE (other I/O failures).
-Result<std::string> read_file(const std::string& path);
 
 }  // namespace wan

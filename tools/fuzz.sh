@@ -26,7 +26,7 @@ CXXFLAGS=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
           -I. -I"$CUDA/include")
 
 # Sources each target links besides its own tests/fuzz/<target>_fuzz.cc.
-COMMON="engine/core/status.cc engine/core/json_reader.cc engine/core/shape.cc"
+COMMON="engine/core/status.cc engine/core/json_reader.cc engine/core/shape.cc engine/core/file_reader.cc"
 sources_of() {
   case $1 in
     json_reader) echo "$COMMON" ;;
