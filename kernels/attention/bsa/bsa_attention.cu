@@ -12,6 +12,7 @@ namespace {
 
 constexpr int kMaxHeadDim = 128;
 constexpr int kSelectThreads = 256;
+constexpr int kSelectTiles = 4;  // query tiles per selection CTA
 constexpr int kMaxTiles = 4096;  // selection sort capacity (shared memory)
 
 size_t align256(size_t x) { return (x + 255) / 256 * 256; }
@@ -50,7 +51,7 @@ Layout layout_of(const BsaAttentionParams& p) {
     off += align256(bytes);
     return at;
   };
-  l.k_bar = take(bh * t * d * 4);
+  l.k_bar = take(bh * t * d * 2);
   l.q_bar = take(bh * t * d * 4);
   l.kept = take(bh * t * 64 * 4);
   l.source = take(static_cast<size_t>(bh) * a.q_tokens * 4);
@@ -67,16 +68,17 @@ Layout layout_of(const BsaAttentionParams& p) {
 
 __device__ __forceinline__ float bf16_at(const uint16_t* p) { return bf16_bits_to_f32(*p); }
 
-// k_bar, channel-major [batch, heads, head_dim, tiles] f32 (bf16 values): the selection kernel's
-// threads (one kv tile each) then read it coalesced. grid (tiles, heads, batch), block head_dim.
+// k_bar, channel-major [batch, heads, head_dim, tiles] bf16: the selection kernel's threads
+// (one kv tile each) then read it coalesced. grid (tiles, heads, batch), block head_dim.
 __global__ void bsa_key_means_kernel(const FlashAttentionParams a, const int32_t* __restrict__ tile_start, int tiles,
-                                     float* __restrict__ k_bar) {
+                                     uint16_t* __restrict__ k_bar) {
   const int tile = blockIdx.x, head = blockIdx.y, batch = blockIdx.z, c = threadIdx.x;
   const int first = tile_start[tile], rows = tile_start[tile + 1] - first;
   const uint16_t* k = a.k + batch * a.kv_batch_stride + static_cast<int64_t>(first) * a.kv_token_stride + head * a.head_dim + c;
   float sum = 0.0f;
   for (int r = 0; r < rows; ++r) sum = portable::add(sum, bf16_at(k + r * a.kv_token_stride));
-  k_bar[((static_cast<int64_t>(batch) * a.heads + head) * a.head_dim + c) * tiles + tile] = vsa::tile_mean_from_sum(sum, rows);
+  k_bar[((static_cast<int64_t>(batch) * a.heads + head) * a.head_dim + c) * tiles + tile] =
+      f32_to_bf16_bits(vsa::tile_mean_from_sum(sum, rows));
 }
 
 // Query pruning. grid (tiles, heads, batch), block 64 (thread r: row r of the tile).
@@ -180,89 +182,104 @@ __device__ __forceinline__ uint64_t block_exclusive_scan(uint64_t x, uint64_t* w
   return result;
 }
 
-// kv-tile selection. grid (tiles, heads, batch), block kSelectThreads; dynamic shared memory:
-// capacity uint64 sort keys (capacity: a power of two >= tiles, a multiple of kSelectThreads).
+// kv-tile selection for kSelectTiles query tiles of one (batch, head) per CTA (they share the
+// k_bar reads). grid (ceil(tiles / kSelectTiles), heads, batch), block kSelectThreads; dynamic
+// shared memory: kSelectTiles x capacity f32 scores, capacity uint64 sort keys, capacity int
+// flags (capacity: a power of two >= tiles, a multiple of kSelectThreads).
 __global__ void __launch_bounds__(kSelectThreads) bsa_select_kernel(const BsaAttentionParams p, const float* __restrict__ q_bar,
-                                                                    const float* __restrict__ k_bar, int capacity,
+                                                                    const uint16_t* __restrict__ k_bar, int capacity,
                                                                     int32_t* __restrict__ selected, int32_t* __restrict__ selected_count) {
   const FlashAttentionParams& a = p.attn;
-  const int tile = blockIdx.x, head = blockIdx.y, batch = blockIdx.z, tid = threadIdx.x, d = a.head_dim, nt = p.tiles;
+  const int head = blockIdx.y, batch = blockIdx.z, tid = threadIdx.x, d = a.head_dim, nt = p.tiles;
+  const int first_tile = blockIdx.x * kSelectTiles;
   const int64_t bh = static_cast<int64_t>(batch) * a.heads + head;
-  extern __shared__ uint64_t keys[];  // [capacity]
-  __shared__ float qb[kMaxHeadDim];
+  extern __shared__ uint64_t dynamic_smem[];
+  uint64_t* keys = dynamic_smem;                                   // [capacity]
+  int* flag = reinterpret_cast<int*>(keys + capacity);            // [capacity]
+  float* all_scores = reinterpret_cast<float*>(flag + capacity);  // [kSelectTiles][capacity]
+  __shared__ float qb[kSelectTiles][kMaxHeadDim];
   __shared__ float warp_max[kSelectThreads / 32];
   __shared__ uint64_t warp_sums[kSelectThreads / 32];
   __shared__ uint64_t scan_total;
-  for (int c = tid; c < d; c += kSelectThreads) qb[c] = q_bar[(bh * nt + tile) * d + c];
+  for (int i = tid; i < kSelectTiles * d; i += kSelectThreads) {
+    const int t = i / d, c = i % d, tile = min(first_tile + t, nt - 1);
+    qb[t][c] = q_bar[(bh * nt + tile) * d + c];
+  }
   __syncthreads();
-  // Scores (kept in the key array's low words until the max is known).
   const float sqrt_d = bsa::sqrt_f32(static_cast<float>(d));
-  const float* kb = k_bar + bh * nt * d;  // [head_dim, tiles]
-  float* scores = reinterpret_cast<float*>(keys);
-  float m = -INFINITY;
+  const uint16_t* kb = k_bar + bh * nt * d;  // [head_dim, tiles]
   for (int j = tid; j < nt; j += kSelectThreads) {
-    float dot = 0.0f;
-    for (int c = 0; c < d; ++c) dot = portable::add(dot, portable::mul(qb[c], kb[static_cast<int64_t>(c) * nt + j]));
-    scores[2 * j] = bsa::block_score(dot, sqrt_d);
-    m = fmaxf(m, scores[2 * j]);
-  }
-  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));  // exact in any order
-  if (tid % 32 == 0) warp_max[tid / 32] = m;
-  __syncthreads();
-  for (int w = 0; w < kSelectThreads / 32; ++w) m = fmaxf(m, warp_max[w]);
-  // Numerators and their sort keys (padding: 0, below every tile).
-  for (int j = tid; j < capacity; j += kSelectThreads) {
-    const float e = j < nt ? bsa::softmax_numerator(scores[2 * j], m) : 0.0f;
-    keys[j] = j < nt ? bsa::mass_sort_key(e, j) : 0;  // each thread rewrites only its own slots
+    float dot[kSelectTiles] = {};
+    for (int c = 0; c < d; ++c) {
+      const float kv = bf16_bits_to_f32(kb[static_cast<int64_t>(c) * nt + j]);
+#pragma unroll
+      for (int t = 0; t < kSelectTiles; ++t) dot[t] = portable::add(dot[t], portable::mul(qb[t][c], kv));
+    }
+#pragma unroll
+    for (int t = 0; t < kSelectTiles; ++t) all_scores[t * capacity + j] = bsa::block_score(dot[t], sqrt_d);
   }
   __syncthreads();
-  // Bitonic sort, descending: keys are distinct, so the order is fully determined.
-  for (int size = 2; size <= capacity; size <<= 1) {
-    for (int stride = size >> 1; stride > 0; stride >>= 1) {
-      for (int i = tid; i < capacity / 2; i += kSelectThreads) {
-        const int lo = 2 * i - (i & (stride - 1)), hi = lo + stride;
-        const bool descending = (lo & size) == 0;
-        const uint64_t x = keys[lo], y = keys[hi];
-        if ((x < y) == descending) {
-          keys[lo] = y;
-          keys[hi] = x;
+  for (int t = 0; t < kSelectTiles && first_tile + t < nt; ++t) {
+    const int tile = first_tile + t;
+    const float* scores = all_scores + t * capacity;
+    float m = -INFINITY;
+    for (int j = tid; j < nt; j += kSelectThreads) m = fmaxf(m, scores[j]);
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));  // exact in any order
+    if (tid % 32 == 0) warp_max[tid / 32] = m;
+    __syncthreads();
+    for (int w = 0; w < kSelectThreads / 32; ++w) m = fmaxf(m, warp_max[w]);
+    // Numerators and their sort keys (padding: 0, below every tile).
+    for (int j = tid; j < capacity; j += kSelectThreads)
+      keys[j] = j < nt ? bsa::mass_sort_key(bsa::softmax_numerator(scores[j], m), j) : 0;
+    __syncthreads();
+    // Bitonic sort, descending: keys are distinct, so the order is fully determined.
+    for (int size = 2; size <= capacity; size <<= 1) {
+      for (int stride = size >> 1; stride > 0; stride >>= 1) {
+        for (int i = tid; i < capacity / 2; i += kSelectThreads) {
+          const int lo = 2 * i - (i & (stride - 1)), hi = lo + stride;
+          const bool descending = (lo & size) == 0;
+          const uint64_t x = keys[lo], y = keys[hi];
+          if ((x < y) == descending) {
+            keys[lo] = y;
+            keys[hi] = x;
+          }
         }
+        __syncthreads();
       }
-      __syncthreads();
     }
-  }
-  // Exclusive prefix masses in sorted order: each thread owns `per` consecutive ranks.
-  const int per = capacity / kSelectThreads, r0 = tid * per;
-  uint64_t local = 0;
-  for (int i = 0; i < per; ++i) local += r0 + i < nt ? bsa::mass_fixed(bsa::sort_key_value(keys[r0 + i])) : 0;
-  uint64_t prefix = block_exclusive_scan(local, warp_sums, &scan_total);
-  const uint64_t total = scan_total;
-  int kept = 0;
-  if (p.threshold < 1.0f) {
-    const uint64_t thr16 = bsa::threshold_fixed(p.threshold);
-    for (int i = 0; i < per && r0 + i < nt; ++i) {
-      kept += bsa::mass_keeps(r0 + i, prefix, total, thr16) ? 1 : 0;  // monotone in the rank
-      prefix += bsa::mass_fixed(bsa::sort_key_value(keys[r0 + i]));
+    // Exclusive prefix masses in sorted order: each thread owns `per` consecutive ranks.
+    const int per = capacity / kSelectThreads, r0 = tid * per;
+    uint64_t local = 0;
+    for (int i = 0; i < per; ++i) local += r0 + i < nt ? bsa::mass_fixed(bsa::sort_key_value(keys[r0 + i])) : 0;
+    uint64_t prefix = block_exclusive_scan(local, warp_sums, &scan_total);
+    const uint64_t total = scan_total;
+    int kept = 0;
+    if (p.threshold < 1.0f) {
+      const uint64_t thr16 = bsa::threshold_fixed(p.threshold);
+      for (int i = 0; i < per && r0 + i < nt; ++i) {
+        kept += bsa::mass_keeps(r0 + i, prefix, total, thr16) ? 1 : 0;  // monotone in the rank
+        prefix += bsa::mass_fixed(bsa::sort_key_value(keys[r0 + i]));
+      }
+    } else {
+      for (int i = 0; i < per && r0 + i < nt; ++i) ++kept;
     }
-  } else {
-    for (int i = 0; i < per && r0 + i < nt; ++i) ++kept;
+    block_exclusive_scan(static_cast<uint64_t>(kept), warp_sums, &scan_total);
+    const int count = max(static_cast<int>(scan_total), min(p.min_tiles, nt));
+    // Flags by tile index, then ascending compaction.
+    for (int j = tid; j < capacity; j += kSelectThreads) flag[j] = 0;
+    __syncthreads();
+    for (int r = tid; r < count; r += kSelectThreads) flag[bsa::sort_key_index(keys[r])] = 1;
+    __syncthreads();
+    // Ascending compaction: each thread owns `per` consecutive tile indices.
+    int mine = 0;
+    for (int i = 0; i < per; ++i) mine += flag[r0 + i];
+    int pos = static_cast<int>(block_exclusive_scan(static_cast<uint64_t>(mine), warp_sums, &scan_total));
+    int32_t* out = selected + (bh * nt + tile) * nt;
+    for (int i = 0; i < per; ++i)
+      if (flag[r0 + i]) out[pos++] = r0 + i;
+    if (tid == 0) selected_count[bh * nt + tile] = count;
+    __syncthreads();  // keys, flags and warp_max are reused by the next tile
   }
-  block_exclusive_scan(static_cast<uint64_t>(kept), warp_sums, &scan_total);
-  const int count = max(static_cast<int>(scan_total), min(p.min_tiles, nt));
-  // Flags by tile index (after the keys in dynamic shared memory), then compaction.
-  int* flag = reinterpret_cast<int*>(keys + capacity);  // [capacity]
-  for (int j = tid; j < capacity; j += kSelectThreads) flag[j] = 0;
-  __syncthreads();
-  for (int r = tid; r < count; r += kSelectThreads) flag[bsa::sort_key_index(keys[r])] = 1;
-  __syncthreads();
-  // Ascending compaction: each thread owns `per` consecutive tile indices.
-  int mine = 0;
-  for (int i = 0; i < per; ++i) mine += flag[r0 + i];
-  int pos = static_cast<int>(block_exclusive_scan(static_cast<uint64_t>(mine), warp_sums, &scan_total));
-  int32_t* out = selected + (bh * nt + tile) * nt;
-  for (int i = 0; i < per; ++i)
-    if (flag[r0 + i]) out[pos++] = r0 + i;
-  if (tid == 0) selected_count[bh * nt + tile] = count;
 }
 
 // Per 64-row query block: the union of its query tiles' kv tiles with warp masks.
@@ -364,7 +381,7 @@ void launch_bsa_attention(const BsaAttentionParams& p, void* workspace, cudaStre
   const FlashAttentionParams& a = p.attn;
   const Layout l = layout_of(p);
   char* w = static_cast<char*>(workspace);
-  float* k_bar = reinterpret_cast<float*>(w + l.k_bar);
+  uint16_t* k_bar = reinterpret_cast<uint16_t*>(w + l.k_bar);
   float* q_bar = reinterpret_cast<float*>(w + l.q_bar);
   int32_t* kept = reinterpret_cast<int32_t*>(w + l.kept);
   int32_t* source = reinterpret_cast<int32_t*>(w + l.source);
@@ -381,14 +398,16 @@ void launch_bsa_attention(const BsaAttentionParams& p, void* workspace, cudaStre
   bsa_prune_kernel<<<per_tile, 64, 0, stream>>>(p, slot, kept_rows(p), q_bar, kept, source, q_kept);
   WAN_CUDA_CHECK_LAUNCH();
   const int capacity = select_capacity(p.tiles);
-  const size_t select_smem = static_cast<size_t>(capacity) * 12;  // sort keys + flags
+  const size_t select_smem = static_cast<size_t>(capacity) * (12 + 4 * kSelectTiles);  // keys, flags, scores
   static const bool configured = [] {
-    WAN_CUDA_CHECK(cudaFuncSetAttribute(bsa_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxTiles * 12));
+    WAN_CUDA_CHECK(cudaFuncSetAttribute(bsa_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        kMaxTiles * (12 + 4 * kSelectTiles)));
     return true;
   }();
   (void)configured;
-  bsa_select_kernel<<<per_tile, kSelectThreads, select_smem, stream>>>(p, q_bar, k_bar, capacity, selected,
-                                                                       selected_count);
+  const dim3 select_grid((p.tiles + kSelectTiles - 1) / kSelectTiles, a.heads, a.batch);
+  bsa_select_kernel<<<select_grid, kSelectThreads, select_smem, stream>>>(p, q_bar, k_bar, capacity, selected,
+                                                                          selected_count);
   WAN_CUDA_CHECK_LAUNCH();
   bsa_union_kernel<<<dim3(q_blocks, a.heads, a.batch), kSelectThreads, p.tiles, stream>>>(p, slot, selected,
                                                                                           selected_count, kv_index, kv_len);
