@@ -75,8 +75,14 @@ nlohmann::json judgement_json(const stats::Judgement& j) {
           {"p", j.p_value},
           {"p_adjusted", j.p_adjusted},
           {"min_effect", j.min_effect},
+          {"p_same", j.p_same},
+          {"in_family", j.in_family},
           {"more_runs_needed", j.more_runs_needed},
-          {"units", {j.base_units, j.cand_units}}};
+          {"more_processes_needed", j.more_processes_needed},
+          {"runs_per_process", j.runs_per_process},
+          {"units", {j.base_units, j.cand_units}},
+          {"method", "Welch t on log process means, minimum-effect p-values"},
+          {"explanation", j.explanation}};
 }
 
 double cv(const std::vector<double>& v) {
@@ -327,7 +333,12 @@ std::string comparison_markdown(const nlohmann::json& j) {
   if (outcome == "output mismatch") headline = "OUTPUT MISMATCH: outputs are not bit-exact (" + j["outputs"]["verdict"].get<std::string>() + ")";
   else if (outcome == "regression" && e["verdict"] == "slower") headline = "REGRESSION: " + pct(e["ratio"].get<double>()) + " slower end to end";
   else if (outcome == "regression") headline = "REGRESSION: " + std::to_string(j["material_kernel_regressions"].size()) + " kernel(s) significantly slower (end to end " + e["verdict"].get<std::string>() + ")";
-  else if (outcome == "inconclusive") headline = "INCONCLUSIVE: about " + std::to_string(e["more_runs_needed"].get<int>()) + " more runs per side needed";
+  else if (outcome == "inconclusive" && std::min(e["units"][0].get<int>(), e["units"][1].get<int>()) < 3)
+    headline = "INCONCLUSIVE: no verdict from " + std::to_string(e["units"][0].get<int>()) + " v " +
+               std::to_string(e["units"][1].get<int>()) + " processes; run >= 3 processes a side (`repro ab`, or `repro run --runs N --fresh-process`)";
+  else if (outcome == "inconclusive")
+    headline = "INCONCLUSIVE: about " + std::to_string(e["more_processes_needed"].get<int>()) + " more processes per side (" +
+               std::to_string(e["more_runs_needed"].get<int>()) + " runs) for 80% power";
   else headline = std::string("PASS: bit-exact, ") + (e["verdict"] == "faster" ? pct(e["ratio"].get<double>()) + " faster" : "same speed within noise");
   md << "## repro compare: " << headline << "\n\n";
   md << "- **Outputs:** " << j["outputs"]["verdict"].get<std::string>() << " (" << j["outputs"]["seeds_compared"] << " seed(s))\n";

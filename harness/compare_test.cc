@@ -17,10 +17,11 @@
 namespace wan {
 namespace {
 
-// A run report with `runs` runs in one process: kernels k0..k(n-1) with base times, the
-// planted kernel slowed by `delay_ms` per run.
+// A run report with `runs` runs spread evenly over `processes` processes (pids pid, pid + 1,
+// ...): kernels k0..k(n-1) with base times, the planted kernel slowed by `delay_ms` per run.
 nlohmann::json make_report(std::mt19937_64& gen, int runs, int kernels, const std::string& planted, double delay_ms,
-                           const std::string& sha1 = std::string(40, 'a'), int pid = 100, double kernel_cv = 0.001) {
+                           const std::string& sha1 = std::string(40, 'a'), int pid = 100, double kernel_cv = 0.001,
+                           int processes = 1) {
   std::normal_distribution<double> noise(0.0, 1.0);
   nlohmann::json r = {{"schema", "wan-repro.run"}, {"schema_version", 1}, {"tool", {{"engine_commit", "abc"}}},
                       {"case", {{"model", "m"}}}, {"case_id", "m.x"}, {"fingerprint", {{"gpu_name", "H100"}}},
@@ -38,14 +39,16 @@ nlohmann::json make_report(std::mt19937_64& gen, int runs, int kernels, const st
                     {"grid", {1, 1, 1}}, {"block", {128, 1, 1}}, {"registers", 64}, {"smem", 0}});
     }
     const double seconds = (total + 2.0 * (1.0 + 0.002 * noise(gen))) / 1e3;  // plus host/gap time
-    r["runs"].push_back({{"index", i}, {"seed", 1024}, {"latents_sha1", sha1}, {"seconds", seconds}, {"pid", pid}, {"kernels", ks}});
+    r["runs"].push_back({{"index", i}, {"seed", 1024}, {"latents_sha1", sha1}, {"seconds", seconds},
+                         {"pid", pid + i * processes / runs}, {"kernels", ks}});
   }
   return r;
 }
 
 TEST(Compare, AaIsSameEndToEndAndForNearlyAllKernels) {
   std::mt19937_64 gen(1);
-  const auto a = make_report(gen, 10, 100, "", 0), b = make_report(gen, 10, 100, "", 0);
+  const std::string sha(40, 'a');  // 8 processes x 3 runs a side (the judge needs >= 3 processes)
+  const auto a = make_report(gen, 24, 100, "", 0, sha, 100, 0.001, 8), b = make_report(gen, 24, 100, "", 0, sha, 200, 0.001, 8);
   const Comparison c = compare_run_reports(a, b).value();
   EXPECT_EQ(c.outcome, CompareOutcome::kPass) << c.json["end_to_end"].dump();
   EXPECT_EQ(c.json["end_to_end"]["verdict"], "same");
@@ -56,7 +59,9 @@ TEST(Compare, AaIsSameEndToEndAndForNearlyAllKernels) {
 TEST(Compare, PlantedSlowdownIsFoundAttributedAndExplained) {
   std::mt19937_64 gen(2);
   // k42 (5.2 ms) +2 ms: +38% for the kernel, +0.33% end to end (below the 0.5% threshold).
-  const auto a = make_report(gen, 10, 100, "", 0), b = make_report(gen, 10, 100, "k42", 2.0);
+  const std::string sha(40, 'a');
+  const auto a = make_report(gen, 24, 100, "", 0, sha, 100, 0.001, 8),
+             b = make_report(gen, 24, 100, "k42", 2.0, sha, 200, 0.001, 8);
   const Comparison c = compare_run_reports(a, b).value();
   EXPECT_EQ(c.outcome, CompareOutcome::kRegression);
   const auto& top = c.json["kernels"][0];  // sorted by |delta|

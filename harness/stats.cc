@@ -98,21 +98,6 @@ std::vector<double> values(const std::vector<Sample>& s) {
   return v;
 }
 
-// The independent units for the U test, chosen for both sides together: per-process medians
-// when each side has >= 3 processes, else the runs themselves (one process: runs are units).
-bool use_process_units(const std::vector<Sample>& a, const std::vector<Sample>& b) {
-  return by_process(a).size() >= 3 && by_process(b).size() >= 3;
-}
-
-std::vector<double> test_units(const std::vector<Sample>& s, bool per_process) {
-  if (!per_process) return values(s);
-  std::vector<double> med;
-  for (const auto& g : by_process(s)) med.push_back(median(g));
-  return med;
-}
-
-// A verdict other than "inconclusive" needs at least this many units a side.
-constexpr int kMinUnits = 3;
 
 }  // namespace
 
@@ -160,6 +145,142 @@ const char* verdict_name(Verdict v) {
   return "?";
 }
 
+namespace {
+
+// Continued fraction of the regularized incomplete beta (Lentz), x in (0, 1).
+double beta_continued_fraction(double a, double b, double x) {
+  constexpr double kTiny = 1e-300;
+  double c = 1.0, d = 1.0 - (a + b) * x / (a + 1.0);
+  if (std::fabs(d) < kTiny) d = kTiny;
+  d = 1.0 / d;
+  double h = d;
+  for (int m = 1; m <= 300; ++m) {
+    const double m2 = 2.0 * m;
+    double aa = m * (b - m) * x / ((a + m2 - 1.0) * (a + m2));
+    d = 1.0 + aa * d;
+    if (std::fabs(d) < kTiny) d = kTiny;
+    c = 1.0 + aa / c;
+    if (std::fabs(c) < kTiny) c = kTiny;
+    d = 1.0 / d;
+    h *= d * c;
+    aa = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0));
+    d = 1.0 + aa * d;
+    if (std::fabs(d) < kTiny) d = kTiny;
+    c = 1.0 + aa / c;
+    if (std::fabs(c) < kTiny) c = kTiny;
+    d = 1.0 / d;
+    const double delta = d * c;
+    h *= delta;
+    if (std::fabs(delta - 1.0) < 1e-15) break;
+  }
+  return h;
+}
+
+double regularized_beta(double a, double b, double x) {
+  if (x <= 0) return 0.0;
+  if (x >= 1) return 1.0;
+  const double front = std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x));
+  if (x < (a + 1.0) / (a + b + 2.0)) return front * beta_continued_fraction(a, b, x) / a;
+  return 1.0 - front * beta_continued_fraction(b, a, 1.0 - x) / b;
+}
+
+std::vector<double> log_process_means(const std::vector<Sample>& s, double* within_ss, int* within_df) {
+  std::vector<double> means;
+  for (const auto& g : by_process(s)) {
+    double sum = 0;
+    for (double x : g) sum += std::log(x);
+    const double mean = sum / static_cast<double>(g.size());
+    for (double x : g) *within_ss += (std::log(x) - mean) * (std::log(x) - mean);
+    *within_df += static_cast<int>(g.size()) - 1;
+    means.push_back(mean);
+  }
+  return means;
+}
+
+void mean_var(const std::vector<double>& x, double* mean, double* var) {
+  double m = 0;
+  for (double v : x) m += v;
+  m /= static_cast<double>(x.size());
+  double ss = 0;
+  for (double v : x) ss += (v - m) * (v - m);
+  *mean = m;
+  *var = x.size() > 1 ? ss / static_cast<double>(x.size() - 1) : 0.0;
+}
+
+// A verdict other than "inconclusive" needs at least this many processes a side.
+constexpr int kMinProcesses = 3;
+constexpr double kPowerZ = 0.8416212335729143;  // z_{0.8}: 80% power
+
+}  // namespace
+
+double student_t_cdf(double t, double df) {
+  if (std::isnan(t) || !(df > 0)) return NAN;
+  if (std::isinf(t)) return t > 0 ? 1.0 : 0.0;
+  const double x = df / (df + t * t);
+  const double tail = 0.5 * regularized_beta(df / 2.0, 0.5, x);  // P(T > |t|)
+  return t > 0 ? 1.0 - tail : tail;
+}
+
+double student_t_quantile(double p, double df) {
+  if (!(p > 0 && p < 1) || !(df > 0)) return NAN;
+  double lo = -1e3, hi = 1e3;
+  for (int i = 0; i < 64; ++i) {  // bisection: monotone, robust for every df (2000 / 2^64)
+    const double mid = 0.5 * (lo + hi);
+    (student_t_cdf(mid, df) < p ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+WelchLog welch_log_process_means(const std::vector<Sample>& base, const std::vector<Sample>& cand) {
+  WelchLog w;
+  if (!usable(base) || !usable(cand) || base.empty() || cand.empty()) return w;
+  double within_ss = 0;
+  int within_df = 0;
+  const std::vector<double> xb = log_process_means(base, &within_ss, &within_df);
+  const std::vector<double> xc = log_process_means(cand, &within_ss, &within_df);
+  w.base_processes = static_cast<int>(xb.size());
+  w.cand_processes = static_cast<int>(xc.size());
+  w.within_sd = within_df > 0 ? std::sqrt(within_ss / within_df) : 0.0;
+  double mb, vb, mc, vc;
+  mean_var(xb, &mb, &vb);
+  mean_var(xc, &mc, &vc);
+  w.d = mc - mb;
+  w.base_sd = std::sqrt(vb);
+  w.cand_sd = std::sqrt(vc);
+  if (xb.size() < 2 || xc.size() < 2) return w;
+  const double qb = vb / static_cast<double>(xb.size()), qc = vc / static_cast<double>(xc.size());
+  w.se = std::sqrt(qb + qc);
+  if (!(w.se > 0)) {  // identical process means: no noise estimate; an exact tie or an exact shift
+    w.se = 0;
+    w.df = static_cast<double>(xb.size() + xc.size() - 2);
+    w.valid = true;
+    return w;
+  }
+  w.df = (qb + qc) * (qb + qc) /
+         (qb * qb / static_cast<double>(xb.size() - 1) + qc * qc / static_cast<double>(xc.size() - 1));
+  w.valid = true;
+  return w;
+}
+
+EffectTests minimum_effect_tests(const WelchLog& w, double min_effect) {
+  EffectTests e;
+  if (!w.valid) return e;
+  const double delta = std::log1p(min_effect);
+  if (w.se == 0) {  // no noise: the estimate is exact
+    e.p_slower = w.d > delta ? 0.0 : 1.0;
+    e.p_faster = w.d < -delta ? 0.0 : 1.0;
+    e.p_same = std::fabs(w.d) < delta ? 0.0 : 1.0;
+  } else {
+    e.p_slower = 1.0 - student_t_cdf((w.d - delta) / w.se, w.df);  // H0: d <= delta
+    e.p_faster = student_t_cdf((w.d + delta) / w.se, w.df);        // H0: d >= -delta
+    const double p_above = 1.0 - student_t_cdf((w.d + delta) / w.se, w.df);  // H0: d <= -delta
+    const double p_below = student_t_cdf((w.d - delta) / w.se, w.df);        // H0: d >= delta
+    e.p_same = std::max(p_above, p_below);
+  }
+  e.p_change = std::min(1.0, 2.0 * std::min(e.p_slower, e.p_faster));
+  return e;
+}
+
 Judgement judge(const std::vector<Sample>& base, const std::vector<Sample>& cand, double min_effect, double alpha,
                 double p_adjusted) {
   Judgement j;
@@ -169,44 +290,57 @@ Judgement judge(const std::vector<Sample>& base, const std::vector<Sample>& cand
     j.explanation = "no verdict: some timings are zero, negative or not finite";
     return j;
   }
-  j.interval = bootstrap_median_ratio(base, cand);
-  const bool per_process = use_process_units(base, cand);
-  const auto ub = test_units(base, per_process), uc = test_units(cand, per_process);
-  j.base_units = static_cast<int>(ub.size());
-  j.cand_units = static_cast<int>(uc.size());
-  j.p_value = mann_whitney_p(ub, uc);
+  j.welch = welch_log_process_means(base, cand);
+  const WelchLog& w = j.welch;
+  j.base_units = w.base_processes;
+  j.cand_units = w.cand_processes;
+  j.runs_per_process = static_cast<int>(std::max(base.size() / std::max(1, w.base_processes),
+                                                 cand.size() / std::max(1, w.cand_processes)));
+  const EffectTests e = minimum_effect_tests(w, min_effect);
+  j.p_value = e.p_change;
+  j.p_same = e.p_same;
   j.p_adjusted = p_adjusted >= 0 ? p_adjusted : j.p_value;
-  const double lo = j.interval.low - 1.0, hi = j.interval.high - 1.0;
+  j.interval.ratio = std::exp(w.d);
+  const double t = w.valid && w.se > 0 ? student_t_quantile(1.0 - alpha / 2.0, w.df) : 0.0;
+  j.interval.low = std::exp(w.d - t * w.se);
+  j.interval.high = std::exp(w.d + t * w.se);
+  const double delta = std::log1p(min_effect);
   std::ostringstream why;
-  const bool enough = j.base_units >= kMinUnits && j.cand_units >= kMinUnits;
+  why.precision(3);
+  const bool enough = w.base_processes >= kMinProcesses && w.cand_processes >= kMinProcesses;
   if (!enough) {
     j.verdict = Verdict::kInconclusive;
-    j.more_runs_needed = kMinUnits - std::min(j.base_units, j.cand_units);
-  } else if (j.p_adjusted < alpha && lo > min_effect) {
+    j.more_processes_needed = kMinProcesses - std::min(w.base_processes, w.cand_processes);
+    why << "no verdict from " << w.base_processes << " v " << w.cand_processes
+        << " processes: runs inside one process are not independent, and a verdict needs >= " << kMinProcesses
+        << " processes a side (run `repro ab`, or `repro run --runs N --fresh-process` on each side)";
+  } else if (j.p_adjusted < alpha && e.p_slower <= e.p_faster && w.d > delta) {
     j.verdict = Verdict::kSlower;
-  } else if (j.p_adjusted < alpha && hi < -min_effect) {
+  } else if (j.p_adjusted < alpha && e.p_faster < e.p_slower && w.d < -delta) {
     j.verdict = Verdict::kFaster;
-  } else if (lo >= -min_effect && hi <= min_effect) {
+  } else if (e.p_same < alpha) {
     j.verdict = Verdict::kSame;
   } else {
     j.verdict = Verdict::kInconclusive;
-    // The interval half-width shrinks like 1/sqrt(n): runs needed so it fits the gap between
-    // the estimate and the +-min_effect boundary it has to clear.
-    const double half = (hi - lo) / 2.0, est = j.interval.ratio - 1.0;
-    const double gap = std::fabs(std::fabs(est) - min_effect);
-    // Counted in the test's units: processes when they are the units, else runs.
-    const int n = std::min(j.base_units, j.cand_units);
-    constexpr double kMaxAdvice = 1e6;
-    if (gap > 1e-12 && half > 0) {
-      const double factor = std::min(kMaxAdvice, (half / gap) * (half / gap));
-      j.more_runs_needed = static_cast<int>(std::max(1.0, std::min(kMaxAdvice, std::ceil(n * factor) - n)));
-    } else {
-      j.more_runs_needed = 4 * std::max(1, n);
-    }
+    // Processes per side for 80% power: a change test at the observed distance beyond delta,
+    // or a TOST at the observed distance inside it (normal approximation, the observed noise).
+    const double sd = std::sqrt(0.5 * (w.base_sd * w.base_sd + w.cand_sd * w.cand_sd));
+    const double gap = std::fabs(std::fabs(w.d) - delta);
+    const double z_alpha = std::fabs(w.d) > delta ? -student_t_quantile(alpha / 2.0, 1e6) : -student_t_quantile(alpha, 1e6);
+    const double z_beta = std::fabs(w.d) > delta ? kPowerZ : -student_t_quantile(0.1, 1e6);  // TOST: 2 sides
+    const int n = std::min(w.base_processes, w.cand_processes);
+    constexpr double kMaxAdvice = 1e5;
+    double needed = kMaxAdvice;
+    if (gap > 1e-12 && sd > 0) needed = 2.0 * sd * sd * (z_alpha + z_beta) * (z_alpha + z_beta) / (gap * gap);
+    j.more_processes_needed = static_cast<int>(std::max(1.0, std::min(kMaxAdvice, std::ceil(needed) - n)));
   }
-  why.precision(3);
-  why << std::fixed << "median ratio " << j.interval.ratio << " [" << j.interval.low << ", " << j.interval.high
-      << "], p " << j.p_adjusted << ", min effect " << min_effect * 100 << "%";
+  j.more_runs_needed = j.more_processes_needed * std::max(1, j.runs_per_process);
+  why << std::fixed << (enough ? "" : "; ") << "geometric-mean ratio " << j.interval.ratio
+      << " [" << j.interval.low << ", " << j.interval.high << "] (Welch t on log process means, "
+      << w.base_processes << " v " << w.cand_processes << " processes, df " << w.df << "), change p " << j.p_adjusted
+      << ", same p " << j.p_same << ", min effect " << min_effect * 100 << "%";
+  if (j.verdict == Verdict::kInconclusive && enough)
+    why << "; about " << j.more_processes_needed << " more processes per side for 80% power";
   j.explanation = why.str();
   return j;
 }
@@ -219,16 +353,28 @@ std::vector<Judgement> judge_many(const std::vector<std::vector<Sample>>& base,
 std::vector<Judgement> judge_many(const std::vector<std::vector<Sample>>& base,
                                   const std::vector<std::vector<Sample>>& cand,
                                   const std::vector<double>& min_effects, double alpha) {
+  // The family: comparisons whose estimate lies beyond +-min_effect (only they can be called
+  // changed; the others have change p >= 0.5 and would only dilute the FDR step).
+  std::vector<size_t> family;
   std::vector<double> p;
   for (size_t i = 0; i < base.size(); ++i) {
-    const bool per_process = use_process_units(base[i], cand[i]);
-    p.push_back(usable(base[i]) && usable(cand[i])
-                    ? mann_whitney_p(test_units(base[i], per_process), test_units(cand[i], per_process))
-                    : 1.0);
+    const WelchLog w = welch_log_process_means(base[i], cand[i]);
+    if (!w.valid || std::fabs(w.d) <= std::log1p(min_effects[i])) continue;
+    family.push_back(i);
+    p.push_back(minimum_effect_tests(w, min_effects[i]).p_change);
   }
   const std::vector<double> adjusted = benjamini_hochberg(p);
+  std::vector<double> p_adj(base.size(), 1.0);
+  std::vector<bool> member(base.size(), false);
+  for (size_t k = 0; k < family.size(); ++k) {
+    p_adj[family[k]] = adjusted[k];
+    member[family[k]] = true;
+  }
   std::vector<Judgement> out;
-  for (size_t i = 0; i < base.size(); ++i) out.push_back(judge(base[i], cand[i], min_effects[i], alpha, adjusted[i]));
+  for (size_t i = 0; i < base.size(); ++i) {
+    out.push_back(judge(base[i], cand[i], min_effects[i], alpha, p_adj[i]));
+    out.back().in_family = member[i];
+  }
   return out;
 }
 

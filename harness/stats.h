@@ -1,9 +1,17 @@
-// Judging a timing difference against noise (HARNESS.md): a three-way verdict from a bootstrap
-// confidence interval of the ratio of medians, a Mann-Whitney U test, a minimum effect size,
-// and Benjamini-Hochberg control across many comparisons. Samples carry the process they came
-// from: the bootstrap resamples processes, then runs within them (runs are nested in
-// processes, whose medians differ more than runs inside one), and the U test uses per-process
-// medians once each side has enough processes.
+// Judging a timing difference against noise (HARNESS.md), version 2. The unit of evidence is
+// the PROCESS: runs inside one process share its state (clocks, allocation, code placement) and
+// are not independent, so every test works on per-process means of log durations.
+//  - Estimate: d = mean of the candidate's log process means - the base's (ratio = e^d, the
+//    ratio of geometric means); Welch's t with Satterthwaite degrees of freedom; a t interval.
+//  - Interval-null (minimum-effect) p-values against delta = log(1 + min_effect): "slower"
+//    tests H0 d <= delta, "faster" H0 d >= -delta (one-sided each, the change p-value is twice
+//    the smaller, so one p per comparison), "same" is TOST (H0 |d| >= delta).
+//  - Many comparisons: only comparisons whose estimate lies beyond +-delta can show a change;
+//    the others are left out of the family before Benjamini-Hochberg (they are never called
+//    changed), so one changed kernel among hundreds keeps its power.
+//  - Fewer than 3 processes a side: no verdict (inconclusive) and an explanation of what to run.
+//  - Advice: processes per side for 80% power at the observed effect (or to show "same").
+// The percentile bootstrap of the median ratio (v1) is kept for reports that show medians.
 #pragma once
 
 #include <cstdint>
@@ -35,24 +43,51 @@ RatioInterval bootstrap_median_ratio(const std::vector<Sample>& base, const std:
 // Benjamini-Hochberg adjusted p-values (same order as the input).
 std::vector<double> benjamini_hochberg(const std::vector<double>& p);
 
+// Student's t distribution: CDF and quantile (df > 0; regularized incomplete beta).
+double student_t_cdf(double t, double df);
+double student_t_quantile(double p, double df);
+
+// Welch's comparison of log process means: the base of every verdict.
+struct WelchLog {
+  int base_processes = 0, cand_processes = 0;
+  double d = 0;       // mean log(cand) - mean log(base)
+  double se = 0;      // Welch standard error of d
+  double df = 0;      // Satterthwaite degrees of freedom
+  double base_sd = 0, cand_sd = 0;  // sd of the log process means
+  double within_sd = 0;  // pooled sd of log runs around their process mean (noise inside processes)
+  bool valid = false;    // >= 2 processes a side and finite positive durations
+};
+WelchLog welch_log_process_means(const std::vector<Sample>& base, const std::vector<Sample>& cand);
+
+// The one-sided minimum-effect p-values of a Welch comparison (delta = log(1 + min_effect)).
+struct EffectTests {
+  double p_slower = 1, p_faster = 1, p_change = 1, p_same = 1;
+};
+EffectTests minimum_effect_tests(const WelchLog& w, double min_effect);
+
 enum class Verdict { kFaster, kSlower, kSame, kInconclusive };
 const char* verdict_name(Verdict v);  // "faster", "slower", "same", "inconclusive"
 
 struct Judgement {
   Verdict verdict = Verdict::kInconclusive;
-  RatioInterval interval;
-  double p_value = 1.0;         // U test
-  double p_adjusted = 1.0;      // after Benjamini-Hochberg (set by judge_many)
+  RatioInterval interval;       // e^d with its (1 - alpha) Welch t interval
+  double p_value = 1.0;         // minimum-effect change p-value (2 x the smaller one-sided p)
+  double p_adjusted = 1.0;      // after Benjamini-Hochberg over the family (set by judge_many)
+  double p_same = 1.0;          // TOST p-value for |change| < min_effect
   double min_effect = 0.005;    // relative
-  int more_runs_needed = 0;     // for inconclusive: about how many more units (processes when
-                                // each side has >= 3 processes, else runs) per side
-  int base_units = 0, cand_units = 0;  // independent units the U test used
+  bool in_family = true;        // judge_many: estimate beyond +-min_effect, part of the FDR family
+  // For inconclusive: more processes per side for 80% power (runs: that times runs per process).
+  int more_runs_needed = 0;
+  int more_processes_needed = 0;
+  int runs_per_process = 0;
+  int base_units = 0, cand_units = 0;  // processes on each side (the units of every test)
+  WelchLog welch;
   std::string explanation;
 };
 
-// One comparison: "slower"/"faster" need p_adjusted < alpha AND the whole interval beyond
-// +-min_effect; "same" needs the whole interval inside +-min_effect; any verdict needs >= 3
-// units a side; otherwise inconclusive.
+// One comparison: "slower"/"faster" need p_adjusted < alpha for a change beyond min_effect in
+// that direction; "same" needs the TOST p < alpha; any verdict needs >= 3 processes a side;
+// otherwise inconclusive.
 Judgement judge(const std::vector<Sample>& base, const std::vector<Sample>& cand, double min_effect,
                 double alpha = 0.05, double p_adjusted = -1);
 

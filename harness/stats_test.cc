@@ -1,7 +1,10 @@
-// The noise judge: U-test p-values against known values, Benjamini-Hochberg against a worked
-// example, and the verdicts on simulated timings: A/A comparisons say "same" (false positives
-// <= 5% over many trials), planted slowdowns are found with the right magnitude, nested
-// process noise does not fool the judge, and too few runs give "inconclusive" with advice.
+// The noise judge (v2: Welch t on log process means, minimum-effect p-values): Student t
+// against known values, U-test p-values and Benjamini-Hochberg against worked examples, and the
+// verdicts on simulated timings: A/A comparisons say "same" (false positives <= 5% over many
+// trials), planted slowdowns are found with the right magnitude, nested process noise does not
+// fool the judge, one-process layouts never give a verdict, and inconclusive comes with advice.
+// The issue-level simulation (400 kernel groups, 8x3 layouts, run-index trend) is
+// stats_simulation_test.cc.
 #include "harness/stats.h"
 
 #include <cmath>
@@ -44,13 +47,24 @@ TEST(Stats, BenjaminiHochbergWorkedExample) {
   EXPECT_NEAR(adj[1], 0.04, 1e-12);
 }
 
+TEST(Stats, StudentTAgainstKnownValues) {
+  // Textbook values for integer df; for fractional df (Welch-Satterthwaite), Simpson integration
+  // of the t density (2e5 intervals, in double) gave the reference.
+  EXPECT_NEAR(student_t_cdf(2.0, 5.0), 0.9490302605850709, 1e-10);
+  EXPECT_NEAR(student_t_cdf(-1.5, 14.3), 0.07768332698296776, 1e-10);
+  EXPECT_NEAR(student_t_cdf(0.0, 3.0), 0.5, 1e-12);
+  EXPECT_NEAR(student_t_quantile(0.975, 10.0), 2.2281388519649385, 1e-9);
+  EXPECT_NEAR(student_t_quantile(0.025, 1e6), -1.959966, 1e-5);
+  EXPECT_NEAR(student_t_quantile(0.95, 2.5), 2.55821861413592, 1e-8);
+}
+
 TEST(Stats, AaComparisonsSaySameWithFewFalsePositives) {
   std::mt19937_64 gen(7);
   int same = 0, wrong = 0;
   const int trials = 200;
   for (int t = 0; t < trials; ++t) {
-    const auto a = simulate(gen, 1, 15, 1.0, 0.0023, 0.0);  // the measured in-process noise
-    const auto b = simulate(gen, 1, 15, 1.0, 0.0023, 0.0);
+    const auto a = simulate(gen, 8, 3, 1.0, 0.002, 0.001);
+    const auto b = simulate(gen, 8, 3, 1.0, 0.002, 0.001);
     const Judgement j = judge(a, b, 0.005);
     same += j.verdict == Verdict::kSame;
     wrong += j.verdict == Verdict::kFaster || j.verdict == Verdict::kSlower;
@@ -61,15 +75,29 @@ TEST(Stats, AaComparisonsSaySameWithFewFalsePositives) {
 
 TEST(Stats, PlantedSlowdownFoundWithRightMagnitude) {
   std::mt19937_64 gen(8);
-  const auto a = simulate(gen, 1, 15, 1.0, 0.0023, 0.0);
-  const auto b = simulate(gen, 1, 15, 1.02, 0.0023, 0.0);  // +2%
+  const auto a = simulate(gen, 8, 3, 1.0, 0.002, 0.001);
+  const auto b = simulate(gen, 8, 3, 1.02, 0.002, 0.001);  // +2%
   const Judgement j = judge(a, b, 0.005);
   EXPECT_EQ(j.verdict, Verdict::kSlower) << j.explanation;
   EXPECT_NEAR(j.interval.ratio, 1.02, 0.003);
   EXPECT_LT(j.interval.low, 1.02);
   EXPECT_GT(j.interval.high, 1.02);
+  EXPECT_EQ(j.base_units, 8);
   const Judgement f = judge(b, a, 0.005);
   EXPECT_EQ(f.verdict, Verdict::kFaster);
+}
+
+TEST(Stats, OneOrTwoProcessesNeverGiveAVerdict) {
+  // v1 treated the runs of one process as independent: 29% false verdicts in A/A.
+  std::mt19937_64 gen(13);
+  for (int processes : {1, 2}) {
+    const auto a = simulate(gen, processes, 15, 1.0, 0.0023, 0.005);
+    const auto b = simulate(gen, processes, 15, 1.10, 0.0023, 0.005);  // even +10%
+    const Judgement j = judge(a, b, 0.005);
+    EXPECT_EQ(j.verdict, Verdict::kInconclusive) << j.explanation;
+    EXPECT_NE(j.explanation.find(">= 3 processes a side"), std::string::npos) << j.explanation;
+    EXPECT_NE(j.explanation.find("--fresh-process"), std::string::npos);
+  }
 }
 
 TEST(Stats, NestedProcessNoiseIsNotMistakenForAChange) {
@@ -87,13 +115,23 @@ TEST(Stats, NestedProcessNoiseIsNotMistakenForAChange) {
   EXPECT_LE(wrong, trials * 5 / 100);
 }
 
-TEST(Stats, TooFewRunsAreInconclusiveWithAdvice) {
+TEST(Stats, NoisyComparisonsAreInconclusiveWithPowerAdvice) {
   std::mt19937_64 gen(10);
-  const auto a = simulate(gen, 1, 4, 1.0, 0.01, 0.0);
-  const auto b = simulate(gen, 1, 4, 1.008, 0.01, 0.0);
+  const auto a = simulate(gen, 3, 4, 1.0, 0.01, 0.01);
+  const auto b = simulate(gen, 3, 4, 1.012, 0.01, 0.01);
   const Judgement j = judge(a, b, 0.005);
   EXPECT_EQ(j.verdict, Verdict::kInconclusive) << j.explanation;
-  EXPECT_GT(j.more_runs_needed, 0);
+  EXPECT_GT(j.more_processes_needed, 0);
+  EXPECT_EQ(j.more_runs_needed, j.more_processes_needed * 4);
+  EXPECT_NE(j.explanation.find("more processes per side for 80% power"), std::string::npos) << j.explanation;
+  // Following the advice (the same true effect and noise, that many processes) mostly decides.
+  int decided = 0;
+  for (int t = 0; t < 50; ++t) {
+    const int n = 3 + j.more_processes_needed;
+    const Judgement k = judge(simulate(gen, n, 4, 1.0, 0.01, 0.01), simulate(gen, n, 4, 1.012, 0.01, 0.01), 0.005);
+    decided += k.verdict != Verdict::kInconclusive;
+  }
+  EXPECT_GE(decided, 25) << "advised " << j.more_processes_needed << " more processes";
 }
 
 TEST(Stats, ManyKernelsWithFdrControl) {
@@ -101,13 +139,14 @@ TEST(Stats, ManyKernelsWithFdrControl) {
   std::mt19937_64 gen(11);
   std::vector<std::vector<Sample>> base, cand;
   for (int k = 0; k < 201; ++k) {
-    base.push_back(simulate(gen, 1, 10, 1.0, 0.002, 0.0));
-    cand.push_back(simulate(gen, 1, 10, k == 57 ? 1.05 : 1.0, 0.002, 0.0));
+    base.push_back(simulate(gen, 8, 3, 1.0, 0.002, 0.005));
+    cand.push_back(simulate(gen, 8, 3, k == 57 ? 1.05 : 1.0, 0.002, 0.005));
   }
   const auto j = judge_many(base, cand, 0.003);
   int slower = 0;
   for (size_t k = 0; k < j.size(); ++k) slower += j[k].verdict == Verdict::kSlower;
-  EXPECT_EQ(j[57].verdict, Verdict::kSlower);
+  EXPECT_EQ(j[57].verdict, Verdict::kSlower) << j[57].explanation;
+  EXPECT_TRUE(j[57].in_family);
   EXPECT_EQ(slower, 1);
 }
 
@@ -119,7 +158,7 @@ TEST(Stats, NonFiniteAndZeroTimingsGiveNoVerdictAndNoNan) {
   const std::vector<double> p = benjamini_hochberg({0.01, nan, 0.04});
   EXPECT_EQ(p.size(), 3u);
   std::mt19937_64 gen(12);
-  const auto good = simulate(gen, 1, 10, 1.0, 0.01, 0.0);
+  const auto good = simulate(gen, 4, 3, 1.0, 0.01, 0.0);
   for (double bad : {nan, 0.0, -1.0, HUGE_VAL}) {
     auto with_bad = good;
     with_bad[3].value = bad;
