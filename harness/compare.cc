@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "harness/atomic_file.h"
+#include "harness/kernel_names.h"
 #include "harness/stats.h"
 
 namespace wan {
@@ -14,8 +15,12 @@ namespace {
 
 using stats::Sample;
 
+// Kernel names without build-specific anonymous-namespace hashes (harness/kernel_names.h), so a
+// kernel keeps its key when its .cu file changes.
+std::string name_of(const nlohmann::json& k) { return stable_kernel_name(k.value("name", std::string("?"))); }
+
 std::string key_of(const nlohmann::json& k) {
-  return k.value("name", std::string("?")) + " @ " + k.value("range", std::string(""));
+  return name_of(k) + " @ " + k.value("range", std::string(""));
 }
 
 // Per kernel key: one sample per run (total time of that key in the run, ms). by_name sums a
@@ -27,10 +32,10 @@ std::map<std::string, std::vector<Sample>> kernel_samples(const nlohmann::json& 
     if (!run.contains("kernels")) continue;
     const int process = run.value("pid", 0);
     std::map<std::string, double> per_run;
-    for (const auto& k : run["kernels"]) per_run[by_name ? k.value("name", std::string("?")) : key_of(k)] += k["total_us"].get<double>() / 1e3;
+    for (const auto& k : run["kernels"]) per_run[by_name ? name_of(k) : key_of(k)] += k["total_us"].get<double>() / 1e3;
     for (const auto& [key, ms] : per_run) out[key].push_back({ms, process});
     for (const auto& k : run["kernels"]) {
-      const std::string key = by_name ? k.value("name", std::string("?")) : key_of(k);
+      const std::string key = by_name ? name_of(k) : key_of(k);
       if (shapes && !shapes->count(key))
         (*shapes)[key] = {{"grid", k["grid"]}, {"block", k["block"]}, {"registers", k["registers"]}, {"smem", k["smem"]}};
     }

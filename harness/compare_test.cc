@@ -56,6 +56,25 @@ TEST(Compare, AaIsSameEndToEndAndForNearlyAllKernels) {
   EXPECT_GE(c.json["kernel_summary"]["same"].get<int>(), 95);
 }
 
+TEST(Compare, KernelsKeepTheirKeysAcrossBuilds) {
+  // The same kernels from two builds whose nvcc anonymous-namespace hashes differ: compared,
+  // not listed as removed + added.
+  std::mt19937_64 gen(21);
+  const std::string sha(40, 'a');
+  auto a = make_report(gen, 24, 3, "", 0, sha, 100, 0.001, 8), b = make_report(gen, 24, 3, "", 0, sha, 200, 0.001, 8);
+  auto rename = [](nlohmann::json& r, const std::string& h1, const std::string& h2) {
+    for (auto& run : r["runs"])
+      for (auto& k : run["kernels"])
+        k["name"] = "_ZN3wan39_GLOBAL__N__" + h1 + "_7_attn_cu_" + h2 + "9" + k["name"].get<std::string>() + "_kernelEv";
+  };
+  rename(a, "99fab16c", "73aeb242");
+  rename(b, "1c2d3e4f", "0badf00d");
+  const Comparison c = compare_run_reports(a, b).value();
+  EXPECT_TRUE(c.json["removed"].empty()) << c.json["removed"].dump();
+  EXPECT_TRUE(c.json["added"].empty()) << c.json["added"].dump();
+  EXPECT_EQ(c.json["kernel_summary"]["compared"].get<int>(), 3) << c.json["kernel_summary"].dump();
+}
+
 TEST(Compare, PlantedSlowdownIsFoundAttributedAndExplained) {
   std::mt19937_64 gen(2);
   // k42 (5.2 ms) +2 ms: +38% for the kernel, +0.33% end to end (below the 0.5% threshold).
