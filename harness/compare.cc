@@ -60,6 +60,22 @@ std::vector<Sample> end_to_end(const nlohmann::json& report) {
   return out;
 }
 
+// `repro ab` marks each run with the index of its ABBA pair (base process k and candidate
+// process k ran back to back); with marks on every run of both sides the end-to-end judgement
+// is paired by them.
+bool has_ab_pairs(const nlohmann::json& report) {
+  for (const auto& run : report["runs"])
+    if (!run.contains("ab_pair") || !run["ab_pair"].is_number_integer() || run["ab_pair"].get<int64_t>() < 0 ||
+        run["ab_pair"].get<int64_t>() > (1 << 20))
+      return false;
+  return !report["runs"].empty();
+}
+std::vector<Sample> by_ab_pair(std::vector<Sample> samples, const nlohmann::json& report) {
+  size_t i = 0;
+  for (const auto& run : report["runs"]) samples[i++].process = static_cast<int>(run["ab_pair"].get<int64_t>());
+  return samples;
+}
+
 std::vector<Sample> whole_generation(const nlohmann::json& report) {
   std::vector<Sample> out;
   for (const auto& run : report["runs"]) out.push_back({run["seconds"].get<double>() * 1e3, run.value("pid", 0)});
@@ -86,7 +102,8 @@ nlohmann::json judgement_json(const stats::Judgement& j) {
           {"more_processes_needed", j.more_processes_needed},
           {"runs_per_process", j.runs_per_process},
           {"units", {j.base_units, j.cand_units}},
-          {"method", "Welch t on log process means, minimum-effect p-values"},
+          {"method", j.welch.paired ? "paired t on log process means of ABBA pairs, minimum-effect p-values"
+                                    : "Welch t on log process means, minimum-effect p-values"},
           {"explanation", j.explanation}};
 }
 
@@ -172,7 +189,15 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base, const nlohman
 
   // 2. End to end.
   const auto eb = end_to_end(base), ec = end_to_end(cand);
-  const stats::Judgement e2e = stats::judge(eb, ec, o.end_to_end_min_effect, o.alpha);
+  const bool paired = has_ab_pairs(base) && has_ab_pairs(cand);
+  stats::Judgement e2e;
+  if (paired) {
+    const stats::WelchLog w = stats::paired_log_process_means(by_ab_pair(eb, base), by_ab_pair(ec, cand));
+    const int runs_per_pair = static_cast<int>(eb.size() / static_cast<size_t>(std::max(1, w.base_processes)));
+    e2e = stats::judge_comparison(w, runs_per_pair, o.end_to_end_min_effect, o.alpha);
+  } else {
+    e2e = stats::judge(eb, ec, o.end_to_end_min_effect, o.alpha);
+  }
   j["end_to_end"] = judgement_json(e2e);
   j["end_to_end"]["base_median_ms"] = stats::median(values(eb));
   j["end_to_end"]["cand_median_ms"] = stats::median(values(ec));

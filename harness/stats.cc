@@ -281,21 +281,71 @@ EffectTests minimum_effect_tests(const WelchLog& w, double min_effect) {
   return e;
 }
 
+WelchLog paired_log_process_means(const std::vector<Sample>& base, const std::vector<Sample>& cand) {
+  WelchLog w;
+  if (!usable(base) || !usable(cand) || base.empty() || cand.empty()) return w;
+  auto log_means = [](const std::vector<Sample>& s) {
+    std::map<int, std::pair<double, int>> acc;
+    for (const Sample& x : s) {
+      acc[x.process].first += std::log(x.value);
+      acc[x.process].second += 1;
+    }
+    std::map<int, double> out;
+    for (const auto& [k, v] : acc) out[k] = v.first / v.second;
+    return out;
+  };
+  const std::map<int, double> mb = log_means(base), mc = log_means(cand);
+  std::vector<double> diffs;
+  for (const auto& [k, b] : mb) {
+    const auto c = mc.find(k);
+    if (c != mc.end()) diffs.push_back(c->second - b);
+  }
+  w.base_processes = w.cand_processes = static_cast<int>(diffs.size());
+  w.paired = true;
+  if (diffs.empty()) return w;
+  double mean, var;
+  mean_var(diffs, &mean, &var);
+  w.d = mean;
+  w.base_sd = w.cand_sd = std::sqrt(var / 2.0);  // per-side sd if the two sides were independent
+  if (diffs.size() < 2) return w;
+  w.se = std::sqrt(var / static_cast<double>(diffs.size()));
+  w.df = static_cast<double>(diffs.size() - 1);
+  w.valid = true;
+  return w;
+}
+
+double sequential_nominal_alpha(int looks, double alpha) {
+  // Pocock (1977), two-sided overall 0.05: nominal level per look for K = 1..10 looks.
+  static const double kPocock05[] = {0.05, 0.0294, 0.0221, 0.0182, 0.0158, 0.0142, 0.0130, 0.0120, 0.0112, 0.0106};
+  if (looks < 1) looks = 1;
+  if (std::fabs(alpha - 0.05) < 1e-12 && looks <= 10) return kPocock05[looks - 1];
+  return alpha / looks;
+}
+
 Judgement judge(const std::vector<Sample>& base, const std::vector<Sample>& cand, double min_effect, double alpha,
                 double p_adjusted) {
-  Judgement j;
-  j.min_effect = min_effect;
   if (!usable(base) || !usable(cand)) {
+    Judgement j;
+    j.min_effect = min_effect;
     j.verdict = Verdict::kInconclusive;
     j.explanation = "no verdict: some timings are zero, negative or not finite";
     return j;
   }
-  j.welch = welch_log_process_means(base, cand);
+  const WelchLog w = welch_log_process_means(base, cand);
+  const int runs_per_process = static_cast<int>(std::max(base.size() / std::max(1, w.base_processes),
+                                                         cand.size() / std::max(1, w.cand_processes)));
+  return judge_comparison(w, runs_per_process, min_effect, alpha, p_adjusted);
+}
+
+Judgement judge_comparison(const WelchLog& welch, int runs_per_process, double min_effect, double alpha,
+                           double p_adjusted) {
+  Judgement j;
+  j.min_effect = min_effect;
+  j.welch = welch;
   const WelchLog& w = j.welch;
   j.base_units = w.base_processes;
   j.cand_units = w.cand_processes;
-  j.runs_per_process = static_cast<int>(std::max(base.size() / std::max(1, w.base_processes),
-                                                 cand.size() / std::max(1, w.cand_processes)));
+  j.runs_per_process = runs_per_process;
   const EffectTests e = minimum_effect_tests(w, min_effect);
   j.p_value = e.p_change;
   j.p_same = e.p_same;
@@ -336,8 +386,10 @@ Judgement judge(const std::vector<Sample>& base, const std::vector<Sample>& cand
   }
   j.more_runs_needed = j.more_processes_needed * std::max(1, j.runs_per_process);
   why << std::fixed << (enough ? "" : "; ") << "geometric-mean ratio " << j.interval.ratio
-      << " [" << j.interval.low << ", " << j.interval.high << "] (Welch t on log process means, "
-      << w.base_processes << " v " << w.cand_processes << " processes, df " << w.df << "), change p " << j.p_adjusted
+      << " [" << j.interval.low << ", " << j.interval.high << "] ("
+      << (w.paired ? "paired t on log process means of " : "Welch t on log process means, ") << w.base_processes
+      << (w.paired ? " ABBA pairs" : " v " + std::to_string(w.cand_processes) + " processes") << ", df " << w.df
+      << "), change p " << j.p_adjusted
       << ", same p " << j.p_same << ", min effect " << min_effect * 100 << "%";
   if (j.verdict == Verdict::kInconclusive && enough)
     why << "; about " << j.more_processes_needed << " more processes per side for 80% power";

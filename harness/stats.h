@@ -56,8 +56,21 @@ struct WelchLog {
   double base_sd = 0, cand_sd = 0;  // sd of the log process means
   double within_sd = 0;  // pooled sd of log runs around their process mean (noise inside processes)
   bool valid = false;    // >= 2 processes a side and finite positive durations
+  bool paired = false;   // paired_log_process_means: d and se over ABBA pairs
 };
 WelchLog welch_log_process_means(const std::vector<Sample>& base, const std::vector<Sample>& cand);
+
+// The paired analysis of interleaved A/B processes (`repro ab`'s ABBA order): Sample::process
+// is the PAIR index on both sides (base process k and candidate process k ran next to each
+// other). d = mean over pairs of (log mean cand_k - log mean base_k), se = sd / sqrt(pairs),
+// df = pairs - 1: drift shared by the two processes of a pair cancels. Pairs missing on one
+// side are dropped; base/cand_processes report the pairs used.
+WelchLog paired_log_process_means(const std::vector<Sample>& base, const std::vector<Sample>& cand);
+
+// Group-sequential looks: the nominal two-sided level of each of `looks` equally spaced
+// analyses that keeps the overall level `alpha` (Pocock's constants for alpha = 0.05, looks
+// 1..10; Bonferroni alpha / looks otherwise, which is conservative).
+double sequential_nominal_alpha(int looks, double alpha);
 
 // The one-sided minimum-effect p-values of a Welch comparison (delta = log(1 + min_effect)).
 struct EffectTests {
@@ -90,6 +103,10 @@ struct Judgement {
 // otherwise inconclusive.
 Judgement judge(const std::vector<Sample>& base, const std::vector<Sample>& cand, double min_effect,
                 double alpha = 0.05, double p_adjusted = -1);
+// The same verdict rules on a prepared comparison (welch_log_process_means or the paired one);
+// runs_per_process for the advice.
+Judgement judge_comparison(const WelchLog& w, int runs_per_process, double min_effect, double alpha = 0.05,
+                           double p_adjusted = -1);
 
 // Many comparisons with false-discovery-rate control: p-values adjusted together, then judged.
 std::vector<Judgement> judge_many(const std::vector<std::vector<Sample>>& base,

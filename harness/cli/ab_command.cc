@@ -1,8 +1,16 @@
 // `repro ab --base BIN --cand BIN [case flags]`: interleaved A/B runs of two builds in fresh
 // processes, ABBA order (A B, then B A, ...) so clock and thermal drift cancel, then the same
-// comparison as `repro compare` over the merged reports.
+// comparison as `repro compare` over the merged reports, with the end to end judged PAIRED
+// (base and candidate process k ran back to back: runs carry "ab_pair": k).
+// --adaptive: after the first --processes pairs, adds --pairs-per-look (4) ABBA pairs at a time
+// until the end-to-end verdict is conclusive or --max-processes (40) / --max-minutes (60) is
+// reached (a true +1% change at 0.5% process noise: "slower" in 95% of simulated trials, 19
+// pairs on average; harness/stats_simulation_test). Every look tests at
+// the group-sequential nominal level (stats::sequential_nominal_alpha: Pocock), so the repeated
+// looks keep the overall --alpha.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -12,6 +20,7 @@
 #include "harness/cli/exit_codes.h"
 #include "harness/cli/subprocess.h"
 #include "harness/compare.h"
+#include "harness/stats.h"
 
 namespace wan::cli {
 namespace {
@@ -35,14 +44,16 @@ Result<nlohmann::json> run_build(const std::string& binary, const std::vector<st
 
 int ab_command(const std::vector<std::string>& args) {
   std::set<std::string> value_flags = case_value_flags();
-  for (const char* n : {"base", "cand", "processes", "runs-per-process", "out-dir", "min-effect", "kernel-min-effect"})
+  for (const char* n : {"base", "cand", "processes", "runs-per-process", "out-dir", "min-effect", "kernel-min-effect",
+                        "alpha", "max-processes", "max-minutes", "pairs-per-look"})
     value_flags.insert(n);
-  auto flags = Flags::parse(args, value_flags, {"no-kernels", "no-cuda-graphs"});
+  auto flags = Flags::parse(args, value_flags, {"no-kernels", "no-cuda-graphs", "adaptive"});
   if (!flags.ok()) return fail("ab", flags.status());
   const Flags& f = flags.value();
   if (!f.has("base") || !f.has("cand"))
     return fail("ab", invalid_argument("usage: repro ab --base BIN --cand BIN [case flags] [--processes 8] "
-                                       "[--runs-per-process 3] [--out-dir DIR]"));
+                                       "[--runs-per-process 3] [--out-dir DIR] [--alpha 0.05] [--adaptive [--max-processes 40] "
+                                       "[--pairs-per-look 4] [--max-minutes 60]]"));
   std::vector<std::string> case_args;
   for (const std::string& name : case_value_flags())
     if (f.has(name)) {
@@ -59,36 +70,83 @@ int ab_command(const std::vector<std::string>& args) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return fail("ab", unavailable("cannot create --out-dir '" + dir + "': " + ec.message()));
+  CompareOptions o;
+  auto e2e_effect = f.get_double("min-effect", o.end_to_end_min_effect);
+  auto kernel_effect = f.get_double("kernel-min-effect", o.kernel_min_effect);
+  auto alpha = f.get_double("alpha", 0.05);
+  if (!e2e_effect.ok() || !kernel_effect.ok())
+    return fail("ab", invalid_argument("--min-effect and --kernel-min-effect need numbers"));
+  if (!alpha.ok() || !(alpha.value() > 0 && alpha.value() < 0.5))
+    return fail("ab", invalid_argument("--alpha needs a number in (0, 0.5), e.g. 0.05"));
+  o.end_to_end_min_effect = e2e_effect.value();
+  o.kernel_min_effect = kernel_effect.value();
+  const bool adaptive = f.has("adaptive");
+  auto max_processes = f.get_int("max-processes", std::max<int64_t>(40, processes.value()));
+  auto max_minutes = f.get_double("max-minutes", 60.0);
+  auto per_look = f.get_int("pairs-per-look", 4);
+  if (!max_processes.ok() || max_processes.value() < processes.value() || !max_minutes.ok() ||
+      !(max_minutes.value() > 0) || !per_look.ok() || per_look.value() < 2 || per_look.value() % 2)
+    return fail("ab", invalid_argument("--max-processes needs an integer >= --processes, --max-minutes a positive "
+                                       "number, --pairs-per-look an even integer >= 2"));
+  // Looks: after the first --processes pairs, then after every --pairs-per-look more (an even
+  // number keeps the ABBA balance).
+  const int looks = adaptive ? 1 + static_cast<int>((max_processes.value() - processes.value()) / per_look.value()) : 1;
+  o.alpha = stats::sequential_nominal_alpha(looks, alpha.value());
+
   const std::string bins[2] = {f.get("base"), f.get("cand")};
   nlohmann::json merged[2];
-  for (int64_t i = 0; i < processes.value(); ++i) {
+  const auto started = std::chrono::steady_clock::now();
+  auto run_pair = [&](int64_t i, int64_t planned) -> Status {
     const int order[2] = {i % 2 == 0 ? 0 : 1, i % 2 == 0 ? 1 : 0};  // A B, B A, A B, ...
     for (int side : order) {
       std::fprintf(stderr, "repro ab: process %lld/%lld, %s\n", static_cast<long long>(i + 1),
-                   static_cast<long long>(processes.value()), side == 0 ? "base" : "candidate");
+                   static_cast<long long>(planned), side == 0 ? "base" : "candidate");
       const std::string report = dir + "/" + (side == 0 ? "base-" : "cand-") + std::to_string(i) + ".json";
-      auto r = run_build(bins[side], case_args, static_cast<int>(runs.value()), report, extra);
-      if (!r.ok()) return fail("ab", r.status());
+      WAN_ASSIGN_OR_RETURN(nlohmann::json r, run_build(bins[side], case_args, static_cast<int>(runs.value()), report, extra));
+      for (auto& run : r["runs"]) run["ab_pair"] = i;
       if (merged[side].is_null()) {
-        merged[side] = r.value();
+        merged[side] = r;
       } else {
-        for (const auto& run : r.value()["runs"]) merged[side]["runs"].push_back(run);
+        for (const auto& run : r["runs"]) merged[side]["runs"].push_back(run);
       }
     }
+    return Status();
+  };
+  int64_t pairs = 0;
+  for (; pairs < processes.value(); ++pairs) {
+    const Status s = run_pair(pairs, adaptive ? max_processes.value() : processes.value());
+    if (!s.ok()) return fail("ab", s);
+  }
+  int look = 1;
+  while (adaptive) {
+    auto interim = compare_run_reports(merged[0], merged[1], o);
+    if (!interim.ok()) return fail("ab", interim.status());
+    const nlohmann::json& e = interim.value().json["end_to_end"];
+    const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() / 60.0;
+    const bool conclusive = e["verdict"] != "inconclusive";
+    std::fprintf(stderr, "repro ab: look %d/%d after %lld pairs (level %.4f): %s, ratio %.4f [%.4f, %.4f]\n", look, looks,
+                 static_cast<long long>(pairs), o.alpha, e["verdict"].get<std::string>().c_str(), e["ratio"].get<double>(),
+                 e["ci_low"].get<double>(), e["ci_high"].get<double>());
+    if (conclusive || pairs + per_look.value() > max_processes.value() || minutes >= max_minutes.value()) {
+      if (!conclusive)
+        std::fprintf(stderr, "repro ab: stopping at the cap (%lld pairs, %.1f min) without a verdict\n",
+                     static_cast<long long>(pairs), minutes);
+      break;
+    }
+    for (int64_t k = 0; k < per_look.value(); ++k, ++pairs) {
+      const Status s = run_pair(pairs, max_processes.value());
+      if (!s.ok()) return fail("ab", s);
+    }
+    ++look;
   }
   for (int side = 0; side < 2; ++side) {
     merged[side]["ab_order"] = "ABBA";
+    merged[side]["ab"] = {{"pairs", pairs}, {"adaptive", adaptive}, {"looks_planned", looks}, {"looks_taken", look},
+                          {"alpha", alpha.value()}, {"nominal_alpha_per_look", o.alpha}};
     const Status s = write_file_atomically(dir + (side == 0 ? "/base.json" : "/cand.json"), merged[side].dump(1) + "\n",
                                            Overwrite::kAllow);
     if (!s.ok()) return fail("ab", s);
   }
-  CompareOptions o;
-  auto e2e_effect = f.get_double("min-effect", o.end_to_end_min_effect);
-  auto kernel_effect = f.get_double("kernel-min-effect", o.kernel_min_effect);
-  if (!e2e_effect.ok() || !kernel_effect.ok())
-    return fail("ab", invalid_argument("--min-effect and --kernel-min-effect need numbers"));
-  o.end_to_end_min_effect = e2e_effect.value();
-  o.kernel_min_effect = kernel_effect.value();
   auto compared = compare_run_reports(merged[0], merged[1], o);
   if (!compared.ok()) return fail("ab", compared.status());
   const Comparison& c = compared.value();
