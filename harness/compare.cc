@@ -400,7 +400,7 @@ std::string comparison_markdown(const nlohmann::json& j) {
       md << "### Significant kernel changes\n\n| kernel | verdict | base ms | cand ms | change | 95% CI | p (BH) |\n|---|---|---|---|---|---|---|\n";
       header = true;
     }
-    md << "| `" << k["kernel"].get<std::string>() << "` | " << v << " | " << num(k["base_median_ms"].get<double>()) << " | "
+    md << "| `" << readable_kernel_key(k["kernel"].get<std::string>()) << "` | " << v << " | " << num(k["base_median_ms"].get<double>()) << " | "
        << num(k["cand_median_ms"].get<double>()) << " | " << pct(k["ratio"].get<double>()) << " | "
        << pct(k["ci_low"].get<double>()) << " .. " << pct(k["ci_high"].get<double>()) << " | "
        << num(k["p_adjusted"].get<double>(), 4) << " |\n";
@@ -408,8 +408,8 @@ std::string comparison_markdown(const nlohmann::json& j) {
   if (header) md << "\n";
   if (!j["added"].empty() || !j["removed"].empty() || !j["launch_changed"].empty()) {
     md << "### Kernels added, removed or launched differently\n\n";
-    for (const auto& a : j["added"]) md << "- added `" << a["kernel"].get<std::string>() << "` (" << num(a["cand_median_ms"].get<double>()) << " ms)\n";
-    for (const auto& r : j["removed"]) md << "- removed `" << r["kernel"].get<std::string>() << "` (" << num(r["base_median_ms"].get<double>()) << " ms)\n";
+    for (const auto& a : j["added"]) md << "- added `" << readable_kernel_key(a["kernel"].get<std::string>()) << "` (" << num(a["cand_median_ms"].get<double>()) << " ms)\n";
+    for (const auto& r : j["removed"]) md << "- removed `" << readable_kernel_key(r["kernel"].get<std::string>()) << "` (" << num(r["base_median_ms"].get<double>()) << " ms)\n";
     for (const auto& c : j["launch_changed"]) md << "- launch changed `" << c["kernel"].get<std::string>() << "`: " << c["base"].dump() << " -> " << c["cand"].dump() << "\n";
     md << "\n";
   }

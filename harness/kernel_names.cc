@@ -1,6 +1,9 @@
 #include "harness/kernel_names.h"
 
+#include <cxxabi.h>
+
 #include <cctype>
+#include <cstdlib>
 
 namespace wan {
 
@@ -27,6 +30,23 @@ std::string stable_kernel_name(const std::string& name) {
     }
   }
   return out;
+}
+
+std::string readable_kernel_key(const std::string& key) {
+  const size_t at = key.find(" @ ");
+  const std::string name = key.substr(0, at), rest = at == std::string::npos ? "" : key.substr(at);
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status);
+  if (status != 0 || !demangled) {
+    std::free(demangled);
+    return key;
+  }
+  std::string out = demangled;
+  std::free(demangled);
+  // Nsight's form: without the build-specific namespace spelling.
+  for (size_t p; (p = out.find("wan::(anonymous namespace)::")) != std::string::npos;)
+    out.replace(p, 28, "wan::");
+  return out + rest;
 }
 
 }  // namespace wan

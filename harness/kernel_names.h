@@ -11,4 +11,9 @@ namespace wan {
 
 std::string stable_kernel_name(const std::string& name);
 
+// A kernel key ("NAME @ RANGE" or NAME) with the name demangled as Nsight shows it
+// ("(anonymous namespace)::add_bf16_to_f32_kernel(unsigned short const*, ...)"); names that are
+// not mangled C++ (cuBLAS's nvjet_...) are returned as they are.
+std::string readable_kernel_key(const std::string& key);
+
 }  // namespace wan

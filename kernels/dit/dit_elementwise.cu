@@ -1,7 +1,9 @@
 #include "kernels/dit/dit_elementwise.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "kernels/common/cuda_check.h"
 #include "kernels/common/float16.h"
@@ -59,12 +61,23 @@ __global__ void add_bf16_to_f32_kernel(const uint16_t* a, const uint16_t* b, flo
   GRID_STRIDE(i, n) out[i] = bf16_bits_to_f32(a[i]) + bf16_bits_to_f32(b[i]);
 }
 
+// The delay of the next launch: WAN_DEBUG_KERNEL_DELAY_US on every launch, or with
+// WAN_DEBUG_KERNEL_DELAY_LAUNCH=K/N only on launches whose index i (counted from 0 in this
+// process) has i % N == K: with N = the model's layers, ONE block's launch (one kernel group).
 uint64_t debug_delay_ns() {
   static const uint64_t ns = [] {
     const char* env = std::getenv("WAN_DEBUG_KERNEL_DELAY_US");
     return env ? static_cast<uint64_t>(std::atof(env) * 1000.0) : uint64_t{0};
   }();
-  return ns;
+  static const std::pair<long, long> only = [] {
+    const char* env = std::getenv("WAN_DEBUG_KERNEL_DELAY_LAUNCH");
+    long k = 0, n = 0;
+    if (!env || std::sscanf(env, "%ld/%ld", &k, &n) != 2 || n < 1 || k < 0 || k >= n) return std::pair<long, long>{0, 1};
+    return std::pair<long, long>{k, n};
+  }();
+  static long launches = 0;  // host-side launch count (the model launches from one thread)
+  if (ns == 0) return 0;
+  return (launches++ % only.second) == only.first ? ns : 0;
 }
 
 __global__ void head_modulation_kernel(const uint16_t* table, const uint16_t* temb, float* out, int64_t dim) {

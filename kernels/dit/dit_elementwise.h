@@ -23,8 +23,10 @@ void launch_unpatchify(const uint16_t* head, float* out, int64_t channels, int64
 
 // out[i] = float(a[i]) + float(b[i]) (f32, no rounding): the per-block modulation
 // e = scale_shift_table + timestep_proj; a, b bf16 [count]. For validating the profiler, the
-// environment variable WAN_DEBUG_KERNEL_DELAY_US=X makes each launch X us slower (documented
-// debug flag; never set in normal runs).
+// environment variable WAN_DEBUG_KERNEL_DELAY_US=X makes each launch X us slower, and with
+// WAN_DEBUG_KERNEL_DELAY_LAUNCH=K/N only launches K, K+N, K+2N, ... (one block's launch when N
+// is the model's layer count). Documented debug flags for timing only (outputs unchanged);
+// never set in normal runs.
 void launch_add_bf16_to_f32(const uint16_t* a, const uint16_t* b, float* out, int64_t count,
                             cudaStream_t stream);
 
