@@ -76,6 +76,28 @@ ab_meta=$(python3 -c 'import json; b=json.load(open("ab/base.json")); c=json.loa
 check "repro ab records pairs and judges the end to end paired ($ab_meta)" test "$ab_meta" = "True True True bit-exact"
 "$REPRO" ab --base "$REPRO" --cand "$REPRO" --model wan-tiny --adaptive --pairs-per-look 3 > out.txt 2>&1; rc=$?
 check "an odd --pairs-per-look exits 2" test $rc -eq 2
+# repro bench in several processes: a stand-in benchmark binary that writes Google Benchmark JSON.
+cat > fake_bench.sh <<'SH'
+#!/usr/bin/env bash
+out=""; reps=1
+for a in "$@"; do case $a in --benchmark_out=*) out=${a#*=};; --benchmark_repetitions=*) reps=${a#*=};; esac; done
+python3 - "$out" "$reps" <<'PY'
+import json, random, sys
+out, reps = sys.argv[1], int(sys.argv[2])
+b = [{"name": "BM_X", "run_name": "BM_X", "run_type": "iteration", "repetition_index": r,
+      "real_time": 1000.0 * (1 + random.gauss(0, 0.001)), "time_unit": "us"} for r in range(reps)]
+json.dump({"benchmarks": b}, open(out, "w"))
+PY
+SH
+chmod +x fake_bench.sh
+"$REPRO" bench --benchmarks "$WORK/fake_bench.sh" --processes 3 --repetitions 2 --report bench_a.json > bench.out 2>&1; rc=$?
+check "repro bench runs each binary in 3 processes ($rc)" test $rc -eq 0 -a -n "$(grep '3 processes x 2 repetitions' bench.out)"
+"$REPRO" bench --benchmarks "$WORK/fake_bench.sh" --processes 3 --repetitions 2 --report bench_b.json > /dev/null 2>&1
+"$REPRO" compare bench_a.json bench_b.json --json bench_cmp.json > /dev/null 2>&1; rc=$?
+units=$(python3 -c 'import json; print(json.load(open("bench_cmp.json"))["kernels"][0]["units"])' 2>&1)
+check "compare judges bench reports per process (units $units, exit $rc)" test "$units" = "[3, 3]"
+"$REPRO" bench --benchmarks "$WORK/fake_bench.sh" --processes 1 --repetitions 2 --report bench_c.json > bench1.out 2>&1
+check "repro bench warns below 3 processes" grep -q "no verdict from fewer than 3" bench1.out
 "$REPRO" run --bogus-flag 1 > out.txt 2>&1; rc=$?
 check "unknown flag exits 2" test $rc -eq 2
 printf 'not a checkpoint' > corrupt.safetensors
