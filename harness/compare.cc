@@ -308,8 +308,55 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base, const nlohman
   j["added"] = added;
   j["removed"] = removed;
   j["launch_changed"] = changed;
-  j["split"] = {{"end_to_end_delta_ms", e2e_delta}, {"kernel_deltas_ms", explained},
-                {"unexplained_ms", e2e_delta - explained}};
+  // The split from per-run totals: each run's loop time = its loop kernels' time (NVTX range
+  // under denoising/; every kernel for bench reports) + the rest (gaps, host, synchronisation),
+  // each part's change with a Welch interval over process means (additive, unlike medians).
+  {
+    auto parts = [&](const nlohmann::json& report, const std::vector<Sample>& loop) {
+      std::vector<Sample> kernels_ms, rest_ms;
+      size_t i = 0;
+      for (const auto& run : report["runs"]) {
+        double in_loop = 0, any = 0;
+        bool has_loop = false;
+        static const nlohmann::json kNone = nlohmann::json::array();
+        for (const auto& k : run.contains("kernels") && run["kernels"].is_array() ? run["kernels"] : kNone) {
+          const double ms = k["total_us"].get<double>() / 1e3;
+          any += ms;
+          if (k.value("range", std::string()).rfind("denoising/", 0) == 0) {
+            in_loop += ms;
+            has_loop = true;
+          }
+        }
+        const double kernel_ms = has_loop ? in_loop : any;
+        kernels_ms.push_back({kernel_ms, loop[i].process});
+        rest_ms.push_back({loop[i].value - kernel_ms, loop[i].process});
+        ++i;
+      }
+      return std::make_pair(kernels_ms, rest_ms);
+    };
+    const auto [kb_ms, rb_ms] = parts(base, eb);
+    const auto [kc_ms, rc_ms] = parts(cand, ec);
+    auto interval = [&](const std::vector<Sample>& b, const std::vector<Sample>& c) {
+      const stats::DifferenceInterval d = stats::welch_difference(b, c, o.alpha);
+      return nlohmann::json{{"delta_ms", d.delta}, {"low_ms", d.low}, {"high_ms", d.high}, {"interval", d.valid}};
+    };
+    auto traced = [](const nlohmann::json& report) {
+      for (const auto& run : report["runs"])
+        if (!run.contains("kernels") || !run["kernels"].is_array()) return false;
+      return true;
+    };
+    const bool both_traced = traced(base) && traced(cand);
+    const nlohmann::json untraced = {{"delta_ms", 0.0}, {"low_ms", 0.0}, {"high_ms", 0.0}, {"interval", false},
+                                     {"untraced", true}};
+    const nlohmann::json loop = interval(eb, ec);
+    const nlohmann::json in_kernels = both_traced ? interval(kb_ms, kc_ms) : untraced;
+    const nlohmann::json rest = both_traced ? interval(rb_ms, rc_ms) : untraced;
+    j["split"] = {{"end_to_end_delta_ms", loop["delta_ms"]}, {"kernel_deltas_ms", in_kernels["delta_ms"]},
+                  {"unexplained_ms", rest["delta_ms"]}, {"end_to_end", loop}, {"kernels", in_kernels},
+                  {"unexplained", rest}, {"median_kernel_deltas_ms", explained},
+                  {"method", "per-run totals (loop kernels: NVTX ranges under denoising/), differences of process means, "
+                             "Welch t intervals"}};
+  }
   j["warnings"] = warnings;
 
   // Kernel regressions are material when the significant ones together cost >= 0.1% end to
@@ -377,9 +424,19 @@ std::string comparison_markdown(const nlohmann::json& j) {
      << pct(e["ci_low"].get<double>()) << " .. " << pct(e["ci_high"].get<double>()) << ", p " << num(e["p"].get<double>(), 4)
      << ", minimum effect " << num(e["min_effect"].get<double>() * 100, 2) << "%)\n";
   const auto& sp = j["split"];
-  md << "- **Where the time went:** " << num(sp["end_to_end_delta_ms"].get<double>()) << " ms end to end = "
-     << num(sp["kernel_deltas_ms"].get<double>()) << " ms in kernels + " << num(sp["unexplained_ms"].get<double>())
-     << " ms unexplained (gaps, host, synchronisation)\n";
+  auto with_interval = [&](const nlohmann::json& part) {
+    std::string s = num(part["delta_ms"].get<double>()) + " ms";
+    if (part["interval"].get<bool>())
+      s += " [" + num(part["low_ms"].get<double>()) + ", " + num(part["high_ms"].get<double>()) + "]";
+    return s;
+  };
+  if (sp["kernels"].value("untraced", false))
+    md << "- **Where the time went:** " << with_interval(sp["end_to_end"]) << " end to end; no per-kernel split (a "
+       << "side was not traced)\n";
+  else
+    md << "- **Where the time went:** " << with_interval(sp["end_to_end"]) << " end to end = "
+       << with_interval(sp["kernels"]) << " in loop kernels + " << with_interval(sp["unexplained"])
+       << " elsewhere (gaps, host, synchronisation; per-run totals, 95% intervals)\n";
   const auto& ks = j["kernel_summary"];
   if (ks["traced"].get<bool>()) {
     md << "- **Kernels:** " << ks["compared"] << " compared: " << ks["slower"] << " slower, " << ks["faster"] << " faster, "

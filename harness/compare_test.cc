@@ -91,6 +91,15 @@ TEST(Compare, PlantedSlowdownIsFoundAttributedAndExplained) {
   EXPECT_EQ(c.json["kernel_summary"]["slower"], 1);
   EXPECT_NEAR(c.json["split"]["kernel_deltas_ms"].get<double>(), 2.0, 0.3);
   EXPECT_LT(std::fabs(c.json["split"]["unexplained_ms"].get<double>()), 0.5);
+  // The split's parts come with intervals from per-run totals: the planted 2 ms inside the
+  // kernels' interval, 0 inside the rest's.
+  const auto& sk = c.json["split"]["kernels"];
+  const auto& su = c.json["split"]["unexplained"];
+  EXPECT_TRUE(sk["interval"].get<bool>() && su["interval"].get<bool>());
+  EXPECT_LT(sk["low_ms"].get<double>(), 2.0);
+  EXPECT_GT(sk["high_ms"].get<double>(), 2.0);
+  EXPECT_LT(su["low_ms"].get<double>(), 0.0);
+  EXPECT_GT(su["high_ms"].get<double>(), 0.0);
   const std::string md = comparison_markdown(c.json);
   EXPECT_EQ(md.rfind("## repro compare: REGRESSION: 1 kernel(s) significantly slower", 0), 0u) << md;
   EXPECT_NE(md.find("`k42 @ dit_forward/block/0` | slower"), std::string::npos) << md;

@@ -314,6 +314,39 @@ WelchLog paired_log_process_means(const std::vector<Sample>& base, const std::ve
   return w;
 }
 
+DifferenceInterval welch_difference(const std::vector<Sample>& base, const std::vector<Sample>& cand, double alpha) {
+  DifferenceInterval r;
+  auto process_means = [](const std::vector<Sample>& s) {
+    std::vector<double> means;
+    for (const auto& g : by_process(s)) {
+      double sum = 0;
+      for (double x : g) sum += x;
+      means.push_back(sum / static_cast<double>(g.size()));
+    }
+    return means;
+  };
+  for (const auto* side : {&base, &cand})
+    for (const Sample& x : *side)
+      if (!std::isfinite(x.value)) return r;
+  const std::vector<double> xb = process_means(base), xc = process_means(cand);
+  if (xb.empty() || xc.empty()) return r;
+  double mb, vb, mc, vc;
+  mean_var(xb, &mb, &vb);
+  mean_var(xc, &mc, &vc);
+  r.delta = r.low = r.high = mc - mb;
+  if (xb.size() < 2 || xc.size() < 2) return r;
+  const double qb = vb / static_cast<double>(xb.size()), qc = vc / static_cast<double>(xc.size());
+  const double se = std::sqrt(qb + qc);
+  r.valid = true;
+  if (!(se > 0)) return r;
+  const double df = (qb + qc) * (qb + qc) /
+                    (qb * qb / static_cast<double>(xb.size() - 1) + qc * qc / static_cast<double>(xc.size() - 1));
+  const double t = student_t_quantile(1.0 - alpha / 2.0, df);
+  r.low = r.delta - t * se;
+  r.high = r.delta + t * se;
+  return r;
+}
+
 double sequential_nominal_alpha(int looks, double alpha) {
   // Pocock (1977), two-sided overall 0.05: nominal level per look for K = 1..10 looks.
   static const double kPocock05[] = {0.05, 0.0294, 0.0221, 0.0182, 0.0158, 0.0142, 0.0130, 0.0120, 0.0112, 0.0106};

@@ -67,6 +67,15 @@ WelchLog welch_log_process_means(const std::vector<Sample>& base, const std::vec
 // side are dropped; base/cand_processes report the pairs used.
 WelchLog paired_log_process_means(const std::vector<Sample>& base, const std::vector<Sample>& cand);
 
+// The difference of means (cand - base) of per-process means in the samples' own unit (not
+// log: for additive splits such as end to end = kernels + unexplained, which can be negative),
+// with its Welch t interval at level 1 - alpha. valid: >= 2 processes a side.
+struct DifferenceInterval {
+  double delta = 0, low = 0, high = 0;
+  bool valid = false;
+};
+DifferenceInterval welch_difference(const std::vector<Sample>& base, const std::vector<Sample>& cand, double alpha = 0.05);
+
 // Group-sequential looks: the nominal two-sided level of each of `looks` equally spaced
 // analyses that keeps the overall level `alpha` (Pocock's constants for alpha = 0.05, looks
 // 1..10; Bonferroni alpha / looks otherwise, which is conservative).

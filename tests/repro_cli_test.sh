@@ -70,7 +70,9 @@ check "block_sparse keep above 1 exits 2" test $rc -eq 2
 # repro ab on the CPU (the same binary on both sides: A/A), adaptive: paired ABBA end to end.
 "$REPRO" ab --base "$REPRO" --cand "$REPRO" --model wan-tiny --device cpu --steps 1 --frames 5 --height 64 --width 64 \
     --processes 3 --runs-per-process 2 --adaptive --max-processes 5 --pairs-per-look 2 --out-dir ab > ab.out 2> ab.err; rc=$?
-check "repro ab --adaptive A/A exits 0 or 10 (pass or inconclusive) ($rc)" test $rc -eq 0 -o $rc -eq 10
+# (the verdict itself is not asserted: CPU timings on a shared CI machine are not a controlled A/A;
+# the judge's error rates are tested in harness/stats_simulation_test)
+check "repro ab --adaptive ends with a comparison exit code ($rc)" test $rc -eq 0 -o $rc -eq 8 -o $rc -eq 10
 check "repro ab looks at the verdict after each pair group" grep -q "look 1/2 after 3 pairs" ab.err
 ab_meta=$(python3 -c 'import json; b=json.load(open("ab/base.json")); c=json.load(open("ab/compare.json")); print(all("ab_pair" in r for r in b["runs"]), b["ab"]["adaptive"], "paired" in c["end_to_end"]["method"], c["outputs"]["verdict"])' 2>&1)
 check "repro ab records pairs and judges the end to end paired ($ab_meta)" test "$ab_meta" = "True True True bit-exact"
