@@ -25,12 +25,14 @@ command -v "$CXX" > /dev/null || { echo "tools/fuzz.sh: $CXX not found (apt-get 
 CXXFLAGS=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
           -I. -I"$CUDA/include")
 
-# Sources each target links besides its own tests/fuzz/<target>_fuzz.cc.
+# Sources each target links besides its own tests/fuzz/<target>_fuzz.cc: the .cc files of the
+# target's deps in tests/fuzz/BUILD (host code only; tensor.cc's CUDA calls link cudart). When
+# a library gains a source, add it here (a link error names the missing symbol).
 COMMON="engine/core/status.cc engine/core/json_reader.cc engine/core/shape.cc engine/core/file_reader.cc"
 sources_of() {
   case $1 in
     json_reader) echo "$COMMON" ;;
-    run_report) echo "$COMMON harness/compare.cc harness/stats.cc harness/atomic_file.cc harness/file_schemas.cc" ;;
+    run_report) echo "$COMMON harness/compare.cc harness/kernel_names.cc harness/stats.cc harness/atomic_file.cc harness/file_schemas.cc" ;;
     trace_file) echo "$COMMON harness/trace_file.cc harness/atomic_file.cc harness/file_schemas.cc" ;;
     golden_file) echo "$COMMON harness/file_schemas.cc" ;;
     safetensors | safetensors_index) echo "$COMMON engine/model/safetensors.cc engine/core/tensor.cc engine/core/dtype.cc" ;;
