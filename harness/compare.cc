@@ -104,6 +104,14 @@ nlohmann::json judgement_json(const stats::Judgement& j) {
           {"units", {j.base_units, j.cand_units}},
           {"method", j.welch.paired ? "paired t on log process means of ABBA pairs, minimum-effect p-values"
                                     : "Welch t on log process means, minimum-effect p-values"},
+          {"noise", {{"between_process_sd", std::sqrt(0.5 * (j.welch.base_sd * j.welch.base_sd +
+                                                              j.welch.cand_sd * j.welch.cand_sd))},
+                     {"within_process_sd", j.welch.within_sd},
+                     // the change this layout detects with 80% power beyond the minimum effect (relative)
+                     {"detectable_change", j.welch.valid && j.welch.se > 0
+                                               ? std::expm1(std::log1p(j.min_effect) +
+                                                            (stats::student_t_quantile(0.975, j.welch.df) + 0.8416) * j.welch.se)
+                                               : 0.0}}},
           {"explanation", j.explanation}};
 }
 
@@ -449,22 +457,48 @@ std::string comparison_markdown(const nlohmann::json& j) {
   }
   for (const auto& w : j["warnings"]) md << "- **Warning:** " << w.get<std::string>() << "\n";
   md << "\n";
-  bool header = false;
+  // Significant changes grouped by kernel name first (one line per kernel, its per-range rows
+  // folded), names demangled; "none" when there are none.
+  md << "### Significant kernel changes\n\n";
+  std::map<std::string, std::vector<const nlohmann::json*>> by_kernel;
+  std::map<std::string, int> ranges_of;
   for (const auto& k : j["kernels"]) {
+    const std::string key = k["kernel"].get<std::string>();
+    const std::string name = key.substr(0, key.find(" @ "));
+    ++ranges_of[name];
     const std::string v = k["verdict"].get<std::string>();
-    if (v != "faster" && v != "slower") continue;
-    if (!header) {
-      md << "### Significant kernel changes\n\n| kernel | verdict | base ms | cand ms | change | 95% CI | p (BH) |\n|---|---|---|---|---|---|---|\n";
-      header = true;
-    }
-    md << "| `" << readable_kernel_key(k["kernel"].get<std::string>()) << "` | " << v << " | " << num(k["base_median_ms"].get<double>()) << " | "
-       << num(k["cand_median_ms"].get<double>()) << " | " << pct(k["ratio"].get<double>()) << " | "
-       << pct(k["ci_low"].get<double>()) << " .. " << pct(k["ci_high"].get<double>()) << " | "
-       << num(k["p_adjusted"].get<double>(), 4) << " |\n";
+    if (v == "faster" || v == "slower") by_kernel[name].push_back(&k);
   }
-  if (header) md << "\n";
-  if (!j["added"].empty() || !j["removed"].empty() || !j["launch_changed"].empty()) {
-    md << "### Kernels added, removed or launched differently\n\n";
+  if (by_kernel.empty()) md << "none\n\n";
+  for (const auto& [name, rows] : by_kernel) {
+    int slower = 0, faster = 0;
+    double delta = 0;
+    for (const auto* k : rows) {
+      ((*k)["verdict"] == "slower" ? slower : faster) += 1;
+      delta += (*k)["delta_ms"].get<double>();
+    }
+    md << "- **`" << readable_kernel_key(name) << "`**: ";
+    if (slower) md << "slower in " << slower << " of " << ranges_of[name] << " range(s)";
+    if (slower && faster) md << ", ";
+    if (faster) md << "faster in " << faster << " of " << ranges_of[name] << " range(s)";
+    md << ", " << (delta >= 0 ? "+" : "") << num(delta * 1e3, 1) << " us per run in those ranges\n";
+    md << "  <details><summary>per range</summary>\n\n  | range | verdict | base ms | cand ms | change | 95% CI | p (BH) |\n"
+       << "  |---|---|---|---|---|---|---|\n";
+    for (const auto* k : rows) {
+      const std::string key = (*k)["kernel"].get<std::string>();
+      const size_t at = key.find(" @ ");
+      md << "  | " << (at == std::string::npos ? std::string("(none)") : key.substr(at + 3)) << " | "
+         << (*k)["verdict"].get<std::string>() << " | " << num((*k)["base_median_ms"].get<double>()) << " | "
+         << num((*k)["cand_median_ms"].get<double>()) << " | " << pct((*k)["ratio"].get<double>()) << " | "
+         << pct((*k)["ci_low"].get<double>()) << " .. " << pct((*k)["ci_high"].get<double>()) << " | "
+         << num((*k)["p_adjusted"].get<double>(), 4) << " |\n";
+    }
+    md << "\n  </details>\n";
+  }
+  if (!by_kernel.empty()) md << "\n";
+  md << "### Kernels added, removed or launched differently\n\n";
+  if (j["added"].empty() && j["removed"].empty() && j["launch_changed"].empty()) md << "none\n\n";
+  {
     for (const auto& a : j["added"]) md << "- added `" << readable_kernel_key(a["kernel"].get<std::string>()) << "` (" << num(a["cand_median_ms"].get<double>()) << " ms)\n";
     for (const auto& r : j["removed"]) md << "- removed `" << readable_kernel_key(r["kernel"].get<std::string>()) << "` (" << num(r["base_median_ms"].get<double>()) << " ms)\n";
     for (const auto& c : j["launch_changed"]) md << "- launch changed `" << c["kernel"].get<std::string>() << "`: " << c["base"].dump() << " -> " << c["cand"].dump() << "\n";
@@ -474,7 +508,12 @@ std::string comparison_markdown(const nlohmann::json& j) {
   md << "<sub>Noise: end-to-end CV " << num(n["base_cv"].get<double>() * 100, 2) << "% / " << num(n["cand_cv"].get<double>() * 100, 2)
      << "% over " << j["base"]["runs"] << " / " << j["cand"]["runs"] << " runs in " << n["base_processes"] << " / " << n["cand_processes"]
      << " process(es); base " << j["base"]["commit"].get<std::string>() << ", candidate " << j["cand"]["commit"].get<std::string>()
-     << ", " << j["cand"]["device"].get<std::string>() << ".</sub>\n";
+     << ", " << j["cand"]["device"].get<std::string>() << ".";
+  if (e.contains("noise") && e["noise"]["detectable_change"].get<double>() > 0)
+    md << " Between processes " << num(e["noise"]["between_process_sd"].get<double>() * 100, 2) << "%, within a process "
+       << num(e["noise"]["within_process_sd"].get<double>() * 100, 2) << "% (sd of log time); this layout detects a "
+       << num(e["noise"]["detectable_change"].get<double>() * 100, 2) << "% end-to-end change with 80% power.";
+  md << "</sub>\n";
   return md.str();
 }
 

@@ -102,7 +102,12 @@ TEST(Compare, PlantedSlowdownIsFoundAttributedAndExplained) {
   EXPECT_GT(su["high_ms"].get<double>(), 0.0);
   const std::string md = comparison_markdown(c.json);
   EXPECT_EQ(md.rfind("## repro compare: REGRESSION: 1 kernel(s) significantly slower", 0), 0u) << md;
-  EXPECT_NE(md.find("`k42 @ dit_forward/block/0` | slower"), std::string::npos) << md;
+  // Grouped by kernel name, the range rows folded under it; empty sections say "none".
+  EXPECT_NE(md.find("- **`k42`**: slower in 1 of 1 range(s), +"), std::string::npos) << md;
+  EXPECT_NE(md.find("  | dit_forward/block/0 | slower |"), std::string::npos) << md;
+  EXPECT_NE(md.find("<details>"), std::string::npos);
+  EXPECT_NE(md.find("### Kernels added, removed or launched differently\n\nnone"), std::string::npos) << md;
+  EXPECT_NE(md.find("this layout detects a"), std::string::npos) << md;
 }
 
 TEST(Compare, OutputMismatchAddedRemovedAndLaunchChanges) {
