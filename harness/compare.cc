@@ -313,8 +313,30 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base, const nlohman
     j["kernel_summary"]["by_name"] = {{"compared", names.size()}, {"same", n_same}, {"slower", n_slower},
                                       {"faster", n_faster}, {"inconclusive", n_inc}};
   }
+  // Renamed: a removed and an added kernel in the same NVTX range with the same launch shape
+  // (grid, block, registers, shared memory), e.g. a kernel renamed or re-templated by the PR.
+  nlohmann::json renamed = nlohmann::json::array();
+  {
+    auto range_of = [](const std::string& key) {
+      const size_t at = key.find(" @ ");
+      return at == std::string::npos ? std::string() : key.substr(at + 3);
+    };
+    std::set<size_t> used;
+    for (const auto& r : removed) {
+      const std::string rk = r["kernel"].get<std::string>();
+      for (size_t i = 0; i < added.size(); ++i) {
+        const std::string ak = added[i]["kernel"].get<std::string>();
+        if (used.count(i) || range_of(ak) != range_of(rk) || shapes_b[rk] != shapes_c[ak]) continue;
+        used.insert(i);
+        renamed.push_back({{"from", rk}, {"to", ak}, {"base_median_ms", r["base_median_ms"]},
+                           {"cand_median_ms", added[i]["cand_median_ms"]}});
+        break;
+      }
+    }
+  }
   j["added"] = added;
   j["removed"] = removed;
+  j["renamed"] = renamed;
   j["launch_changed"] = changed;
   // The split from per-run totals: each run's loop time = its loop kernels' time (NVTX range
   // under denoising/; every kernel for bench reports) + the rest (gaps, host, synchronisation),
@@ -502,6 +524,10 @@ std::string comparison_markdown(const nlohmann::json& j) {
     for (const auto& a : j["added"]) md << "- added `" << readable_kernel_key(a["kernel"].get<std::string>()) << "` (" << num(a["cand_median_ms"].get<double>()) << " ms)\n";
     for (const auto& r : j["removed"]) md << "- removed `" << readable_kernel_key(r["kernel"].get<std::string>()) << "` (" << num(r["base_median_ms"].get<double>()) << " ms)\n";
     for (const auto& c : j["launch_changed"]) md << "- launch changed `" << c["kernel"].get<std::string>() << "`: " << c["base"].dump() << " -> " << c["cand"].dump() << "\n";
+    for (const auto& r : j["renamed"])
+      md << "- probably renamed (same range and launch shape): `" << readable_kernel_key(r["from"].get<std::string>()) << "` -> `"
+         << readable_kernel_key(r["to"].get<std::string>()) << "` (" << num(r["base_median_ms"].get<double>()) << " -> "
+         << num(r["cand_median_ms"].get<double>()) << " ms)\n";
     md << "\n";
   }
   const auto& n = j["noise"];

@@ -125,6 +125,11 @@ TEST(Compare, OutputMismatchAddedRemovedAndLaunchChanges) {
   ASSERT_EQ(c.json["removed"].size(), 1u);
   ASSERT_EQ(c.json["launch_changed"].size(), 1u);
   EXPECT_EQ(c.json["launch_changed"][0]["kernel"], "k1 @ dit_forward/block/0");
+  // k0 -> k_new: same range and launch shape, so listed as probably renamed as well.
+  ASSERT_EQ(c.json["renamed"].size(), 1u);
+  EXPECT_EQ(c.json["renamed"][0]["from"], "k0 @ dit_forward/block/0");
+  EXPECT_EQ(c.json["renamed"][0]["to"], "k_new @ dit_forward/block/0");
+  EXPECT_NE(comparison_markdown(c.json).find("probably renamed"), std::string::npos);
   EXPECT_EQ(comparison_markdown(c.json).rfind("## repro compare: OUTPUT MISMATCH", 0), 0u);
   const std::string html = comparison_html(c.json);
   EXPECT_NE(html.find("<svg") == std::string::npos ? html.find("createElementNS") : 0, std::string::npos);
