@@ -257,6 +257,7 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base, const nlohman
     explained += mc - mb;
     nlohmann::json k = judgement_json(judgements[i]);
     k["kernel"] = common[i];
+    k["readable"] = readable_kernel_key(common[i]);
     k["base_median_ms"] = mb;
     k["cand_median_ms"] = mc;
     k["delta_ms"] = mc - mb;
@@ -564,49 +565,94 @@ table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:
 .slower{color:#b00}.faster{color:#070}.plot{margin:8px 0}.kname{font-family:monospace;font-size:12px}
 </style></head><body>
 <h1 id="verdict"></h1><ul id="summary"></ul>
+<h2>Significant changes: intervals against the minimum effect</h2><div id="forest" class="plot"></div>
 <h2>End to end, run by run</h2><div id="scatter" class="plot"></div>
 <h2>Per-kernel time distributions (largest changes)</h2><div id="kernels" class="plot"></div>
-<h2>Kernels added, removed or launched differently</h2><ul id="changes"></ul>
+<h2>Kernels added, removed, renamed or launched differently</h2><ul id="changes"></ul>
 <script id="data" type="application/json">)"
     << data << R"(</script>
 <script>
 const d = JSON.parse(document.getElementById('data').textContent);
 const NS = 'http://www.w3.org/2000/svg';
+const BASE = '#1f77b4', CAND = '#ff7f0e';
 function el(tag, attrs, parent) { const e = document.createElementNS(NS, tag); for (const k in attrs) e.setAttribute(k, attrs[k]); if (parent) parent.appendChild(e); return e; }
+function txt(svg, x, y, s, attrs) { const t = el('text', Object.assign({x: x, y: y, 'font-size': 11}, attrs || {}), svg); t.textContent = s; return t; }
 function pct(r) { return ((r - 1) * 100).toFixed(2) + '%'; }
+function none(div) { const p = document.createElement('p'); p.className = 'none'; p.textContent = 'none'; div.appendChild(p); }
+function legend(svg, x, y) {
+  [[BASE, 'base ' + d.base.commit.slice(0, 12)], [CAND, 'candidate ' + d.cand.commit.slice(0, 12)]].forEach((e, i) => {
+    el('circle', {cx: x + 5 + i * 200, cy: y - 4, r: 4, fill: e[0]}, svg);
+    txt(svg, x + 14 + i * 200, y, e[1], {class: 'legend'});
+  });
+}
 document.getElementById('verdict').textContent = 'repro compare: ' + d.outcome;
 const s = document.getElementById('summary');
 function li(text) { const x = document.createElement('li'); x.textContent = text; s.appendChild(x); }
 li('Outputs: ' + d.outputs.verdict);
-li('End to end: ' + d.end_to_end.verdict + ', ' + d.end_to_end.base_median_ms.toFixed(3) + ' -> ' + d.end_to_end.cand_median_ms.toFixed(3) + ' ms (' + pct(d.end_to_end.ratio) + ', CI ' + pct(d.end_to_end.ci_low) + ' .. ' + pct(d.end_to_end.ci_high) + ')');
-li('Split: ' + d.split.kernel_deltas_ms.toFixed(3) + ' ms in kernels, ' + d.split.unexplained_ms.toFixed(3) + ' ms unexplained');
-// Scatter: run index vs ms, base blue, candidate orange.
+li('End to end: ' + d.end_to_end.verdict + ', ' + d.end_to_end.base_median_ms.toFixed(3) + ' -> ' + d.end_to_end.cand_median_ms.toFixed(3) + ' ms (' + pct(d.end_to_end.ratio) + ', CI ' + pct(d.end_to_end.ci_low) + ' .. ' + pct(d.end_to_end.ci_high) + '; ' + d.end_to_end.method + ')');
+li('Split: ' + d.split.kernel_deltas_ms.toFixed(3) + ' ms in loop kernels, ' + d.split.unexplained_ms.toFixed(3) + ' ms elsewhere');
+// Forest plot: each significant change (and the end to end) as its interval in % change, with
+// the minimum effect band; axis in percent.
+(function forest() {
+  const div = document.getElementById('forest');
+  const rows = [{name: 'end to end', r: d.end_to_end}].concat(d.kernels.filter(k => k.verdict === 'slower' || k.verdict === 'faster').slice(0, 30).map(k => ({name: k.readable || k.kernel, r: k})));
+  if (rows.length === 1) { const p = document.createElement('p'); p.className = 'none'; p.textContent = 'no significant kernel change (none); the end to end:'; div.appendChild(p); }
+  const W = 1000, L = 520, R = 40, top = 24, rowH = 18, H = top + rows.length * rowH + 50;
+  const vals = rows.flatMap(x => [x.r.ci_low - 1, x.r.ci_high - 1, x.r.min_effect, -x.r.min_effect]).concat([0]);
+  let lo = Math.min(...vals), hi = Math.max(...vals); if (hi - lo < 1e-9) { lo -= 0.01; hi += 0.01; }
+  const x = v => L + (v - lo) / (hi - lo) * (W - L - R);
+  const svg = el('svg', {width: W, height: H, id: 'forest-svg'}, div);
+  const me = d.end_to_end.min_effect;
+  el('rect', {x: x(-me), y: top - 6, width: x(me) - x(-me), height: rows.length * rowH + 4, fill: '#eee'}, svg);
+  el('line', {x1: x(0), y1: top - 8, x2: x(0), y2: top + rows.length * rowH, stroke: '#888'}, svg);
+  rows.forEach((row, i) => {
+    const yy = top + i * rowH + 6, color = row.r.verdict === 'slower' ? '#b00' : row.r.verdict === 'faster' ? '#070' : '#444';
+    txt(svg, 4, yy + 4, row.name.length > 80 ? row.name.slice(0, 77) + '...' : row.name, {class: 'forest-label'});
+    el('line', {x1: x(row.r.ci_low - 1), y1: yy, x2: x(row.r.ci_high - 1), y2: yy, stroke: color, 'stroke-width': 2, class: 'interval'}, svg);
+    el('circle', {cx: x(row.r.ratio - 1), cy: yy, r: 3, fill: color}, svg);
+  });
+  const axisY = top + rows.length * rowH + 10;
+  el('line', {x1: L, y1: axisY, x2: W - R, y2: axisY, stroke: '#444'}, svg);
+  [lo, 0, hi].filter(v => v === 0 || Math.abs(x(v) - x(0)) > 40).forEach(v => txt(svg, x(v) - 14, axisY + 14, (v * 100).toFixed(1) + '%'));
+  txt(svg, L, axisY + 28, 'change (candidate vs base); grey band: +-minimum effect', {class: 'axis-label'});
+})();
+// Scatter: run index vs loop time, base and candidate, with axes and a legend.
 function scatter(div, series) {
-  const W = 700, H = 220, P = 40;
+  const W = 760, H = 280, P = 56, B = 40, T = 36;
   const all = series.flatMap(x => x.values);
   const lo = Math.min(...all), hi = Math.max(...all), n = Math.max(...series.map(x => x.values.length));
   const svg = el('svg', {width: W, height: H, id: div.id + '-svg'}, div);
-  el('line', {x1: P, y1: H - P, x2: W - 10, y2: H - P, stroke: '#888'}, svg);
-  el('line', {x1: P, y1: 10, x2: P, y2: H - P, stroke: '#888'}, svg);
-  const y = v => hi === lo ? H / 2 : (H - P) - (v - lo) / (hi - lo) * (H - P - 10);
+  el('line', {x1: P, y1: H - B, x2: W - 10, y2: H - B, stroke: '#444'}, svg);
+  el('line', {x1: P, y1: T, x2: P, y2: H - B, stroke: '#444'}, svg);
+  const y = v => hi === lo ? (H - B + T) / 2 : (H - B) - (v - lo) / (hi - lo) * (H - B - T - 6);
   series.forEach(ser => ser.values.forEach((v, i) => el('circle', {cx: P + (i + 0.5) * (W - P - 10) / n, cy: y(v), r: 3, fill: ser.color, 'data-series': ser.name}, svg)));
-  const t = el('text', {x: P + 4, y: 20, 'font-size': 11}, svg); t.textContent = lo.toFixed(3) + ' .. ' + hi.toFixed(3) + ' ms';
+  txt(svg, 2, y(hi) + 4, hi.toFixed(2)); txt(svg, 2, y(lo) + 4, lo.toFixed(2));
+  txt(svg, 4, T - 8, 'loop time (ms)', {class: 'axis-label'});
+  txt(svg, (W - P) / 2, H - 8, 'run (in order, each side)', {class: 'axis-label'});
+  legend(svg, W - 430, 12);
 }
-scatter(document.getElementById('scatter'), [{name: 'base', values: d.samples.base_ms, color: '#1f77b4'}, {name: 'cand', values: d.samples.cand_ms, color: '#ff7f0e'}]);
+scatter(document.getElementById('scatter'), [{name: 'base', values: d.samples.base_ms, color: BASE}, {name: 'cand', values: d.samples.cand_ms, color: CAND}]);
 const kd = document.getElementById('kernels');
+if (!d.kernels.length) none(kd);
 d.kernels.slice(0, 12).forEach(k => {
   const title = document.createElement('div'); title.className = 'kname ' + k.verdict;
-  title.textContent = k.kernel + ': ' + k.verdict + ' ' + pct(k.ratio); kd.appendChild(title);
-  const W = 700, H = 40, all = k.base_ms.concat(k.cand_ms), lo = Math.min(...all), hi = Math.max(...all);
+  title.textContent = (k.readable || k.kernel) + ': ' + k.verdict + ' ' + pct(k.ratio); kd.appendChild(title);
+  const W = 760, H = 58, L = 80, all = k.base_ms.concat(k.cand_ms), lo = Math.min(...all), hi = Math.max(...all);
   const svg = el('svg', {width: W, height: H, class: 'kernel-plot'}, kd);
-  const x = v => hi === lo ? W / 2 : 10 + (v - lo) / (hi - lo) * (W - 20);
-  k.base_ms.forEach(v => el('circle', {cx: x(v), cy: 12, r: 3, fill: '#1f77b4'}, svg));
-  k.cand_ms.forEach(v => el('circle', {cx: x(v), cy: 28, r: 3, fill: '#ff7f0e'}, svg));
+  const x = v => hi === lo ? (L + W) / 2 : L + (v - lo) / (hi - lo) * (W - L - 20);
+  txt(svg, 4, 16, 'base'); txt(svg, 4, 32, 'candidate');
+  k.base_ms.forEach(v => el('circle', {cx: x(v), cy: 12, r: 3, fill: BASE}, svg));
+  k.cand_ms.forEach(v => el('circle', {cx: x(v), cy: 28, r: 3, fill: CAND}, svg));
+  el('line', {x1: L, y1: 38, x2: W - 20, y2: 38, stroke: '#444'}, svg);
+  txt(svg, L - 10, 52, lo.toFixed(4) + ' ms'); txt(svg, W - 90, 52, hi.toFixed(4) + ' ms', {class: 'axis-label'});
 });
 const ch = document.getElementById('changes');
-d.added.forEach(a => { const x = document.createElement('li'); x.textContent = 'added ' + a.kernel; ch.appendChild(x); });
-d.removed.forEach(a => { const x = document.createElement('li'); x.textContent = 'removed ' + a.kernel; ch.appendChild(x); });
-d.launch_changed.forEach(a => { const x = document.createElement('li'); x.textContent = 'launch changed ' + a.kernel; ch.appendChild(x); });
+function item(text) { const x = document.createElement('li'); x.textContent = text; ch.appendChild(x); }
+d.added.forEach(a => item('added ' + a.kernel));
+d.removed.forEach(a => item('removed ' + a.kernel));
+(d.renamed || []).forEach(a => item('probably renamed ' + a.from + ' -> ' + a.to));
+d.launch_changed.forEach(a => item('launch changed ' + a.kernel));
+if (!ch.children.length) item('none');
 document.body.setAttribute('data-rendered', 'true');
 </script></body></html>
 )";
