@@ -33,7 +33,8 @@ std::map<std::string, std::vector<Sample>> kernel_samples(const nlohmann::json& 
     const int process = run.value("pid", 0);
     std::map<std::string, double> per_run;
     for (const auto& k : run["kernels"]) per_run[by_name ? name_of(k) : key_of(k)] += k["total_us"].get<double>() / 1e3;
-    for (const auto& [key, ms] : per_run) out[key].push_back({ms, process});
+    const int run_index = run.value("run_in_process", -1);
+    for (const auto& [key, ms] : per_run) out[key].push_back({ms, process, run_index});
     for (const auto& k : run["kernels"]) {
       const std::string key = by_name ? name_of(k) : key_of(k);
       if (shapes && !shapes->count(key))
@@ -55,7 +56,7 @@ std::vector<Sample> end_to_end(const nlohmann::json& report) {
     } else {
       ms = run["seconds"].get<double>() * 1e3;
     }
-    out.push_back({ms, run.value("pid", 0)});
+    out.push_back({ms, run.value("pid", 0), run.value("run_in_process", -1)});
   }
   return out;
 }
@@ -78,7 +79,8 @@ std::vector<Sample> by_ab_pair(std::vector<Sample> samples, const nlohmann::json
 
 std::vector<Sample> whole_generation(const nlohmann::json& report) {
   std::vector<Sample> out;
-  for (const auto& run : report["runs"]) out.push_back({run["seconds"].get<double>() * 1e3, run.value("pid", 0)});
+  for (const auto& run : report["runs"])
+    out.push_back({run["seconds"].get<double>() * 1e3, run.value("pid", 0), run.value("run_in_process", -1)});
   return out;
 }
 
@@ -143,10 +145,39 @@ Result<nlohmann::json> read_run_report(const std::string& path) {
   return report;
 }
 
-Result<Comparison> compare_run_reports(const nlohmann::json& base, const nlohmann::json& cand, const CompareOptions& o) {
+// The runs the timing judgements use: each run marked with its index inside its process
+// ("run_in_process", for the run-index model), throttled runs (NVML: a throttle reason, or the
+// SM clock below 75% of its maximum) left out unless every run was throttled.
+nlohmann::json timing_runs(const nlohmann::json& report, int* excluded) {
+  nlohmann::json t = report;
+  t["runs"] = nlohmann::json::array();
+  std::map<int, int> seen;
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& run : report["runs"]) {
+    nlohmann::json c = run;
+    c["run_in_process"] = seen[run.value("pid", 0)]++;
+    all.push_back(c);
+    if (run.contains("throttled") && run["throttled"].is_boolean() && run["throttled"].get<bool>()) {
+      ++*excluded;
+      continue;
+    }
+    t["runs"].push_back(c);
+  }
+  if (t["runs"].empty()) {
+    t["runs"] = all;
+    *excluded = 0;
+  }
+  return t;
+}
+
+Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const nlohmann::json& cand_report,
+                                       const CompareOptions& o) {
   const std::string fix = "regenerate it with `repro run --report` or `repro bench`";
-  WAN_RETURN_IF_ERROR(validate_run_report(base, {"base run report", fix}));
-  WAN_RETURN_IF_ERROR(validate_run_report(cand, {"candidate run report", fix}));
+  WAN_RETURN_IF_ERROR(validate_run_report(base_report, {"base run report", fix}));
+  WAN_RETURN_IF_ERROR(validate_run_report(cand_report, {"candidate run report", fix}));
+  int throttled_base = 0, throttled_cand = 0;
+  const nlohmann::json base = timing_runs(base_report, &throttled_base);
+  const nlohmann::json cand = timing_runs(cand_report, &throttled_cand);
   Comparison c;
   nlohmann::json& j = c.json;
   j["schema"] = "wan-repro.compare";
@@ -165,6 +196,10 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base, const nlohman
   j["options"] = {{"end_to_end_min_effect", o.end_to_end_min_effect}, {"kernel_min_effect", o.kernel_min_effect},
                   {"end_to_end_floor", o.end_to_end_floor}, {"alpha", o.alpha}};
   std::vector<std::string> warnings;
+  if (throttled_base || throttled_cand)
+    warnings.push_back("left out of the timing judgements: " + std::to_string(throttled_base) + " base and " +
+                       std::to_string(throttled_cand) + " candidate run(s) measured while the GPU was throttled "
+                       "(outputs still compared)");
   if (j["base"]["attention"] != j["cand"]["attention"])
     warnings.push_back("the attention backends differ (" + j["base"]["attention"].get<std::string>() + " vs " +
                        j["cand"]["attention"].get<std::string>() +
@@ -181,8 +216,9 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base, const nlohman
 
   // 1. Outputs.
   std::map<uint64_t, std::set<std::string>> hb, hc;
-  for (const auto& r : base["runs"]) hb[r["seed"].get<uint64_t>()].insert(r["latents_sha1"].get<std::string>());
-  for (const auto& r : cand["runs"]) hc[r["seed"].get<uint64_t>()].insert(r["latents_sha1"].get<std::string>());
+  // Outputs: every run, throttled or not.
+  for (const auto& r : base_report["runs"]) hb[r["seed"].get<uint64_t>()].insert(r["latents_sha1"].get<std::string>());
+  for (const auto& r : cand_report["runs"]) hc[r["seed"].get<uint64_t>()].insert(r["latents_sha1"].get<std::string>());
   std::string outputs = "bit-exact";
   int seeds = 0;
   for (const auto& [seed, set] : hb) {

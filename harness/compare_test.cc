@@ -110,6 +110,30 @@ TEST(Compare, PlantedSlowdownIsFoundAttributedAndExplained) {
   EXPECT_NE(md.find("this layout detects a"), std::string::npos) << md;
 }
 
+TEST(Compare, ThrottledRunsAreLeftOutOfTimingsButNotOutputs) {
+  // Candidate runs measured while throttled are 30% slower: left out, they cannot fake a
+  // regression; their hashes still count for bit-exactness.
+  std::mt19937_64 gen(22);
+  const std::string sha(40, 'a');
+  auto a = make_report(gen, 24, 3, "", 0, sha, 100, 0.001, 8), b = make_report(gen, 24, 3, "", 0, sha, 200, 0.001, 8);
+  for (size_t i = 0; i < b["runs"].size(); i += 3) {
+    b["runs"][i]["throttled"] = true;
+    b["runs"][i]["seconds"] = b["runs"][i]["seconds"].get<double>() * 1.3;
+    for (auto& k : b["runs"][i]["kernels"]) k["total_us"] = k["total_us"].get<double>() * 1.3;
+  }
+  b["runs"][1]["latents_sha1"] = std::string(40, 'b');  // an unthrottled run differs
+  const Comparison c = compare_run_reports(a, b).value();
+  EXPECT_EQ(c.json["kernel_summary"]["slower"], 0) << c.json["kernel_summary"].dump();
+  EXPECT_NE(c.json["end_to_end"]["verdict"], "slower");
+  bool warned = false;
+  for (const auto& w : c.json["warnings"]) warned |= w.get<std::string>().find("8 candidate run(s) measured while the GPU was throttled") != std::string::npos;
+  EXPECT_TRUE(warned) << c.json["warnings"].dump();
+  EXPECT_EQ(c.json["outputs"]["verdict"], "nondeterministic");
+  b["runs"][1]["latents_sha1"] = sha;
+  b["runs"][0]["latents_sha1"] = std::string(40, 'c');  // a throttled run's hash still counts
+  EXPECT_EQ(compare_run_reports(a, b).value().json["outputs"]["verdict"], "nondeterministic");
+}
+
 TEST(Compare, OutputMismatchAddedRemovedAndLaunchChanges) {
   std::mt19937_64 gen(3);
   auto a = make_report(gen, 6, 5, "", 0);

@@ -184,13 +184,54 @@ double regularized_beta(double a, double b, double x) {
   return 1.0 - front * beta_continued_fraction(b, a, 1.0 - x) / b;
 }
 
-std::vector<double> log_process_means(const std::vector<Sample>& s, double* within_ss, int* within_df) {
+// The run-index effects of both sides together: log x = process effect + run effect, fitted by
+// backfitting (alternating means, 50 sweeps), run effects centred. Empty when any sample lacks
+// its run index or all share one index (nothing to model).
+std::map<int, double> run_index_offsets(const std::vector<Sample>& a, const std::vector<Sample>& b) {
+  std::map<int, double> offset;
+  std::map<std::pair<int, int>, std::vector<std::pair<int, double>>> by_proc;  // (side, process) -> (run, log x)
+  for (int side = 0; side < 2; ++side)
+    for (const Sample& x : side == 0 ? a : b) {
+      if (x.run < 0) return {};
+      by_proc[{side, x.process}].push_back({x.run, std::log(x.value)});
+      offset[x.run] = 0.0;
+    }
+  if (offset.size() < 2) return {};
+  for (int sweep = 0; sweep < 50; ++sweep) {
+    std::map<int, std::pair<double, int>> acc;
+    for (const auto& [key, runs] : by_proc) {
+      double mu = 0;
+      for (const auto& [r, v] : runs) mu += v - offset[r];
+      mu /= static_cast<double>(runs.size());
+      for (const auto& [r, v] : runs) {
+        acc[r].first += v - mu;
+        acc[r].second += 1;
+      }
+    }
+    double centre = 0;
+    for (auto& [r, o] : offset) {
+      o = acc[r].first / acc[r].second;
+      centre += o;
+    }
+    centre /= static_cast<double>(offset.size());
+    for (auto& [r, o] : offset) o -= centre;
+  }
+  return offset;
+}
+
+std::vector<double> log_process_means(const std::vector<Sample>& s, const std::map<int, double>& offsets,
+                                      double* within_ss, int* within_df) {
+  std::map<int, std::vector<double>> groups;
+  for (const Sample& x : s) {
+    const auto o = offsets.find(x.run);
+    groups[x.process].push_back(std::log(x.value) - (o == offsets.end() ? 0.0 : o->second));
+  }
   std::vector<double> means;
-  for (const auto& g : by_process(s)) {
+  for (const auto& [p, g] : groups) {
     double sum = 0;
-    for (double x : g) sum += std::log(x);
+    for (double v : g) sum += v;
     const double mean = sum / static_cast<double>(g.size());
-    for (double x : g) *within_ss += (std::log(x) - mean) * (std::log(x) - mean);
+    for (double v : g) *within_ss += (v - mean) * (v - mean);
     *within_df += static_cast<int>(g.size()) - 1;
     means.push_back(mean);
   }
@@ -236,8 +277,9 @@ WelchLog welch_log_process_means(const std::vector<Sample>& base, const std::vec
   if (!usable(base) || !usable(cand) || base.empty() || cand.empty()) return w;
   double within_ss = 0;
   int within_df = 0;
-  const std::vector<double> xb = log_process_means(base, &within_ss, &within_df);
-  const std::vector<double> xc = log_process_means(cand, &within_ss, &within_df);
+  const std::map<int, double> offsets = run_index_offsets(base, cand);
+  const std::vector<double> xb = log_process_means(base, offsets, &within_ss, &within_df);
+  const std::vector<double> xc = log_process_means(cand, offsets, &within_ss, &within_df);
   w.base_processes = static_cast<int>(xb.size());
   w.cand_processes = static_cast<int>(xc.size());
   w.within_sd = within_df > 0 ? std::sqrt(within_ss / within_df) : 0.0;
@@ -284,10 +326,12 @@ EffectTests minimum_effect_tests(const WelchLog& w, double min_effect) {
 WelchLog paired_log_process_means(const std::vector<Sample>& base, const std::vector<Sample>& cand) {
   WelchLog w;
   if (!usable(base) || !usable(cand) || base.empty() || cand.empty()) return w;
-  auto log_means = [](const std::vector<Sample>& s) {
+  const std::map<int, double> offsets = run_index_offsets(base, cand);
+  auto log_means = [&](const std::vector<Sample>& s) {
     std::map<int, std::pair<double, int>> acc;
     for (const Sample& x : s) {
-      acc[x.process].first += std::log(x.value);
+      const auto o = offsets.find(x.run);
+      acc[x.process].first += std::log(x.value) - (o == offsets.end() ? 0.0 : o->second);
       acc[x.process].second += 1;
     }
     std::map<int, double> out;

@@ -9,6 +9,10 @@
 //  - Many comparisons: only comparisons whose estimate lies beyond +-delta can show a change;
 //    the others are left out of the family before Benjamini-Hochberg (they are never called
 //    changed), so one changed kernel among hundreds keeps its power.
+//  - Run-index effects (on the H200 the first run of every process is the fastest): when every
+//    sample carries its run index, log time is fitted as process effect + run-index effect
+//    (both sides together, least squares by backfitting) and the process effects are the
+//    process means, so layouts with different runs per process compare without bias.
 //  - Fewer than 3 processes a side: no verdict (inconclusive) and an explanation of what to run.
 //  - Advice: processes per side for 80% power at the observed effect (or to show "same").
 // The percentile bootstrap of the median ratio (v1) is kept for reports that show medians.
@@ -23,6 +27,7 @@ namespace wan::stats {
 struct Sample {
   double value;     // seconds (or any positive duration)
   int process = 0;  // which process measured it
+  int run = -1;     // its run index inside the process (0 = first), -1 unknown
 };
 
 double median(std::vector<double> v);

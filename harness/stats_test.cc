@@ -179,6 +179,36 @@ TEST(Stats, PairedAnalysisCancelsDriftSharedByAPair) {
   EXPECT_DOUBLE_EQ(sequential_nominal_alpha(3, 0.01), 0.01 / 3);
 }
 
+TEST(Stats, RunIndexEffectIsModelledWhenLayoutsDiffer) {
+  // H200-like: the first run of every process 3% faster. The base keeps its first runs, the
+  // candidate's reports dropped them (runs 1, 2 only): without the run-index model the base
+  // looks 1% faster and a same-speed candidate is called slower.
+  std::mt19937_64 gen(15);
+  std::normal_distribution<double> n01(0.0, 1.0);
+  int wrong_plain = 0, wrong_modelled = 0;
+  for (int t = 0; t < 40; ++t) {
+    std::vector<Sample> base, cand, base_plain, cand_plain;
+    for (int p = 0; p < 8; ++p) {
+      const double pb = std::exp(0.002 * n01(gen)), pc = std::exp(0.002 * n01(gen));
+      for (int r = 0; r < 3; ++r) {
+        const double v = pb * (r == 0 ? 0.97 : 1.0) * std::exp(0.0005 * n01(gen));
+        base.push_back({v, p, r});
+        base_plain.push_back({v, p});
+      }
+      for (int r = 1; r < 3; ++r) {
+        const double v = pc * std::exp(0.0005 * n01(gen));
+        cand.push_back({v, p, r});
+        cand_plain.push_back({v, p});
+      }
+    }
+    const Verdict plain = judge(base_plain, cand_plain, 0.005).verdict, modelled = judge(base, cand, 0.005).verdict;
+    wrong_plain += plain == Verdict::kSlower || plain == Verdict::kFaster;
+    wrong_modelled += modelled == Verdict::kSlower || modelled == Verdict::kFaster;
+  }
+  EXPECT_GE(wrong_plain, 30) << "the unmodelled judge should be fooled here (the test's premise)";
+  EXPECT_EQ(wrong_modelled, 0);
+}
+
 TEST(Stats, NonFiniteAndZeroTimingsGiveNoVerdictAndNoNan) {
   // NaN in std::sort is undefined behaviour; 0/0 ratios were printed as -nan.
   const double nan = std::nan("");
