@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "engine/attention/dense_cpu.h"
+#include "engine/attention/tiled_backend.h"
 
 namespace wan {
 
@@ -23,23 +24,10 @@ BlockSparseBase::BlockSparseBase(const AttentionConfig& config) {
   select_.min_tiles = static_cast<int64_t>(config.number("min_tiles"));
 }
 
-TokenOrder BlockSparseBase::token_order(const AttentionShape& shape) const {
-  TokenOrder order;
-  order.tiled = true;
-  (void)make_tile_layout(shape.frames, shape.height, shape.width, kTile, &order.layout);
-  return order;
-}
+TokenOrder BlockSparseBase::token_order(const AttentionShape& shape) const { return tiled_token_order(shape, kTile); }
 
 Status BlockSparseBase::check_shape(const AttentionShape& shape) const {
-  if (!shape.frames || shape.q_tokens != shape.kv_tokens ||
-      shape.frames * shape.height * shape.width != shape.q_tokens)
-    return unimplemented("block_sparse attention serves self-attention over a video token grid; got " + shape.describe());
-  if (shape.heads < 1 || shape.head_dim < 1 || shape.batch < 1)
-    return invalid_argument("attention shape must be positive: " + shape.describe());
-  TileLayout l;
-  const std::string reason = make_tile_layout(shape.frames, shape.height, shape.width, kTile, &l);
-  if (!reason.empty()) return unimplemented("block_sparse attention: " + reason);
-  return Status();
+  return check_tiled_self_attention(shape, "block_sparse", kTile);
 }
 
 Status BlockSparseBase::plan_layout(const AttentionShape& shape) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/attention/dense_cpu.h"
+#include "engine/attention/tiled_backend.h"
 #include "kernels/common/float16.h"
 #include "kernels/cpu/attention_tile_sparse.h"
 #include "kernels/cpu/parallel.h"
@@ -28,22 +29,10 @@ Status SlidingTileBase::init(const AttentionConfig& config) {
   return Status();
 }
 
-TokenOrder SlidingTileBase::token_order(const AttentionShape& shape) const {
-  TokenOrder order;
-  order.tiled = true;
-  (void)make_tile_layout(shape.frames, shape.height, shape.width, tile_, &order.layout);
-  return order;
-}
+TokenOrder SlidingTileBase::token_order(const AttentionShape& shape) const { return tiled_token_order(shape, tile_); }
 
 Status SlidingTileBase::check_shape(const AttentionShape& shape) const {
-  if (!shape.frames || shape.q_tokens != shape.kv_tokens ||
-      shape.frames * shape.height * shape.width != shape.q_tokens)
-    return unimplemented("sliding_tile attention serves self-attention over a video token grid; got " + shape.describe());
-  if (shape.heads < 1 || shape.head_dim < 1 || shape.batch < 1)
-    return invalid_argument("attention shape must be positive: " + shape.describe());
-  TileLayout l;
-  const std::string reason = make_tile_layout(shape.frames, shape.height, shape.width, tile_, &l);
-  if (!reason.empty()) return unimplemented("sliding_tile attention: " + reason);
+  WAN_RETURN_IF_ERROR(check_tiled_self_attention(shape, "sliding_tile", tile_));
   if (strategy_) WAN_RETURN_IF_ERROR(strategy_->check_model(shape.layers, shape.heads));
   return Status();
 }

@@ -3,6 +3,7 @@
 #include <cuda_runtime_api.h>
 
 #include "engine/attention/dense_cuda.h"
+#include "engine/attention/tiled_backend.h"
 #include "kernels/common/cuda_check.h"
 
 namespace wan {
@@ -48,10 +49,7 @@ Result<SlidingTileCudaAttention::Layout> SlidingTileCudaAttention::layout_for(co
 }
 
 Status SlidingTileCudaAttention::can_implement(const AttentionShape& shape) const {
-  if (!shape.device.is_cuda())
-    return unimplemented("sliding_tile CUDA attention cannot run on " + shape.device.to_string());
-  if (shape.precision != AttentionPrecision::kBf16)
-    return unimplemented("sliding_tile CUDA attention computes in bf16 only");
+  WAN_RETURN_IF_ERROR(check_cuda_bf16(shape, "sliding_tile"));
   WAN_RETURN_IF_ERROR(check_shape(shape));
   Plan plan;
   WAN_RETURN_IF_ERROR(make_plan(shape, &plan));

@@ -1,6 +1,7 @@
 #include "engine/attention/video_sparse_cpu.h"
 
 #include "engine/attention/dense_cpu.h"
+#include "engine/attention/tiled_backend.h"
 #include "kernels/attention/video_sparse/video_sparse_numerics.h"
 #include "kernels/cpu/attention_video_sparse.h"
 
@@ -10,23 +11,10 @@ namespace {
 constexpr int64_t kTile[3] = {4, 4, 4};
 }  // namespace
 
-TokenOrder VideoSparseBase::token_order(const AttentionShape& shape) const {
-  TokenOrder order;
-  order.tiled = true;
-  (void)make_tile_layout(shape.frames, shape.height, shape.width, kTile, &order.layout);
-  return order;
-}
+TokenOrder VideoSparseBase::token_order(const AttentionShape& shape) const { return tiled_token_order(shape, kTile); }
 
 Status VideoSparseBase::check_shape(const AttentionShape& shape) const {
-  if (!shape.frames || shape.q_tokens != shape.kv_tokens ||
-      shape.frames * shape.height * shape.width != shape.q_tokens)
-    return unimplemented("video_sparse attention serves self-attention over a video token grid; got " + shape.describe());
-  if (shape.heads < 1 || shape.head_dim < 1 || shape.batch < 1)
-    return invalid_argument("attention shape must be positive: " + shape.describe());
-  TileLayout l;
-  const std::string reason = make_tile_layout(shape.frames, shape.height, shape.width, kTile, &l);
-  if (!reason.empty()) return unimplemented("video_sparse attention: " + reason);
-  return Status();
+  return check_tiled_self_attention(shape, "video_sparse", kTile);
 }
 
 Status VideoSparseBase::plan_layout(const AttentionShape& shape) {

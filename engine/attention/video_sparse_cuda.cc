@@ -3,14 +3,11 @@
 #include <cuda_runtime_api.h>
 
 #include "engine/attention/dense_cuda.h"
+#include "engine/attention/tiled_backend.h"
 #include "kernels/attention/video_sparse/video_sparse_numerics.h"
 #include "kernels/common/cuda_check.h"
 
 namespace wan {
-
-namespace {
-size_t tile_start_bytes(const TileLayout& l) { return (static_cast<size_t>(l.tile_count + 1) * 4 + 255) / 256 * 256; }
-}  // namespace
 
 VideoSparseAttentionParams VideoSparseCudaAttention::shape_params(const AttentionShape& s, const TileLayout& l) const {
   VideoSparseAttentionParams p;
@@ -25,10 +22,7 @@ VideoSparseAttentionParams VideoSparseCudaAttention::shape_params(const Attentio
 }
 
 Status VideoSparseCudaAttention::can_implement(const AttentionShape& shape) const {
-  if (!shape.device.is_cuda())
-    return unimplemented("video_sparse CUDA attention cannot run on " + shape.device.to_string());
-  if (shape.precision != AttentionPrecision::kBf16)
-    return unimplemented("video_sparse CUDA attention computes in bf16 only");
+  WAN_RETURN_IF_ERROR(check_cuda_bf16(shape, "video_sparse"));
   WAN_RETURN_IF_ERROR(check_shape(shape));
   const TokenOrder order = token_order(shape);
   const std::string reason = video_sparse_attention_unsupported_reason(shape_params(shape, order.layout));
@@ -49,9 +43,7 @@ Status VideoSparseCudaAttention::plan(const AttentionShape& shape, AttentionWork
   tile_start_ = static_cast<int32_t*>(workspace.data);
   kernel_workspace_ = static_cast<char*>(workspace.data) + tile_start_bytes(layout_);
   // Per-shape metadata, uploaded once (synchronous: the host vector is temporary).
-  WAN_CUDA_CHECK(cudaMemcpyAsync(tile_start_, layout_.tile_start.data(), layout_.tile_start.size() * 4,
-                                 cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream)));
-  WAN_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
+  WAN_RETURN_IF_ERROR(upload_tile_start(layout_, tile_start_, stream));
   planned_ = true;
   return Status();
 }

@@ -155,20 +155,8 @@ struct Problem {
   }
 };
 
-struct Errors {
-  double mean_abs = 0, max_abs = 0, rel_l2 = 0;
-};
-Errors errors(const std::vector<float>& got, const std::vector<float>& want) {
-  Errors e;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double diff = std::abs(double(got[i]) - want[i]);
-    e.mean_abs += diff;
-    e.max_abs = std::isnan(diff) ? INFINITY : std::max(e.max_abs, diff);
-  }
-  e.mean_abs /= static_cast<double>(got.size());
-  e.rel_l2 = testing::rel_l2(got, want);
-  return e;
-}
+using Errors = testing::ErrorNorms;
+Errors errors(const std::vector<float>& got, const std::vector<float>& want) { return testing::error_norms(got, want); }
 
 // The CPU reference path (kernels/cpu/attention_tile_sparse) in fp32 over the STA lists.
 std::vector<float> cpu_sliding_tile(const Problem& p, bool round_p) {

@@ -54,4 +54,21 @@ inline double rel_l2(const std::vector<float>& got, const std::vector<float>& wa
   return std::sqrt(num / (den > 0 ? den : 1));
 }
 
+// Mean and max absolute error (NaN counts as an infinite max) and relative L2, for bounds
+// stated like FastVideo's kernel tests (mean abs, max abs against a reference).
+struct ErrorNorms {
+  double mean_abs = 0, max_abs = 0, rel_l2 = 0;
+};
+inline ErrorNorms error_norms(const std::vector<float>& got, const std::vector<float>& want) {
+  ErrorNorms e;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double diff = std::fabs(static_cast<double>(got[i]) - want[i]);
+    e.mean_abs += diff;
+    e.max_abs = std::isnan(diff) ? INFINITY : (diff > e.max_abs ? diff : e.max_abs);
+  }
+  e.mean_abs /= static_cast<double>(got.size() ? got.size() : 1);
+  e.rel_l2 = rel_l2(got, want);
+  return e;
+}
+
 }  // namespace wan::testing
