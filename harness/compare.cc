@@ -111,8 +111,8 @@ nlohmann::json judgement_json(const stats::Judgement& j) {
                      {"within_process_sd", j.welch.within_sd},
                      // the change this layout detects with 80% power beyond the minimum effect (relative)
                      {"detectable_change", j.welch.valid && j.welch.se > 0
-                                               ? std::expm1(std::log1p(j.min_effect) +
-                                                            (stats::student_t_quantile(0.975, j.welch.df) + 0.8416) * j.welch.se)
+                                               ? stats::ratio_from_log(std::log1p(j.min_effect) +
+                                                                       (stats::student_t_quantile(0.975, j.welch.df) + 0.8416) * j.welch.se) - 1.0
                                                : 0.0}}},
           {"explanation", j.explanation}};
 }

@@ -210,6 +210,9 @@ TEST(Compare, WrongTypesAndRangesAreDataLoss) {
   expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["seconds"] = 0.0; }), "runs[0] has seconds 0");
   expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["step_seconds"] = {0.1, "x"}; }), "step_seconds[1]");
   expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["kernels"][0]["total_us"] = -1.0; }), "total_us must be");
+  // 5e114 us is no measurement: its squares overflowed the split's variances to inf.
+  expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["kernels"][0]["total_us"] = 5e114; }), "total_us must be a finite number in [0.0, 10000000000000.0]");
+  expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["seconds"] = 1e8; }), "seconds must be a finite number in");
   expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["kernels"][0]["grid"] = {1, 1}; }), "must hold 3 integers");
   expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["kernels"][0]["registers"] = 1e3; }), "registers must be an integer");
   expect_data_loss(edit([](nlohmann::json& r) { r["runs"][0]["kernels"][0]["name"] = 3; }), "name must be a string");

@@ -10,6 +10,11 @@
 namespace wan {
 namespace {
 
+// Longest duration a report may hold (about 116 days): anything longer is not a measurement,
+// and squares of such times (variances, sums of squares) stay far from overflowing a double.
+constexpr double kMaxSeconds = 1e7;
+constexpr double kMaxMicroseconds = kMaxSeconds * 1e6;
+
 // Kernel launch dimensions (grid and block): three non-negative integers that fit CUDA's.
 Status check_dim3(const JsonValue& kernel, std::string_view key) {
   WAN_ASSIGN_OR_RETURN(const JsonValue v, kernel.array_field(key));
@@ -22,7 +27,7 @@ Status check_kernel(const JsonValue& k) {
   WAN_RETURN_IF_ERROR(k.expect_object());
   WAN_RETURN_IF_ERROR(k.string_field_or("name", "").status());
   WAN_RETURN_IF_ERROR(k.string_field_or("range", "").status());
-  WAN_RETURN_IF_ERROR(k.number_field("total_us", 0.0).status());
+  WAN_RETURN_IF_ERROR(k.number_field("total_us", 0.0, kMaxMicroseconds).status());
   WAN_RETURN_IF_ERROR(k.int_field_or("count", 0, 0).status());
   WAN_RETURN_IF_ERROR(check_dim3(k, "grid"));
   WAN_RETURN_IF_ERROR(check_dim3(k, "block"));
@@ -36,13 +41,13 @@ Status check_run(const JsonValue& run) {
   WAN_RETURN_IF_ERROR(run.uint_field("seed").status());
   WAN_RETURN_IF_ERROR(run.string_field("latents_sha1").status());
   // A time of zero makes every ratio 0/0; no generation takes no time.
-  WAN_ASSIGN_OR_RETURN(const double seconds, run.number_field("seconds", 0.0));
+  WAN_ASSIGN_OR_RETURN(const double seconds, run.number_field("seconds", 0.0, kMaxSeconds));
   if (!(seconds > 0)) return run.error("has seconds 0; a measured run takes time");
   WAN_RETURN_IF_ERROR(run.int_field_or("pid", 0, 0, std::numeric_limits<int32_t>::max()).status());
   if (run.has("step_seconds")) {
     WAN_ASSIGN_OR_RETURN(const JsonValue steps, run.array_field("step_seconds"));
     WAN_ASSIGN_OR_RETURN(const auto items, steps.elements());
-    for (const JsonValue& s : items) WAN_RETURN_IF_ERROR(s.as_number(0.0).status());
+    for (const JsonValue& s : items) WAN_RETURN_IF_ERROR(s.as_number(0.0, kMaxSeconds).status());
   }
   if (run.has("kernels")) {
     WAN_ASSIGN_OR_RETURN(const JsonValue kernels, run.array_field("kernels"));

@@ -399,6 +399,11 @@ double sequential_nominal_alpha(int looks, double alpha) {
   return alpha / looks;
 }
 
+double ratio_from_log(double log_ratio) {
+  constexpr double kMaxLogRatio = 700.0;
+  return std::exp(std::clamp(log_ratio, -kMaxLogRatio, kMaxLogRatio));
+}
+
 Judgement judge(const std::vector<Sample>& base, const std::vector<Sample>& cand, double min_effect, double alpha,
                 double p_adjusted) {
   if (!usable(base) || !usable(cand)) {
@@ -427,10 +432,10 @@ Judgement judge_comparison(const WelchLog& welch, int runs_per_process, double m
   j.p_value = e.p_change;
   j.p_same = e.p_same;
   j.p_adjusted = p_adjusted >= 0 ? p_adjusted : j.p_value;
-  j.interval.ratio = std::exp(w.d);
+  j.interval.ratio = ratio_from_log(w.d);
   const double t = w.valid && w.se > 0 ? student_t_quantile(1.0 - alpha / 2.0, w.df) : 0.0;
-  j.interval.low = std::exp(w.d - t * w.se);
-  j.interval.high = std::exp(w.d + t * w.se);
+  j.interval.low = ratio_from_log(w.d - t * w.se);
+  j.interval.high = ratio_from_log(w.d + t * w.se);
   const double delta = std::log1p(min_effect);
   std::ostringstream why;
   why.precision(3);

@@ -52,6 +52,11 @@ std::vector<double> benjamini_hochberg(const std::vector<double>& p);
 double student_t_cdf(double t, double df);
 double student_t_quantile(double p, double df);
 
+// exp(log_ratio) with the exponent clamped to +-700, so a ratio from log space is always finite
+// (exp(709) is the largest double): a kernel time of 5e114 us beside 50 us, or a wide
+// interval at few degrees of freedom, gave inf, written to the report as null.
+double ratio_from_log(double log_ratio);
+
 // Welch's comparison of log process means: the base of every verdict.
 struct WelchLog {
   int base_processes = 0, cand_processes = 0;
