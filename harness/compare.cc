@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "harness/atomic_file.h"
+#include "harness/hierarchy.h"
 #include "harness/kernel_names.h"
 #include "harness/stats.h"
 
@@ -284,7 +285,50 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
     }
     return m;
   };
-  const auto judgements = stats::judge_many(sb, sc, min_effects(sb), o.alpha);
+  // Per kernel name (all ranges summed: less noise per sample), judged first: the names are the
+  // middle level of the hierarchical FDR below.
+  auto nb = kernel_samples(base, nullptr, true), nc = kernel_samples(cand, nullptr, true);
+  if (kb.empty()) nb.clear();
+  std::vector<std::string> names;
+  std::vector<std::vector<Sample>> b2, c2;
+  for (const auto& [name, sv] : nb)
+    if (nc.count(name)) {
+      names.push_back(name);
+      b2.push_back(sv);
+      c2.push_back(nc.at(name));
+    }
+  auto jn = stats::judge_many(b2, c2, min_effects(b2), o.alpha);
+  auto judgements = stats::judge_many(sb, sc, min_effects(sb), o.alpha);
+  // Hierarchical FDR (harness/hierarchy.h): end to end -> kernel names -> ranges; a range is
+  // called only inside a called name, a name only below a rejected root. Verdicts are re-judged
+  // with the hierarchical adjusted p-values (the same rules otherwise).
+  {
+    stats::HierarchicalInput in;
+    for (size_t i = 0; i < common.size(); ++i) {
+      in.range_name.push_back(common[i].substr(0, common[i].find(" @ ")));
+      in.range_p.push_back(judgements[i].in_family ? judgements[i].p_value : 1.0);
+    }
+    for (size_t k = 0; k < names.size(); ++k) in.name_p[names[k]] = jn[k].in_family ? jn[k].p_value : 1.0;
+    const stats::HierarchicalResult h = stats::hierarchical_fdr(in, o.alpha);
+    for (size_t i = 0; i < common.size(); ++i) {
+      if (!judgements[i].welch.valid) continue;
+      const bool member = judgements[i].in_family;
+      judgements[i] = stats::judge_comparison(judgements[i].welch, judgements[i].runs_per_process, judgements[i].min_effect,
+                                              o.alpha, h.range_called[i] ? h.range_p_adjusted[i] : 1.0);
+      judgements[i].in_family = member;
+    }
+    for (size_t k = 0; k < names.size(); ++k) {
+      if (!jn[k].welch.valid) continue;
+      const bool member = jn[k].in_family;
+      const auto called = h.name_called.find(names[k]);
+      jn[k] = stats::judge_comparison(jn[k].welch, jn[k].runs_per_process, jn[k].min_effect, o.alpha,
+                                      called != h.name_called.end() && called->second ? jn[k].p_adjusted : 1.0);
+      jn[k].in_family = member;
+    }
+    j["hierarchy"] = {{"root_p", h.root_p},
+                      {"method", "hierarchical FDR (Yekutieli): Simes node p-values, Benjamini-Hochberg per level, "
+                                 "kernel names then their ranges"}};
+  }
   nlohmann::json kernels = nlohmann::json::array();
   double explained = 0;
   int same = 0, faster = 0, slower = 0, inconclusive = 0;
@@ -316,19 +360,8 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
   j["kernels"] = kernels;
   j["kernel_summary"] = {{"compared", common.size()}, {"same", same}, {"faster", faster}, {"slower", slower},
                          {"inconclusive", inconclusive}, {"traced", !kb.empty() && !kc.empty()}};
-  // The same judgement per kernel name (all ranges summed): less noise per sample.
+  // The per-name judgements (made above) in the report.
   {
-    auto nb = kernel_samples(base, nullptr, true), nc = kernel_samples(cand, nullptr, true);
-    if (kb.empty()) nb.clear();
-    std::vector<std::string> names;
-    std::vector<std::vector<Sample>> b2, c2;
-    for (const auto& [name, sv] : nb)
-      if (nc.count(name)) {
-        names.push_back(name);
-        b2.push_back(sv);
-        c2.push_back(nc.at(name));
-      }
-    const auto jn = stats::judge_many(b2, c2, min_effects(b2), o.alpha);
     nlohmann::json by_name = nlohmann::json::array();
     int n_same = 0, n_slower = 0, n_faster = 0, n_inc = 0;
     for (size_t i = 0; i < names.size(); ++i) {
