@@ -75,6 +75,49 @@ TEST(Compare, KernelsKeepTheirKeysAcrossBuilds) {
   EXPECT_EQ(c.json["kernel_summary"]["compared"].get<int>(), 3) << c.json["kernel_summary"].dump();
 }
 
+// Reports shaped like the H200 run: `names` kernels each launched in `ranges` blocks, 8 processes
+// x 3 runs; the planted (name, range) is `delay_ms` slower.
+nlohmann::json block_report(std::mt19937_64& gen, int names, int ranges, int planted_name, int planted_range,
+                            double delay_ms, int pid0) {
+  std::normal_distribution<double> noise(0.0, 1.0);
+  nlohmann::json r = {{"schema", "wan-repro.run"}, {"schema_version", 1}, {"tool", {{"engine_commit", "abc"}}},
+                      {"case", {{"model", "m"}}}, {"case_id", "m.x"}, {"fingerprint", {{"gpu_name", "H200"}}},
+                      {"fingerprint_class", {{"device_type", "cuda"}}}, {"runs", nlohmann::json::array()}};
+  for (int p = 0; p < 8; ++p) {
+    const double process = 1.0 + 0.005 * noise(gen);
+    for (int i = 0; i < 3; ++i) {
+      nlohmann::json ks = nlohmann::json::array();
+      double total = 0;
+      for (int n = 0; n < names; ++n)
+        for (int b = 0; b < ranges; ++b) {
+          double ms = (0.01 + 0.02 * n) * process * (1.0 + 0.002 * noise(gen));
+          if (n == planted_name && b == planted_range) ms += delay_ms;
+          total += ms;
+          ks.push_back({{"name", "kernel" + std::to_string(n)}, {"range", "denoising/dit_forward/block/" + std::to_string(b)},
+                        {"count", 1}, {"total_us", ms * 1e3}, {"grid", {1, 1, 1}}, {"block", {128, 1, 1}},
+                        {"registers", 64}, {"smem", 0}});
+        }
+      r["runs"].push_back({{"index", p * 3 + i}, {"seed", 1024}, {"latents_sha1", std::string(40, 'a')},
+                           {"seconds", (total + 50.0 * process) / 1e3}, {"pid", pid0 + p}, {"kernels", ks}});
+    }
+  }
+  return r;
+}
+
+TEST(Compare, HierarchyFindsOneRangeOfOneKernelAndKeepsAaClean) {
+  std::mt19937_64 gen(31);
+  // A/A: 25 kernel names x 30 ranges = 750 groups, nothing called.
+  const Comparison aa = compare_run_reports(block_report(gen, 25, 30, -1, -1, 0, 100), block_report(gen, 25, 30, -1, -1, 0, 200)).value();
+  EXPECT_EQ(aa.json["kernel_summary"]["slower"].get<int>() + aa.json["kernel_summary"]["faster"].get<int>(), 0)
+      << aa.json["kernel_summary"].dump();
+  // One range of one kernel +0.08 ms (kernel3 in block 12): found alone, range and name.
+  const Comparison one = compare_run_reports(block_report(gen, 25, 30, -1, -1, 0, 100), block_report(gen, 25, 30, 3, 12, 0.08, 200)).value();
+  EXPECT_EQ(one.json["kernel_summary"]["slower"], 1) << one.json["kernel_summary"].dump();
+  EXPECT_EQ(one.json["kernels"][0]["kernel"], "kernel3 @ denoising/dit_forward/block/12");
+  EXPECT_EQ(one.json["kernels"][0]["verdict"], "slower");
+  EXPECT_LT(one.json["hierarchy"]["root_p"].get<double>(), 1e-6);
+}
+
 TEST(Compare, PlantedSlowdownIsFoundAttributedAndExplained) {
   std::mt19937_64 gen(2);
   // k42 (5.2 ms) +2 ms: +38% for the kernel, +0.33% end to end (below the 0.5% threshold).
