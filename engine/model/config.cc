@@ -1,13 +1,12 @@
 #include "engine/model/config.h"
 
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <map>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "engine/core/file_reader.h"
 #include "engine/core/json_reader.h"
 
 namespace wan {
@@ -226,13 +225,14 @@ Status read_config(const JsonValue& root, WanConfig& c) {
 }  // namespace
 
 Result<WanConfig> config_from_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return not_found("cannot open model config file '" + path + "'");
-  std::ostringstream text;
-  text << in.rdbuf();
+  auto text = read_file(path);  // regular files only: a FIFO is refused, not waited on
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) return not_found("cannot open model config file '" + path + "'");
+    return text.status().with_context("model config");
+  }
   const JsonSource source{"model config '" + path + "'",
                           "fix the file (our field names or diffusers' config.json names) or pass a config name"};
-  WAN_ASSIGN_OR_RETURN(const nlohmann::json j, parse_json(text.str(), source));
+  WAN_ASSIGN_OR_RETURN(const nlohmann::json j, parse_json(text.value(), source));
   WanConfig c = wan_1_3b();
   c.name = path;
   WAN_RETURN_IF_ERROR(read_config(JsonValue(j, source), c));

@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/core/file_reader.h"
 #include "engine/core/json_reader.h"
 
 namespace wan {
@@ -491,12 +492,10 @@ Result<Checkpoint> Checkpoint::open_file(const std::string& path) {
 }
 
 Result<Checkpoint> Checkpoint::open_index(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return io_error(errno, "cannot open index " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
+  auto text = read_file(path);  // regular files only: a FIFO is refused, not waited on
+  if (!text.ok()) return text.status().with_context("index " + path);
   const JsonSource source{path + ": index", "restore the checkpoint's index file"};
-  WAN_ASSIGN_OR_RETURN(const json index, parse_json(text.str(), source));
+  WAN_ASSIGN_OR_RETURN(const json index, parse_json(text.value(), source));
   if (!index.is_object() || !index.contains("weight_map") || !index.at("weight_map").is_object()) {
     return data_loss(path + ": index has no \"weight_map\" object {tensor name: shard file}");
   }

@@ -676,6 +676,13 @@ TEST_F(SafetensorsTest, FifoIsRefusedWithoutBlocking) {
   expect_status(SafetensorsFile::open(p).status(), StatusCode::kInvalidArgument, {p, "not a regular file"});
 }
 
+TEST_F(CheckpointTest, FifoIndexIsRefusedWithoutBlocking) {
+  fs::create_directories(path("f"));
+  const std::string index = path("f/model.safetensors.index.json");
+  ASSERT_EQ(::mkfifo(index.c_str(), 0600), 0);
+  expect_status(Checkpoint::open(index).status(), StatusCode::kInvalidArgument, {index, "not a regular file"});
+}
+
 TEST_F(CheckpointTest, NumberBeyondADoubleInTheIndex) {
   const std::string index = write("x/model.safetensors.index.json", R"({"weight_map": {}, "metadata": {"total_size": 1e400}})");
   expect_status(Checkpoint::open(index).status(), StatusCode::kDataLoss, {index, "not valid JSON"});

@@ -3,6 +3,8 @@
 // and JSON files.
 #include "engine/model/weights.h"
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -157,6 +159,11 @@ TEST(Config, JsonValuesAreCheckedNotTruncated) {
   expect(R"({"heads": 2, "num_attention_heads": 3, "head_dim": 64})", StatusCode::kDataLoss, "two names for one field");
   expect(R"({"patch_size": [1, 2]})", StatusCode::kDataLoss, "patch_size must be [t, h, w]");
   expect(std::string(200, '[') + std::string(200, ']'), StatusCode::kDataLoss, "deeper than");
+  // A FIFO is refused at once (std::ifstream waited for a writer).
+  const std::string fifo = temp_path("cfg_fifo.json");
+  std::remove(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(config_from_json_file(fifo).status().code(), StatusCode::kInvalidArgument);
   // diffusers' own config.json for the 1.3B model reads as the 1.3B config.
   std::ofstream(path) << R"({"_class_name": "WanTransformer3DModel", "_diffusers_version": "0.33.0",
     "added_kv_proj_dim": null, "attention_head_dim": 128, "cross_attn_norm": true, "eps": 1e-06,
