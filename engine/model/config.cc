@@ -1,9 +1,13 @@
 #include "engine/model/config.h"
 
-#include <fstream>
-#include <sstream>
+#include <cmath>
+#include <limits>
+#include <map>
 
 #include <nlohmann/json.hpp>
+
+#include "engine/core/file_reader.h"
+#include "engine/core/json_reader.h"
 
 namespace wan {
 namespace {
@@ -66,22 +70,58 @@ WanConfig wan_small() {
 
 }  // namespace
 
+// Upper bounds far above every published Wan config (14B: dim 5120, 40 heads, 40 layers) and
+// low enough that every product the engine forms from them (heads x head_dim, 6 x dim,
+// ffn_dim x dim, text_len x text_dim, channels x patch) fits an int64 with room to spare.
+constexpr int64_t kMaxDim = int64_t{1} << 16;
+constexpr int64_t kMaxHeads = 1024;
+constexpr int64_t kMaxHeadDim = 1024;
+constexpr int64_t kMaxFfnDim = int64_t{1} << 20;
+constexpr int64_t kMaxLayers = 1024;
+constexpr int64_t kMaxTextLen = int64_t{1} << 16;
+constexpr int64_t kMaxFreqDim = int64_t{1} << 16;
+constexpr int64_t kMaxChannels = 1024;
+constexpr int64_t kMaxPixels = int64_t{1} << 14;  // per side
+constexpr int64_t kMaxFrames = 4097;
+constexpr int64_t kMaxSteps = 10000;
+constexpr double kMaxSamplerValue = 1e6;  // shift, guidance
+
 Status WanConfig::validate() const {
   auto bad = [&](const std::string& what) {
     return invalid_argument("model config '" + name + "': " + what);
   };
-  if (dim <= 0 || heads <= 0 || layers <= 0 || ffn_dim <= 0 || text_dim <= 0 || text_len <= 0)
-    return bad("dim, heads, layers, ffn_dim, text_dim and text_len must be positive");
-  if (heads * head_dim != dim)
+  struct Bound {
+    const char* field;
+    int64_t value, max;
+  };
+  for (const Bound& b : {Bound{"dim", dim, kMaxDim}, Bound{"heads", heads, kMaxHeads},
+                         Bound{"head_dim", head_dim, kMaxHeadDim}, Bound{"ffn_dim", ffn_dim, kMaxFfnDim},
+                         Bound{"layers", layers, kMaxLayers}, Bound{"text_dim", text_dim, kMaxDim},
+                         Bound{"text_len", text_len, kMaxTextLen}, Bound{"freq_dim", freq_dim, kMaxFreqDim},
+                         Bound{"in_channels", in_channels, kMaxChannels},
+                         Bound{"out_channels", out_channels, kMaxChannels},
+                         Bound{"default_height", default_height, kMaxPixels},
+                         Bound{"default_width", default_width, kMaxPixels},
+                         Bound{"default_frames", default_frames, kMaxFrames},
+                         Bound{"default_steps", default_steps, kMaxSteps}}) {
+    if (b.value <= 0 || b.value > b.max)
+      return bad(std::string(b.field) + " must be in [1, " + std::to_string(b.max) + "], got " +
+                 std::to_string(b.value));
+  }
+  if (heads * head_dim != dim)  // both bounded above: no overflow
     return bad("heads x head_dim = " + std::to_string(heads * head_dim) + " != dim " +
                std::to_string(dim));
   if (head_dim % 2 != 0 || head_dim < 12)
     return bad("head_dim " + std::to_string(head_dim) + " must be even and >= 12 for 3D RoPE");
-  if (freq_dim % 2 != 0 || freq_dim <= 0) return bad("freq_dim must be positive and even");
+  if (freq_dim % 2 != 0) return bad("freq_dim must be even");
   if (patch_t != 1 || patch_h != 2 || patch_w != 2)
     return bad("only patch size (1, 2, 2) is supported (Wan2.1)");
-  if (in_channels <= 0 || out_channels <= 0) return bad("channel counts must be positive");
-  if (!(eps > 0)) return bad("eps must be positive");
+  if (!(eps > 0) || !std::isfinite(eps) || eps >= 1)
+    return bad("eps must be a finite number in (0, 1), got " + std::to_string(eps));
+  if (!std::isfinite(default_shift) || !(default_shift > 0) || default_shift > kMaxSamplerValue)
+    return bad("default_shift must be a finite number in (0, 1e6]");
+  if (!std::isfinite(default_guidance) || std::fabs(default_guidance) > kMaxSamplerValue)
+    return bad("default_guidance must be a finite number in [-1e6, 1e6]");
   return Status();
 }
 
@@ -100,54 +140,102 @@ Result<WanConfig> config_by_name(const std::string& name) {
                    ", or a path to a JSON config file");
 }
 
-Result<WanConfig> config_from_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return not_found("cannot open model config file '" + path + "'");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const nlohmann::json::exception& e) {
-    return data_loss("model config '" + path + "' is not valid JSON: " + e.what());
+namespace {
+
+// Keys of a config file besides the fields read below: diffusers' bookkeeping and fields whose
+// only value this engine implements (checked in read_config).
+bool is_bookkeeping_key(const std::string& key) { return !key.empty() && key[0] == '_'; }
+
+Status read_config(const JsonValue& root, WanConfig& c) {
+  WAN_ASSIGN_OR_RETURN(const auto members, root.members());
+  // Our names and diffusers' (WanTransformer3DModel config.json); one field, several names.
+  struct IntField {
+    const char* key;
+    int64_t* field;
+  };
+  const IntField ints[] = {
+      {"dim", &c.dim}, {"heads", &c.heads}, {"num_attention_heads", &c.heads}, {"head_dim", &c.head_dim},
+      {"attention_head_dim", &c.head_dim}, {"ffn_dim", &c.ffn_dim}, {"layers", &c.layers},
+      {"num_layers", &c.layers}, {"text_dim", &c.text_dim}, {"text_len", &c.text_len},
+      {"freq_dim", &c.freq_dim}, {"in_channels", &c.in_channels}, {"out_channels", &c.out_channels},
+      {"default_height", &c.default_height}, {"default_width", &c.default_width},
+      {"default_frames", &c.default_frames}};
+  // diffusers fields with the one value Wan2.1 text-to-video uses; anything else (an
+  // image-to-video config's image_dim, added_kv_proj_dim) is a model this engine does not run.
+  const std::vector<std::pair<const char*, nlohmann::json>> fixed = {
+      {"image_dim", nullptr}, {"added_kv_proj_dim", nullptr}, {"pos_embed_seq_len", nullptr},
+      {"cross_attn_norm", true}, {"qk_norm", "rms_norm_across_heads"}, {"rope_max_seq_len", 1024}};
+  std::map<const int64_t*, std::pair<std::string, int64_t>> assigned;  // one field, two names
+  for (const auto& [key, value] : members) {
+    if (is_bookkeeping_key(key)) continue;
+    bool known = false;
+    for (const IntField& f : ints) {
+      if (key != f.key) continue;
+      // Bounds are checked by validate(); here only that the value is an integer an int64 holds.
+      WAN_ASSIGN_OR_RETURN(const int64_t v, value.as_int());
+      const auto [it, first] = assigned.emplace(f.field, std::make_pair(key, v));
+      if (!first && it->second.second != v)
+        return value.error("is " + std::to_string(v) + " but " + it->second.first + " is " +
+                           std::to_string(it->second.second) + " (two names for one field); keep one");
+      *f.field = v;
+      known = true;
+    }
+    for (const auto& [fixed_key, expected] : fixed) {
+      if (key != fixed_key) continue;
+      if (value.json() != expected)
+        return unimplemented("model config: " + key + " is " + value.json().dump() + "; this engine runs Wan2.1 " +
+                             "text-to-video models only (" + key + " " + expected.dump() + ")");
+      known = true;
+    }
+    if (known) continue;
+    if (key == "name") {
+      WAN_ASSIGN_OR_RETURN(c.name, value.as_string());
+    } else if (key == "eps") {
+      WAN_ASSIGN_OR_RETURN(const double eps, value.as_number(std::numeric_limits<double>::min(), 0.5));
+      c.eps = static_cast<float>(eps);  // in range of a float: no undefined conversion
+    } else if (key == "default_shift") {
+      WAN_ASSIGN_OR_RETURN(c.default_shift, value.as_number(-kMaxSamplerValue, kMaxSamplerValue));
+    } else if (key == "default_guidance") {
+      WAN_ASSIGN_OR_RETURN(c.default_guidance, value.as_number(-kMaxSamplerValue, kMaxSamplerValue));
+    } else if (key == "default_steps") {
+      WAN_ASSIGN_OR_RETURN(const int64_t steps, value.as_int(1, kMaxSteps));
+      c.default_steps = static_cast<int>(steps);
+    } else if (key == "patch_size") {
+      WAN_ASSIGN_OR_RETURN(const std::vector<int64_t> p, value.as_int_array());
+      if (p.size() != 3) return value.error("must be [t, h, w], got " + std::to_string(p.size()) + " values");
+      c.patch_t = p[0];
+      c.patch_h = p[1];
+      c.patch_w = p[2];
+    } else {
+      return value.error("is not a model config field (known: name, dim, heads or num_attention_heads, "
+                         "head_dim or attention_head_dim, ffn_dim, layers or num_layers, text_dim, text_len, "
+                         "freq_dim, in_channels, out_channels, eps, patch_size, default_height, default_width, "
+                         "default_frames, default_shift, default_guidance, default_steps)");
+    }
   }
-  if (!j.is_object()) return data_loss("model config '" + path + "' must be a JSON object");
+  if (!root.has("dim") && (root.has("num_attention_heads") || root.has("heads"))) {
+    if (c.heads <= 0 || c.heads > kMaxHeads || c.head_dim <= 0 || c.head_dim > kMaxHeadDim)
+      return root.error("needs heads in [1, " + std::to_string(kMaxHeads) + "] and head_dim in [1, " +
+                        std::to_string(kMaxHeadDim) + "] to derive dim");
+    c.dim = c.heads * c.head_dim;
+  }
+  return Status();
+}
+
+}  // namespace
+
+Result<WanConfig> config_from_json_file(const std::string& path) {
+  auto text = read_file(path);  // regular files only: a FIFO is refused, not waited on
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) return not_found("cannot open model config file '" + path + "'");
+    return text.status().with_context("model config");
+  }
+  const JsonSource source{"model config '" + path + "'",
+                          "fix the file (our field names or diffusers' config.json names) or pass a config name"};
+  WAN_ASSIGN_OR_RETURN(const nlohmann::json j, parse_json(text.value(), source));
   WanConfig c = wan_1_3b();
   c.name = path;
-  try {
-    auto get = [&](const char* key, auto& field) {
-      if (j.contains(key)) field = j.at(key).get<std::remove_reference_t<decltype(field)>>();
-    };
-    get("name", c.name);
-    get("dim", c.dim);
-    get("heads", c.heads);
-    get("num_attention_heads", c.heads);
-    get("head_dim", c.head_dim);
-    get("attention_head_dim", c.head_dim);
-    get("ffn_dim", c.ffn_dim);
-    get("layers", c.layers);
-    get("num_layers", c.layers);
-    get("text_dim", c.text_dim);
-    get("text_len", c.text_len);
-    get("freq_dim", c.freq_dim);
-    get("in_channels", c.in_channels);
-    get("out_channels", c.out_channels);
-    get("eps", c.eps);
-    get("default_height", c.default_height);
-    get("default_width", c.default_width);
-    get("default_frames", c.default_frames);
-    get("default_shift", c.default_shift);
-    get("default_guidance", c.default_guidance);
-    get("default_steps", c.default_steps);
-    if (!j.contains("dim") && (j.contains("num_attention_heads") || j.contains("heads")))
-      c.dim = c.heads * c.head_dim;
-    if (j.contains("patch_size")) {
-      const auto& p = j.at("patch_size");
-      c.patch_t = p.at(0).get<int64_t>();
-      c.patch_h = p.at(1).get<int64_t>();
-      c.patch_w = p.at(2).get<int64_t>();
-    }
-  } catch (const nlohmann::json::exception& e) {
-    return data_loss("model config '" + path + "': a field has the wrong type: " + e.what());
-  }
+  WAN_RETURN_IF_ERROR(read_config(JsonValue(j, source), c));
   WAN_RETURN_IF_ERROR(c.validate());
   return c;
 }

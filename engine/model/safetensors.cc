@@ -22,6 +22,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/core/file_reader.h"
+#include "engine/core/json_reader.h"
+
 namespace wan {
 
 // Tensors are views of the file's bytes as they are.
@@ -37,6 +40,13 @@ constexpr size_t kHeaderAlignment = 8;    // writers pad the JSON with spaces to
 constexpr char kMetadataKey[] = "__metadata__";
 constexpr char kSupportedDTypes[] = "F32, BF16, F16, I32, I64, U8";
 constexpr size_t kSuggestions = 3;  // closest names listed for a missing tensor
+// Python safetensors refuses headers above 100 MB; a 1.3B checkpoint's header is ~100 KB.
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+
+// Thrown from the header parser callback at the first structural problem.
+struct HeaderProblem {
+  std::string what;
+};
 
 struct SafetensorsDType {
   const char* name;
@@ -146,7 +156,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 class MappedFile {
  public:
   static Result<std::shared_ptr<const MappedFile>> map(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO must not block the open; fstat below refuses it.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return io_error(errno, "cannot open " + path);
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
@@ -205,6 +216,11 @@ Result<std::shared_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string
                      " is past the end of the file (" + std::to_string(size) +
                      " bytes); it is truncated or not a safetensors file");
   }
+  if (header_bytes > kMaxHeaderBytes) {
+    return data_loss(path + ": header length " + std::to_string(header_bytes) + " is above the " +
+                     std::to_string(kMaxHeaderBytes) +
+                     " bytes any safetensors writer produces; the file is corrupt or not a safetensors file");
+  }
   auto file = std::shared_ptr<SafetensorsFile>(new SafetensorsFile());
   file->path_ = path;
   file->data_start_ = kHeaderLengthBytes + header_bytes;
@@ -237,16 +253,18 @@ std::string SafetensorsFile::parse_entry(const json& value, size_t data_bytes, E
   const std::string bad_shape =
       "\"shape\" must be an array of non-negative integers, got " + shape.dump();
   if (!shape.is_array()) return bad_shape;
-  uint64_t numel = 1;
   for (const json& d : shape) {
     if (!d.is_number_unsigned()) return bad_shape;
     const uint64_t dim = d.get<uint64_t>();
-    if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
-        __builtin_mul_overflow(numel, dim, &numel)) {
+    if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
       return "\"shape\" " + shape.dump() + " has more elements than fit in 64 bits";
     }
     entry->shape.push_back(static_cast<int64_t>(dim));
   }
+  // Also for zero-element tensors: the strides multiply out the other dimensions.
+  const Result<int64_t> counted = checked_shape_numel(entry->shape);
+  if (!counted.ok()) return "\"shape\" " + shape.dump() + " has more elements than fit in 64 bits";
+  const uint64_t numel = static_cast<uint64_t>(counted.value());
   uint64_t nbytes = 0;
   if (__builtin_mul_overflow(numel, known->size, &nbytes)) {
     return "\"shape\" " + shape.dump() + " has more bytes than fit in 64 bits";
@@ -285,12 +303,20 @@ Status SafetensorsFile::parse_header(const char* text, size_t text_bytes, size_t
         !seen.insert(parsed.get<std::string>()).second && duplicate.empty()) {
       duplicate = parsed.get<std::string>();
     }
+    // `depth` counts the containers open around this one; a header nests 3 deep.
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth + 1 > kMaxJsonDepth) {
+      throw HeaderProblem{"nests deeper than " + std::to_string(kMaxJsonDepth) + " levels"};
+    }
     return true;
   };
   json header;
   try {
     header = json::parse(text, text + text_bytes, on_event);
-  } catch (const json::parse_error& e) {
+  } catch (const HeaderProblem& e) {
+    return data_loss(path_ + ": header is not valid: it " + e.what);
+  } catch (const json::exception& e) {
+    // parse_error and out_of_range alike (a number beyond a double, 1e400, is out_of_range).
     return data_loss(path_ + ": header is not valid JSON: " + e.what());
   }
   if (!header.is_object()) {
@@ -332,7 +358,14 @@ Status SafetensorsFile::parse_header(const char* text, size_t text_bytes, size_t
     return std::tie(a.second->begin, a.second->end) < std::tie(b.second->begin, b.second->end);
   });
   const std::pair<const std::string*, const Entry*>* furthest = nullptr;
+  size_t covered = 0;  // the data section must be tiled exactly: no gaps, no trailing bytes
   for (const auto& item : by_offset) {
+    if (item.second->begin > covered) {
+      return data_loss(path_ + ": bytes [" + std::to_string(covered) + ", " + std::to_string(item.second->begin) +
+                       ") of the data section belong to no tensor (before " + in_quotes(*item.first) +
+                       "); the offsets are corrupt");
+    }
+    covered = std::max(covered, item.second->end);
     if (furthest != nullptr && item.second->begin < furthest->second->end) {
       const auto range = [](const Entry* e) {
         return "[" + std::to_string(e->begin) + ", " + std::to_string(e->end) + ")";
@@ -342,6 +375,12 @@ Status SafetensorsFile::parse_header(const char* text, size_t text_bytes, size_t
                        range(item.second) + " overlap");
     }
     if (furthest == nullptr || item.second->end > furthest->second->end) furthest = &item;
+  }
+  if (covered != data_bytes) {
+    return data_loss(path_ + ": " + std::to_string(data_bytes - covered) +
+                     " bytes after the last tensor belong to no tensor (data section " +
+                     std::to_string(data_bytes) + " bytes, tensors end at " + std::to_string(covered) +
+                     "); the file is corrupt or was appended to");
   }
   return Status();
 }
@@ -390,8 +429,14 @@ Result<std::string> resolve_directory(const fs::path& dir) {
   std::vector<std::string> indexes, files;
   std::error_code ec;
   for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
-    if (!e.is_regular_file(ec)) continue;
     const std::string name = e.path().filename().string();
+    const bool candidate = ends_with(name, ".safetensors.index.json") || ends_with(name, ".safetensors");
+    std::error_code entry_ec;  // one entry's failure is not the listing's
+    if (candidate && e.is_symlink(entry_ec) && !fs::exists(e.path(), entry_ec)) {
+      return not_found(e.path().string() + " is a symbolic link to a missing file (" +
+                       fs::read_symlink(e.path(), entry_ec).string() + "); fix or remove the link");
+    }
+    if (!e.is_regular_file(entry_ec)) continue;
     if (ends_with(name, ".safetensors.index.json")) indexes.push_back(e.path().string());
     if (ends_with(name, ".safetensors")) files.push_back(e.path().string());
   }
@@ -447,16 +492,10 @@ Result<Checkpoint> Checkpoint::open_file(const std::string& path) {
 }
 
 Result<Checkpoint> Checkpoint::open_index(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return io_error(errno, "cannot open index " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  json index;
-  try {
-    index = json::parse(text.str());
-  } catch (const json::parse_error& e) {
-    return data_loss(path + ": index is not valid JSON: " + e.what());
-  }
+  auto text = read_file(path);  // regular files only: a FIFO is refused, not waited on
+  if (!text.ok()) return text.status().with_context("index " + path);
+  const JsonSource source{path + ": index", "restore the checkpoint's index file"};
+  WAN_ASSIGN_OR_RETURN(const json index, parse_json(text.value(), source));
   if (!index.is_object() || !index.contains("weight_map") || !index.at("weight_map").is_object()) {
     return data_loss(path + ": index has no \"weight_map\" object {tensor name: shard file}");
   }
@@ -471,6 +510,11 @@ Result<Checkpoint> Checkpoint::open_index(const std::string& path) {
                        file.type_name() + ", not a shard file name");
     }
     const std::string shard_name = file.get<std::string>();
+    // A shard is a file beside the index: never an absolute path or one that climbs out.
+    if (shard_name.empty() || shard_name.find('/') != std::string::npos || shard_name == "." || shard_name == "..") {
+      return data_loss(path + ": weight_map entry for tensor " + in_quotes(name) + " names shard " +
+                       in_quotes(shard_name) + "; shards must be plain file names in the index's directory");
+    }
     const std::string shard_path = (dir / shard_name).lexically_normal().string();
     auto it = shard_by_path.find(shard_path);
     if (it == shard_by_path.end()) {

@@ -619,5 +619,93 @@ TEST_F(CheckpointTest, DirectoryPrefersIndexOverItsShards) {
   EXPECT_EQ(checkpoint.names(), std::vector<std::string>{"proj_out.weight"});
 }
 
+// ---- Hardening (issue 16): inputs that aborted, hung or were accepted silently ----
+
+TEST_F(SafetensorsTest, NumberBeyondADoubleInTheHeader) {
+  // json::out_of_range escaped a catch of parse_error only: std::terminate.
+  expect_status(open_error("inf.safetensors", st_bytes(R"({"w":{"dtype":"U8","shape":[1e400],"data_offsets":[0,1]}})", "a")),
+                StatusCode::kDataLoss, {path("inf.safetensors"), "header is not valid JSON", "1e400"});
+}
+
+TEST_F(SafetensorsTest, HeaderNestedTooDeep) {
+  const std::string deep = "{\"__metadata__\":" + std::string(100, '[') + std::string(100, ']') + "}";
+  expect_status(open_error("deep.safetensors", st_bytes(deep)), StatusCode::kDataLoss,
+                {path("deep.safetensors"), "deeper than"});
+}
+
+TEST_F(SafetensorsTest, HeaderLengthAboveTheCap) {
+  // A sparse file large enough that the old check (past the end of the file) passed.
+  const std::string p = path("big.safetensors");
+  write("big.safetensors", le64(100'000'001));
+  fs::resize_file(p, 100'000'001 + 8);
+  expect_status(SafetensorsFile::open(p).status(), StatusCode::kDataLoss,
+                {p, "header length 100000001", "above the 100000000"});
+}
+
+TEST_F(SafetensorsTest, DataSectionGapsAndTrailingBytes) {
+  expect_status(open_error("gap.safetensors",
+                           st_bytes(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},)"
+                                    R"("b":{"dtype":"U8","shape":[2],"data_offsets":[4,6]}})",
+                                    "abcdef")),
+                StatusCode::kDataLoss, {path("gap.safetensors"), "bytes [2, 4)", "belong to no tensor", "'b'"});
+  expect_status(open_error("trail.safetensors",
+                           st_bytes(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})", "abXYZ")),
+                StatusCode::kDataLoss, {path("trail.safetensors"), "3 bytes after the last tensor"});
+  expect_status(open_error("leading.safetensors",
+                           st_bytes(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}})", "xab")),
+                StatusCode::kDataLoss, {"bytes [0, 1)"});
+  // Zero-size tensors anywhere are fine; so is an empty data section.
+  ASSERT_TRUE(SafetensorsFile::open(write("ok.safetensors",
+                                          st_bytes(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},)"
+                                                   R"("z":{"dtype":"F32","shape":[0,3],"data_offsets":[2,2]}})",
+                                                   "ab")))
+                  .ok());
+}
+
+TEST_F(SafetensorsTest, ZeroElementTensorWithHugeDimensions) {
+  // numel 0 passed, but the strides of [0, 2^40, 2^40] overflow int64.
+  expect_status(open_error("zero.safetensors",
+                           st_bytes(R"({"w":{"dtype":"F32","shape":[0,1099511627776,1099511627776],"data_offsets":[0,0]}})")),
+                StatusCode::kDataLoss, {path("zero.safetensors"), "'w'", "more elements than fit"});
+}
+
+TEST_F(SafetensorsTest, FifoIsRefusedWithoutBlocking) {
+  const std::string p = path("fifo.safetensors");
+  ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);
+  // open() without O_NONBLOCK waited for a writer forever.
+  expect_status(SafetensorsFile::open(p).status(), StatusCode::kInvalidArgument, {p, "not a regular file"});
+}
+
+TEST_F(CheckpointTest, FifoIndexIsRefusedWithoutBlocking) {
+  fs::create_directories(path("f"));
+  const std::string index = path("f/model.safetensors.index.json");
+  ASSERT_EQ(::mkfifo(index.c_str(), 0600), 0);
+  expect_status(Checkpoint::open(index).status(), StatusCode::kInvalidArgument, {index, "not a regular file"});
+}
+
+TEST_F(CheckpointTest, NumberBeyondADoubleInTheIndex) {
+  const std::string index = write("x/model.safetensors.index.json", R"({"weight_map": {}, "metadata": {"total_size": 1e400}})");
+  expect_status(Checkpoint::open(index).status(), StatusCode::kDataLoss, {index, "not valid JSON"});
+}
+
+TEST_F(CheckpointTest, ShardPathsMustStayBesideTheIndex) {
+  ASSERT_TRUE(write_safetensors(path("outside.safetensors"), {{"w", make<float>({1}, {1.f})}}).ok());
+  for (const std::string& shard : {std::string("../outside.safetensors"), path("outside.safetensors"),
+                                   std::string("sub/../../outside.safetensors")}) {
+    const std::string index =
+        write("in/model.safetensors.index.json", "{\"weight_map\": {\"w\": \"" + shard + "\"}}");
+    expect_status(Checkpoint::open(index).status(), StatusCode::kDataLoss,
+                  {index, "'" + shard + "'", "plain file names"});
+  }
+}
+
+TEST_F(CheckpointTest, DanglingSymlinkInACheckpointDirectory) {
+  fs::create_directories(path("ckpt"));
+  fs::create_symlink(path("gone.safetensors"), path("ckpt/model.safetensors"));
+  // Was "cannot list <dir>: No such file or directory" (the entry's error taken for the listing's).
+  expect_status(Checkpoint::open(path("ckpt")).status(), StatusCode::kNotFound,
+                {path("ckpt/model.safetensors"), "symbolic link to a missing file"});
+}
+
 }  // namespace
 }  // namespace wan

@@ -148,7 +148,12 @@ Result<WanWeights> WanWeights::load(const WanConfig& config, const std::string& 
   std::map<std::string, std::string> keys;
   for (const std::string& key : ckpt.names()) {
     const std::string canonical = canonical_weight_name(key);
-    if (!canonical.empty()) keys[canonical] = key;
+    if (canonical.empty()) continue;
+    const auto [it, inserted] = keys.emplace(canonical, key);
+    // Both layouts' names for one weight: which one is meant is not ours to guess.
+    if (!inserted)
+      return data_loss("checkpoint '" + path + "' holds '" + it->second + "' and '" + key +
+                       "', the diffusers and original-Wan names of one weight; keep one layout");
   }
   WanWeights w;
   w.config_ = config;
