@@ -24,5 +24,14 @@ TEST(KernelNames, AnonymousNamespaceHashesDoNotChangeTheKey) {
     EXPECT_EQ(stable_kernel_name(plain), plain);
 }
 
+TEST(KernelNames, ReadableKeysAreDemangled) {
+  EXPECT_EQ(readable_kernel_key("_ZN3wan51_GLOBAL__N__xxxxxxxx_18_dit_elementwise_cu_xxxxxxxx22add_bf16_to_f32_kernelEPKtS2_Pflm"
+                                " @ denoising/dit_forward/block/12/modulation"),
+            "wan::add_bf16_to_f32_kernel(unsigned short const*, unsigned short const*, float*, long, unsigned long)"
+            " @ denoising/dit_forward/block/12/modulation");
+  EXPECT_EQ(readable_kernel_key("nvjet_sm90_tst_256x152_64x4_1x2_h_bz_coopA_bias_TNT @ x"),
+            "nvjet_sm90_tst_256x152_64x4_1x2_h_bz_coopA_bias_TNT @ x");
+}
+
 }  // namespace
 }  // namespace wan
