@@ -517,6 +517,10 @@ std::string comparison_markdown(const nlohmann::json& j) {
     headline = "INCONCLUSIVE: about " + std::to_string(e["more_processes_needed"].get<int>()) + " more processes per side (" +
                std::to_string(e["more_runs_needed"].get<int>()) + " runs) for 80% power";
   else headline = std::string("PASS: bit-exact, ") + (e["verdict"] == "faster" ? pct(e["ratio"].get<double>()) + " faster" : "same speed within noise");
+  if (e.contains("units") && j.contains("base") && j["base"].contains("runs"))
+    headline += " (" + std::to_string(e["units"][0].get<int>()) + " v " + std::to_string(e["units"][1].get<int>()) +
+                (e["method"].get<std::string>().find("paired") != std::string::npos ? " ABBA pairs, " : " processes, ") +
+                std::to_string(j["base"]["runs"].get<int>()) + " v " + std::to_string(j["cand"]["runs"].get<int>()) + " runs)";
   md << "## repro compare: " << headline << "\n\n";
   md << "- **Outputs:** " << j["outputs"]["verdict"].get<std::string>() << " (" << j["outputs"]["seeds_compared"] << " seed(s))\n";
   md << "- **End to end:** " << e["verdict"].get<std::string>() << ", median " << num(e["base_median_ms"].get<double>())
