@@ -145,6 +145,7 @@ TEST(Compare, PlantedSlowdownIsFoundAttributedAndExplained) {
   EXPECT_GT(su["high_ms"].get<double>(), 0.0);
   const std::string md = comparison_markdown(c.json);
   EXPECT_EQ(md.rfind("## repro compare: REGRESSION: 1 kernel(s) significantly slower", 0), 0u) << md;
+  EXPECT_NE(md.find("(8 v 8 processes, 24 v 24 runs)\n"), std::string::npos) << md.substr(0, 200);
   // Grouped by kernel name, the range rows folded under it; empty sections say "none".
   EXPECT_NE(md.find("- **`k42`**: slower in 1 of 1 range(s), +"), std::string::npos) << md;
   EXPECT_NE(md.find("  | dit_forward/block/0 | slower |"), std::string::npos) << md;
