@@ -356,7 +356,6 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
   std::sort(kernels.begin(), kernels.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
     return std::fabs(a["delta_ms"].get<double>()) > std::fabs(b["delta_ms"].get<double>());
   });
-  const double e2e_delta = j["end_to_end"]["cand_median_ms"].get<double>() - j["end_to_end"]["base_median_ms"].get<double>();
   j["kernels"] = kernels;
   j["kernel_summary"] = {{"compared", common.size()}, {"same", same}, {"faster", faster}, {"slower", slower},
                          {"inconclusive", inconclusive}, {"traced", !kb.empty() && !kc.empty()}};

@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Counts test cases of one `bazel test --test_summary=short` run.
+"""Counts test cases of `bazel test --test_summary=short` runs.
+
+Usage: count_tests.py LOG STATUS [TESTLOGS [LABEL]] [LOG STATUS TESTLOGS LABEL ...]
+(one run per group; TESTLOGS defaults to bazel-testlogs; a LABEL prefixes that run's failures).
 
 Reads the run's summary lines ("//pkg:target   PASSED in 0.1s", "(cached) PASSED",
 "FAILED", "FAILED TO BUILD", "NO STATUS", "TIMEOUT"), then each listed target's
@@ -30,8 +33,7 @@ def count_xml(path):
     return passed, failed, skipped, failures
 
 
-def main():
-    log_path, bazel_status = sys.argv[1], int(sys.argv[2])
+def count_run(log_path, bazel_status, testlogs, label_prefix):
     passed = failed = skipped = 0
     failed_names = []
     targets = 0
@@ -43,24 +45,43 @@ def main():
             label, result = m.group(1), m.group(2)
             targets += 1
             pkg, _, name = label[2:].partition(":")
-            xml = os.path.join("bazel-testlogs", pkg, name, "test.xml")
+            xml = os.path.join(testlogs, pkg, name, "test.xml")
             if result in ("FAILED TO BUILD", "NO STATUS", "TIMEOUT") or not os.path.exists(xml):
                 failed += 1
-                failed_names.append(f"{label} ({result})")
+                failed_names.append(f"{label_prefix}{label} ({result})")
                 continue
             try:
                 p, fl, s, names = count_xml(xml)
             except ET.ParseError as e:
                 failed += 1
-                failed_names.append(f"{label} (unreadable test.xml: {e})")
+                failed_names.append(f"{label_prefix}{label} (unreadable test.xml: {e})")
                 continue
             if result == "FAILED" and fl == 0:  # crashed after writing passing cases
                 fl, names = 1, [f"{label} (target failed)"]
             passed, failed, skipped = passed + p, failed + fl, skipped + s
-            failed_names += [f"{label}: {n}" for n in names]
+            failed_names += [f"{label_prefix}{label}: {n}" for n in names]
     if targets == 0 and bazel_status != 0:
         failed += 1
-        failed_names.append(f"bazel exited with {bazel_status} before running tests")
+        failed_names.append(f"{label_prefix}bazel exited with {bazel_status} before running tests")
+    return passed, failed, skipped, failed_names
+
+
+def main():
+    args = sys.argv[1:]
+    runs = []
+    i = 0
+    while i < len(args):
+        log, status = args[i], int(args[i + 1])
+        testlogs = args[i + 2] if i + 2 < len(args) else "bazel-testlogs"
+        label = args[i + 3] + ": " if i + 3 < len(args) and args[i + 3] else ""
+        runs.append((log, status, testlogs, label))
+        i += 4
+    passed = failed = skipped = 0
+    failed_names = []
+    for log, status, testlogs, label in runs:
+        p, fl, s, names = count_run(log, status, testlogs, label)
+        passed, failed, skipped = passed + p, failed + fl, skipped + s
+        failed_names += names
     for n in failed_names:
         print(f"FAILED: {n}")
     if skipped:
