@@ -22,19 +22,6 @@ namespace {
 
 constexpr int kHeads = 12, kHeadDim = 128;
 
-testing::DeviceBuffer random_device_bf16(size_t n, uint32_t seed, float stddev) {
-  std::vector<uint16_t> bits(n);
-  uint32_t x = seed * 2654435761u + 1;
-  const float half_width = stddev * std::sqrt(3.0f);
-  for (size_t i = 0; i < n; ++i) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    const float u = static_cast<float>(x >> 8) * (1.0f / 16777216.0f);
-    bits[i] = f32_to_bf16_bits((2.0f * u - 1.0f) * half_width);
-  }
-  return testing::DeviceBuffer::from(bits);
-}
 
 // args: canvas (0: 18x48x80, 1: 21x30x52), window t, h, w (0 0 0: the dense all-blocks schedule).
 void BM_SlidingTileAttention(benchmark::State& state) {
@@ -52,8 +39,8 @@ void BM_SlidingTileAttention(benchmark::State& state) {
   }
   const int tokens = static_cast<int>(layout.tokens);
   const size_t n = static_cast<size_t>(tokens) * kHeads * kHeadDim;
-  testing::DeviceBuffer q = random_device_bf16(n, 1, 1.5f), k = random_device_bf16(n, 2, 1.5f),
-                        v = random_device_bf16(n, 3, 1.0f), out(n * 2);
+  testing::DeviceBuffer q = testing::random_device_bf16(n, 1, 1.5f), k = testing::random_device_bf16(n, 2, 1.5f),
+                        v = testing::random_device_bf16(n, 3, 1.0f), out(n * 2);
   const SlidingTileSchedule s = make_sliding_tile_schedule(layout, {dense ? TileWindow{1, 1, 1} : window}, 128);
   const std::vector<int32_t> head_group(kHeads, 0);
   testing::DeviceBuffer dstart = testing::DeviceBuffer::from(s.block_start),

@@ -29,20 +29,6 @@ namespace {
 constexpr int kHeads = 12, kHeadDim = 128;
 constexpr int64_t kGrid[3] = {21, 30, 52};  // 480x832x81 after the VAE and 1x2x2 patches
 
-// n bf16 values uniform in [-stddev * sqrt(3), stddev * sqrt(3)] (xorshift: fast for 50M values).
-testing::DeviceBuffer random_device_bf16(size_t n, uint32_t seed, float stddev) {
-  std::vector<uint16_t> bits(n);
-  uint32_t x = seed * 2654435761u + 1;
-  const float half_width = stddev * std::sqrt(3.0f);
-  for (size_t i = 0; i < n; ++i) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    const float u = static_cast<float>(x >> 8) * (1.0f / 16777216.0f);  // [0, 1)
-    bits[i] = f32_to_bf16_bits((2.0f * u - 1.0f) * half_width);
-  }
-  return testing::DeviceBuffer::from(bits);
-}
 
 FlashAttentionParams packed_params(int64_t tokens, const testing::DeviceBuffer& q, const testing::DeviceBuffer& k,
                                    const testing::DeviceBuffer& v, testing::DeviceBuffer& out) {
@@ -81,9 +67,9 @@ void BM_VideoSparseAttention(benchmark::State& state) {
     return;
   }
   const size_t n = static_cast<size_t>(layout.tokens) * kHeads * kHeadDim;
-  testing::DeviceBuffer q = random_device_bf16(n, 1, 1.5f), k = random_device_bf16(n, 2, 1.5f),
-                        v = random_device_bf16(n, 3, 1.0f), out(n * 2);
-  testing::DeviceBuffer g = gate ? random_device_bf16(n, 4, 1.0f) : testing::DeviceBuffer(16);
+  testing::DeviceBuffer q = testing::random_device_bf16(n, 1, 1.5f), k = testing::random_device_bf16(n, 2, 1.5f),
+                        v = testing::random_device_bf16(n, 3, 1.0f), out(n * 2);
+  testing::DeviceBuffer g = gate ? testing::random_device_bf16(n, 4, 1.0f) : testing::DeviceBuffer(16);
   testing::DeviceBuffer tile_start = testing::DeviceBuffer::from(layout.tile_start);
   VideoSparseAttentionParams p;
   p.attn = packed_params(layout.tokens, q, k, v, out);
@@ -120,8 +106,8 @@ void BM_VideoSparseFineMainLoop(benchmark::State& state) {
   const int64_t tiles = layout.tile_count, tokens = padded ? layout.padded_tokens() : layout.tokens;
   const int64_t topk = vsa::topk_count(tiles, sparsity);
   const size_t n = static_cast<size_t>(tokens) * kHeads * kHeadDim;
-  testing::DeviceBuffer q = random_device_bf16(n, 1, 1.5f), k = random_device_bf16(n, 2, 1.5f),
-                        v = random_device_bf16(n, 3, 1.0f), out(n * 2);
+  testing::DeviceBuffer q = testing::random_device_bf16(n, 1, 1.5f), k = testing::random_device_bf16(n, 2, 1.5f),
+                        v = testing::random_device_bf16(n, 3, 1.0f), out(n * 2);
   testing::DeviceBuffer tile_start = testing::DeviceBuffer::from(layout.tile_start);
   // A fixed random schedule: topk distinct kv tiles per (head, query tile), ascending.
   std::mt19937 gen(5);

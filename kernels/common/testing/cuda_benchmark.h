@@ -3,13 +3,17 @@
 // Benchmarks skip with a message (state.SkipWithError) where no GPU is usable.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
 #include "kernels/common/cuda_check.h"
+#include "kernels/common/float16.h"
 #include "kernels/common/testing/device_buffer.h"
 #include "kernels/common/testing/gpu_test.h"
 
@@ -34,6 +38,22 @@ class L2Flusher {
   void* buffer_ = nullptr;
   size_t buffer_bytes_ = 0;
 };
+
+// n bf16 values uniform in [-stddev * sqrt(3), stddev * sqrt(3)] on the device (xorshift32 from
+// `seed`: fast for tens of millions of values, deterministic), for benchmark inputs.
+inline DeviceBuffer random_device_bf16(size_t n, uint32_t seed, float stddev) {
+  std::vector<uint16_t> bits(n);
+  uint32_t x = seed * 2654435761u + 1;
+  const float half_width = stddev * std::sqrt(3.0f);
+  for (size_t i = 0; i < n; ++i) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    const float u = static_cast<float>(x >> 8) * (1.0f / 16777216.0f);  // [0, 1)
+    bits[i] = f32_to_bf16_bits((2.0f * u - 1.0f) * half_width);
+  }
+  return DeviceBuffer::from(bits);
+}
 
 inline bool skip_without_gpu(benchmark::State& state) {
   const std::string reason = gpu_unavailable_reason();
