@@ -8,6 +8,15 @@
 
 namespace wan {
 
+uint64_t philox_stream_for_name(std::string_view name) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : name) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
 Status fill_normal(Tensor& out, uint64_t seed, uint64_t stream) {
   if (out.dtype() != DType::kF32 || !out.is_contiguous()) {
     return invalid_argument("fill_normal needs a contiguous f32 tensor, got " + out.describe());

@@ -4,11 +4,16 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "engine/core/status.h"
 #include "engine/core/tensor.h"
 
 namespace wan {
+
+// A Philox stream id that is a function of a name only (FNV-1a of its bytes): seeded synthetic
+// weights draw each tensor from the stream of its name, so values do not depend on load order.
+uint64_t philox_stream_for_name(std::string_view name);
 
 // Fills a contiguous f32 tensor on its own device (CPU: fixed 4-sample blocks, any thread
 // count; CUDA: one kernel on the default stream, synchronised).

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <utility>
 
+#include "engine/core/rng.h"
 #include "engine/model/safetensors.h"
 #include "kernels/common/float16.h"
 #include "kernels/common/philox.h"
@@ -22,16 +23,6 @@ void add_linear(std::vector<WeightSpec>& specs, const std::string& prefix, int64
 
 void add_norm(std::vector<WeightSpec>& specs, const std::string& name, int64_t dim) {
   specs.push_back({name, {dim}, 0.0, 1.0f});
-}
-
-// FNV-1a: a tensor's Philox stream is a function of its name only.
-uint64_t name_stream(const std::string& name) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : name) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
 }
 
 std::string replace_prefix(const std::string& key, const std::string& from, const std::string& to) {
@@ -120,7 +111,7 @@ Result<WanWeights> WanWeights::synthetic(const WanConfig& config, uint64_t seed,
     if (device.is_cuda()) {
       uint16_t* dst = static_cast<uint16_t*>(t.raw_data());
       if (spec.init_std > 0) {
-        launch_scaled_normal_bf16(dst, t.numel(), seed, name_stream(spec.name), spec.init_std, nullptr);
+        launch_scaled_normal_bf16(dst, t.numel(), seed, philox_stream_for_name(spec.name), spec.init_std, nullptr);
       } else {
         launch_fill_bf16(dst, t.numel(), spec.constant, nullptr);
       }
@@ -128,7 +119,7 @@ Result<WanWeights> WanWeights::synthetic(const WanConfig& config, uint64_t seed,
       continue;
     }
     BFloat16* dst = t.data<BFloat16>();
-    const uint64_t stream = name_stream(spec.name);
+    const uint64_t stream = philox_stream_for_name(spec.name);
     for (int64_t i = 0; i < t.numel(); ++i) {
       const float v = spec.init_std > 0
                           ? static_cast<float>(spec.init_std * philox_normal(seed, stream, i))

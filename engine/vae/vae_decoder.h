@@ -1,0 +1,106 @@
+// The Wan VAE decoder: latents [z, T, h, w] -> video [3, 1 + 4 (T - 1), 8h, 8w] in [-1, 1],
+// decoded one latent frame at a time with a two-frame cache per causal convolution, exactly
+// as diffusers' AutoencoderKLWan._decode (spec: ../shared/spec/ENGINE.md, VAE decoder).
+//
+// The graph is written once (VaeDecoder) over VaeOps, the handful of operations a backend
+// implements (CPU reference: vae_ops_cpu.h; CUDA: vae_ops_cuda.h). Activations are
+// contiguous [C, T, H, W] tensors on the backend's device in its activation dtype.
+//
+// Frame-at-a-time semantics (what the cache reproduces): every causal 3x3x3 convolution sees
+// the whole sequence of its inputs with two zero frames in front; its cache holds the last two
+// input frames. An upsample3d time_conv skips latent frame 0 (which stays one frame: diffusers'
+// "Rep" marker) and then sees the later frames with two zero frames in front; it doubles the
+// frame count by splitting its 2C output channels into frames 2t (first C) and 2t+1.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "engine/core/status.h"
+#include "engine/core/tensor.h"
+#include "engine/vae/vae_config.h"
+#include "engine/vae/vae_weights.h"
+
+namespace wan {
+
+// What a backend computes. Weight names are the diffusers names without ".weight"/".bias"
+// ("decoder.conv_in"); a backend prepares (converts, packs) each weight once.
+class VaeOps {
+ public:
+  virtual ~VaeOps() = default;
+  virtual Device device() const = 0;
+  virtual std::string describe() const = 0;  // "cpu f32", "cuda bf16 (cuDNN 9.10 conv)"
+
+  // latents f32 [z, T, h, w] (host or device) -> activation [z, T, h, w]: z * std + mean.
+  virtual Result<Tensor> denormalize(const Tensor& latents) = 0;
+  // Convolution with the weight [Cout, Cin, kt, kh, kw] (or [Cout, Cin, kh, kw]: kt = 1), zero
+  // spatial padding kh/2, kw/2, plus bias, plus `residual` [Cout, T, H, W] when defined.
+  // kt == 3: causal in time, `history` [Cin, 2, H, W] holds the two input frames before x
+  // (undefined: zeros); output frame t sees history/x frames t, t+1, t+2 of [history, x].
+  // kt == 1: history is ignored. x [Cin, T, H, W] -> [Cout, T, H, W].
+  virtual Result<Tensor> conv(const Tensor& x, const Tensor& history, const std::string& weight,
+                              const Tensor& residual) = 0;
+  // F.normalize over channels * sqrt(C) * gamma, then SiLU when `silu`. [C,T,H,W] -> same.
+  virtual Result<Tensor> rms_norm(const Tensor& x, const std::string& gamma, bool silu) = 0;
+  // Single-head attention over each frame's H*W tokens, head_dim C, scale C^-0.5: q, k, v are
+  // channel groups [0,C), [C,2C), [2C,3C) of qkv [3C, T, H, W] -> [C, T, H, W].
+  virtual Result<Tensor> attention(const Tensor& qkv) = 0;
+  // Nearest 2x spatial upsampling: [C, T, H, W] -> [C, T, 2H, 2W].
+  virtual Result<Tensor> upsample2x(const Tensor& x) = 0;
+  // [2C, T, H, W] -> [C, 2T, H, W]: output frame 2t + j is input channels [jC, (j+1)C) of frame t.
+  virtual Result<Tensor> split_time(const Tensor& x) = 0;
+  // The last two frames of [history, x] (history undefined: zeros): [C, 2, H, W].
+  virtual Result<Tensor> next_history(const Tensor& history, const Tensor& x);
+  // Activation -> host f32 clamped to [-1, 1] (the decoder's output).
+  virtual Result<Tensor> finish(const Tensor& x) = 0;
+};
+
+// Sees the decoder's intermediate activations (repro trace): latent frame index, op name
+// ("mid.attention", "up1.res2", "head"), the activation on the backend's device.
+class VaeObserver {
+ public:
+  virtual ~VaeObserver() = default;
+  virtual void on_vae_op(int64_t latent_frame, std::string_view name, const Tensor& x) = 0;
+};
+
+struct VaeProgress {
+  int64_t latent_frame, latent_frames;
+  double seconds;  // this latent frame's wall time
+};
+
+class VaeDecoder {
+ public:
+  // ops must have been made from `weights` (its prepared weights use the same names).
+  VaeDecoder(const VaeWeights& weights, std::unique_ptr<VaeOps> ops);
+
+  // latents f32 [z, T, h, w] or [1, z, T, h, w] on any device (normalised, as the DiT gives
+  // them) -> host f32 [3, video_frames(T), 8h, 8w], clamped to [-1, 1]. INVALID_ARGUMENT for a
+  // wrong channel count or rank (the message says what was expected).
+  Result<Tensor> decode(const Tensor& latents, VaeObserver* observer = nullptr,
+                        const std::function<void(const VaeProgress&)>& progress = nullptr);
+
+  const WanVaeConfig& config() const { return config_; }
+  VaeOps& ops() { return *ops_; }
+  std::string describe() const;
+
+ private:
+  struct Caches;  // one history per causal convolution, by name
+  Result<Tensor> residual_block(const std::string& prefix, const Tensor& x, Caches& caches);
+  Result<Tensor> attention_block(const std::string& prefix, const Tensor& x);
+  Result<Tensor> decode_frame(int64_t t, const Tensor& z, Caches& caches, VaeObserver* observer);
+
+  WanVaeConfig config_;
+  std::map<std::string, Shape> weight_shapes_;
+  std::unique_ptr<VaeOps> ops_;
+};
+
+// Builds the decoder on `device` ("cpu" or "cuda[:N]"); precision "fp32" (CPU only: all-fp32
+// reference) or "bf16" (the GPU path; on the CPU its rounding points emulated).
+Result<std::unique_ptr<VaeDecoder>> make_vae_decoder(const VaeWeights& weights, Device device,
+                                                     const std::string& precision);
+
+}  // namespace wan
