@@ -166,6 +166,59 @@ Status write_file_atomically_with(const std::string& path,
   return s;
 }
 
+Status write_directory_atomically(const std::string& path,
+                                  const std::function<Status(const std::string& temp_dir)>& produce,
+                                  Overwrite overwrite, const std::string& overwrite_hint) {
+  WAN_RETURN_IF_ERROR(prepare(path, overwrite, overwrite_hint));
+  std::string dir;
+  bool made = false;
+  for (int attempt = 0; attempt < kTempNameAttempts && !made; ++attempt) {
+    dir = temp_name(path);
+    made = ::mkdir(dir.c_str(), 0700) == 0;
+    if (!made && errno != EEXIST) break;
+  }
+  if (!made) return io_error("cannot create directory '" + dir + "'", errno);
+  auto remove = [](const std::string& p) {
+    std::error_code ec;
+    fs::remove_all(p, ec);
+  };
+  Status s = produce(dir);
+  if (s.ok()) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      ScopedFd fd(::open(entry.path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (fd.get() < 0 || ::fsync(fd.get()) != 0) {
+        s = io_error("flushing '" + entry.path().string() + "'", errno);
+        break;
+      }
+    }
+    if (s.ok() && ec) s = io_error("listing '" + dir + "'", ec.value());
+  }
+  if (s.ok()) s = fsync_directory(dir);
+  if (s.ok() && ::chmod(dir.c_str(), 0755) != 0) s = io_error("making '" + dir + "' readable", errno);
+  if (!s.ok()) {
+    remove(dir);
+    return s;
+  }
+  std::string aside;
+  if (overwrite == Overwrite::kAllow && occupied(path)) {
+    aside = temp_name(path) + ".old";
+    if (::rename(path.c_str(), aside.c_str()) != 0) {
+      const int err = errno;
+      remove(dir);
+      return io_error("moving the existing '" + path + "' aside", err);
+    }
+  }
+  s = publish(dir, path, Overwrite::kRefuse, overwrite_hint);
+  if (!s.ok()) {
+    remove(dir);
+    if (!aside.empty()) ::rename(aside.c_str(), path.c_str());  // put the old one back
+    return s;
+  }
+  if (!aside.empty()) remove(aside);
+  return Status();
+}
+
 Result<DirectoryLock> DirectoryLock::acquire(const std::string& directory) {
   std::error_code ec;
   fs::create_directories(directory, ec);

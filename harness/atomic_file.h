@@ -31,6 +31,14 @@ Status write_file_atomically_with(const std::string& path,
                                   const std::function<Status(const std::string& temp_path)>& produce,
                                   Overwrite overwrite, const std::string& overwrite_hint = "--force");
 
+// The same rules for a folder of files (a video's PNG frames): `produce` fills the private
+// temporary directory it is given; every file in it and the directory are fsynced, then the
+// directory is renamed onto `path`. With kAllow an existing target (file or folder) is moved
+// aside first and removed after the new one is in place.
+Status write_directory_atomically(const std::string& path,
+                                  const std::function<Status(const std::string& temp_dir)>& produce,
+                                  Overwrite overwrite, const std::string& overwrite_hint = "--force");
+
 // An exclusive advisory lock (flock) on a directory, held until destruction: serialises
 // read-modify-write updates of files in it across processes (two `repro golden update` of one
 // case at once would otherwise lose one). The directory is created if missing.

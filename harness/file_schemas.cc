@@ -40,6 +40,8 @@ Status check_run(const JsonValue& run) {
   WAN_RETURN_IF_ERROR(run.expect_object());
   WAN_RETURN_IF_ERROR(run.uint_field("seed").status());
   WAN_RETURN_IF_ERROR(run.string_field("latents_sha1").status());
+  if (run.has("frames_sha1")) WAN_RETURN_IF_ERROR(run.sha1_field("frames_sha1").status());
+  if (run.has("decode_seconds")) WAN_RETURN_IF_ERROR(run.number_field("decode_seconds", 0.0, kMaxSeconds).status());
   // A time of zero makes every ratio 0/0; no generation takes no time.
   WAN_ASSIGN_OR_RETURN(const double seconds, run.number_field("seconds", 0.0, kMaxSeconds));
   if (!(seconds > 0)) return run.error("has seconds 0; a measured run takes time");
@@ -126,6 +128,7 @@ Status validate_golden(const nlohmann::json& j, const JsonSource& source) {
   for (const auto& [class_id, g] : classes) {
     WAN_RETURN_IF_ERROR(g.expect_object());
     WAN_RETURN_IF_ERROR(g.sha1_field("latents_sha1").status());
+    if (g.has("frames_sha1")) WAN_RETURN_IF_ERROR(g.sha1_field("frames_sha1").status());
     WAN_RETURN_IF_ERROR(g.object_field("fingerprint_class").status());
     if (g.has("recorded")) {
       WAN_ASSIGN_OR_RETURN(const JsonValue recorded, g.object_field("recorded"));

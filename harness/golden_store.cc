@@ -46,7 +46,8 @@ Status check_case(const std::string& path, const nlohmann::json& golden, const R
 }  // namespace
 
 Result<GoldenCheck> check_golden(const std::string& golden_dir, const RunCase& run_case,
-                                 const Fingerprint& fp, const std::string& latents_sha1) {
+                                 const Fingerprint& fp, const std::string& latents_sha1,
+                                 const std::string& frames_sha1) {
   GoldenCheck c;
   c.file = golden_path(golden_dir, run_case);
   std::error_code ec;
@@ -72,9 +73,20 @@ Result<GoldenCheck> check_golden(const std::string& golden_dir, const RunCase& r
   const auto& g = goldens[fp.class_id];
   c.expected_sha1 = g["latents_sha1"].get<std::string>();
   c.recorded_commit = g.value("recorded", nlohmann::json::object()).value("engine_commit", "");  // validated
-  if (c.expected_sha1 == latents_sha1) {
+  c.expected_frames_sha1 = g.value("frames_sha1", "");
+  const bool latents_match = c.expected_sha1 == latents_sha1;
+  const bool frames_match = c.expected_frames_sha1 == frames_sha1;
+  if (latents_match && frames_match) {
     c.verdict = GoldenVerdict::kMatch;
-    c.message = "matches golden " + c.expected_sha1.substr(0, 12) + " (" + c.file + ")";
+    c.message = "matches golden " + c.expected_sha1.substr(0, 12) +
+                (frames_sha1.empty() ? "" : ", frames " + frames_sha1.substr(0, 12)) + " (" + c.file + ")";
+  } else if (latents_match) {
+    c.verdict = GoldenVerdict::kMismatch;
+    c.message = "MISMATCH in the decoded video: latents match golden " + c.expected_sha1.substr(0, 12) +
+                " but frames hash " + (frames_sha1.empty() ? std::string("(none)") : frames_sha1.substr(0, 12)) +
+                " differs from golden " +
+                (c.expected_frames_sha1.empty() ? std::string("(none)") : c.expected_frames_sha1.substr(0, 12)) +
+                " recorded at " + c.recorded_commit + ": the change is inside the VAE decoder";
   } else {
     c.verdict = GoldenVerdict::kMismatch;
     c.message = "MISMATCH: got " + latents_sha1.substr(0, 12) + ", golden " +
@@ -87,10 +99,11 @@ Result<GoldenCheck> check_golden(const std::string& golden_dir, const RunCase& r
 
 Result<GoldenUpdate> update_golden(const std::string& golden_dir, const RunCase& run_case,
                                    const Fingerprint& fp, const std::string& latents_sha1,
-                                   bool force) {
+                                   bool force, const std::string& frames_sha1) {
   GoldenUpdate u;
   u.file = golden_path(golden_dir, run_case);
   u.new_sha1 = latents_sha1;
+  u.new_frames_sha1 = frames_sha1;
   // Read, modify, write under one lock: two updates of one case at once must not lose one.
   WAN_ASSIGN_OR_RETURN(const DirectoryLock lock, DirectoryLock::acquire(golden_dir));
   nlohmann::json j;
@@ -114,10 +127,12 @@ Result<GoldenUpdate> update_golden(const std::string& golden_dir, const RunCase&
   }
   if (j["goldens"].contains(fp.class_id)) {
     u.old_sha1 = j["goldens"][fp.class_id]["latents_sha1"].get<std::string>();
-    if (u.old_sha1 == latents_sha1) return u;  // unchanged
+    u.old_frames_sha1 = j["goldens"][fp.class_id].value("frames_sha1", "");
+    if (u.old_sha1 == latents_sha1 && u.old_frames_sha1 == frames_sha1) return u;  // unchanged
     if (!force) {
       return failed_precondition("golden " + u.file + " for fingerprint class " + fp.class_id +
-                                 ": old " + u.old_sha1 + ", new " + latents_sha1 +
+                                 ": old " + u.old_sha1 + (u.old_frames_sha1.empty() ? "" : " frames " + u.old_frames_sha1) +
+                                 ", new " + latents_sha1 + (frames_sha1.empty() ? "" : " frames " + frames_sha1) +
                                  "; pass --force to replace it");
     }
   }
@@ -129,6 +144,7 @@ Result<GoldenUpdate> update_golden(const std::string& golden_dir, const RunCase&
       {"latents_sha1", latents_sha1},
       {"fingerprint_class", fp.class_fields},
       {"recorded", {{"engine_commit", engine_commit()}, {"date", date}, {"fingerprint", fp.fields}}}};
+  if (!frames_sha1.empty()) j["goldens"][fp.class_id]["frames_sha1"] = frames_sha1;
   WAN_RETURN_IF_ERROR(write_file_atomically(u.file, j.dump(2) + "\n", Overwrite::kAllow));
   u.changed = true;
   return u;

@@ -70,4 +70,11 @@ std::string sha1_f32(const float* data, const Shape& shape) {
   return h.hex_digest();
 }
 
+std::string sha1_frames(const VideoFrames& frames) {
+  Sha1 h;
+  h.update(canonical_frames_header(frames));
+  h.update(frames.rgb.data(), frames.rgb.size());
+  return h.hex_digest();
+}
+
 }  // namespace wan

@@ -8,6 +8,7 @@
 
 #include "engine/core/status.h"
 #include "engine/core/tensor.h"
+#include "engine/vae/video_frames.h"
 
 typedef struct evp_md_ctx_st EVP_MD_CTX;
 
@@ -35,6 +36,9 @@ std::string canonical_tensor_header(const Tensor& t);
 // SHA-1 of canonical_tensor_header + the elements (copied to the host and made contiguous
 // when needed).
 Result<std::string> sha1_tensor(const Tensor& t);
+// SHA-1 of canonical_frames_header (engine/vae/video_frames.h) + the frames' rgb bytes: the
+// decoded video's identity, independent of the container it is written to.
+std::string sha1_frames(const VideoFrames& frames);
 // Hashes a host f32 buffer viewed as a tensor of `shape` without copying.
 std::string sha1_f32(const float* data, const Shape& shape);
 

@@ -36,17 +36,15 @@ struct VaeDecoder::Caches {
   }
 };
 
-VaeDecoder::VaeDecoder(const VaeWeights& weights, std::unique_ptr<VaeOps> ops)
-    : config_(weights.config()), ops_(std::move(ops)) {
-  for (const auto& [name, t] : weights.tensors()) weight_shapes_.emplace(name, t.shape());
-}
+VaeDecoder::VaeDecoder(std::shared_ptr<const VaeWeights> weights, std::unique_ptr<VaeOps> ops)
+    : weights_(std::move(weights)), config_(weights_->config()), ops_(std::move(ops)) {}
 
 std::string VaeDecoder::describe() const { return "Wan VAE decoder (" + config_.name + "), " + ops_->describe(); }
 
 Result<Tensor> VaeDecoder::residual_block(const std::string& p, const Tensor& x, Caches& caches) {
   VaeOps& ops = *ops_;
   Tensor shortcut = x;
-  if (weight_shapes_.count(p + ".conv_shortcut.weight")) {
+  if (weights_->data(p + ".conv_shortcut.weight")) {
     WAN_ASSIGN_OR_RETURN(shortcut, ops.conv(x, Tensor(), p + ".conv_shortcut", Tensor()));
   }
   WAN_ASSIGN_OR_RETURN(Tensor a, ops.rms_norm(x, p + ".norm1.gamma", true));

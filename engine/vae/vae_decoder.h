@@ -74,8 +74,9 @@ struct VaeProgress {
 
 class VaeDecoder {
  public:
-  // ops must have been made from `weights` (its prepared weights use the same names).
-  VaeDecoder(const VaeWeights& weights, std::unique_ptr<VaeOps> ops);
+  // ops must have been made from *weights (they keep references to it; the decoder keeps it
+  // alive for them).
+  VaeDecoder(std::shared_ptr<const VaeWeights> weights, std::unique_ptr<VaeOps> ops);
 
   // latents f32 [z, T, h, w] or [1, z, T, h, w] on any device (normalised, as the DiT gives
   // them) -> host f32 [3, video_frames(T), 8h, 8w], clamped to [-1, 1]. INVALID_ARGUMENT for a
@@ -93,13 +94,14 @@ class VaeDecoder {
   Result<Tensor> attention_block(const std::string& prefix, const Tensor& x);
   Result<Tensor> decode_frame(int64_t t, const Tensor& z, Caches& caches, VaeObserver* observer);
 
+  std::shared_ptr<const VaeWeights> weights_;  // declared before ops_: outlives it
   WanVaeConfig config_;
-  std::map<std::string, Shape> weight_shapes_;
   std::unique_ptr<VaeOps> ops_;
 };
 
 // Builds the decoder on `device` ("cpu" or "cuda[:N]"); precision "fp32" (CPU only: all-fp32
-// reference) or "bf16" (the GPU path; on the CPU its rounding points emulated).
+// reference) or "bf16" (the GPU path; on the CPU its rounding points emulated). The decoder
+// holds its own copy of `weights` (tensors are shared, not copied).
 Result<std::unique_ptr<VaeDecoder>> make_vae_decoder(const VaeWeights& weights, Device device,
                                                      const std::string& precision);
 

@@ -7,6 +7,12 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <set>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+#include <tuple>
+#include <algorithm>
 
 #include <gtest/gtest.h>
 
@@ -209,6 +215,57 @@ TEST(VaeConfig, Wan21Shapes) {
   int64_t params = 0;
   for (const auto& s : vae_weight_specs(c)) params += shape_numel(s.shape);
   EXPECT_EQ(params, 73295603);  // diffusers: sum of p.numel() over decoder.* and post_quant_conv.*
+}
+
+// "name (d0, d1, ...)" lines after a comment line.
+std::map<std::string, Shape> read_key_list(const std::string& file) {
+  std::map<std::string, Shape> out;
+  const std::string path = std::string(std::getenv("TEST_SRCDIR") ? std::getenv("TEST_SRCDIR") : ".") +
+                           "/wan_repro/engine/vae/testdata/" + file;
+  FILE* f = std::fopen(path.c_str(), "r");
+  EXPECT_NE(f, nullptr) << path;
+  if (!f) return out;
+  char line[512];
+  while (std::fgets(line, sizeof(line), f)) {
+    if (line[0] == '#') continue;
+    std::string s(line);
+    const size_t space = s.find(' ');
+    Shape shape;
+    for (size_t i = space; i < s.size();) {
+      if (std::isdigit(static_cast<unsigned char>(s[i]))) {
+        size_t used = 0;
+        shape.push_back(std::stoll(s.substr(i), &used));
+        i += used;
+      } else {
+        ++i;
+      }
+    }
+    out.emplace(s.substr(0, space), shape);
+  }
+  std::fclose(f);
+  return out;
+}
+
+// Names and shapes as diffusers' and the original Wan code construct them (testdata lists).
+TEST(VaeWeights, SpecsMatchDiffusersAndOriginalKeyLists) {
+  const WanVaeConfig c = vae_config_by_name("wan2.1-vae").value();
+  const auto diffusers = read_key_list("diffusers_decoder_keys.txt");
+  const auto original = read_key_list("wan21_decoder_keys.txt");
+  ASSERT_EQ(diffusers.size(), 108u);
+  ASSERT_EQ(original.size(), 108u);
+  std::map<std::string, Shape> ours;
+  for (const auto& s : vae_weight_specs(c)) ours.emplace(s.name, s.shape);
+  EXPECT_EQ(ours, diffusers);
+  std::set<std::string> mapped;
+  for (const auto& [key, shape] : original) {
+    const std::string name = canonical_vae_weight_name(c, key);
+    ASSERT_TRUE(diffusers.count(name)) << key << " -> '" << name << "'";
+    EXPECT_EQ(diffusers.at(name), shape) << key << " -> " << name;
+    mapped.insert(name);
+  }
+  EXPECT_EQ(mapped.size(), 108u);  // one to one
+  EXPECT_EQ(canonical_vae_weight_name(c, "encoder.conv1.weight"), "");
+  EXPECT_EQ(canonical_vae_weight_name(c, "conv1.weight"), "");
 }
 
 TEST(VaeConfig, JsonFileAndBadFields) {
