@@ -33,12 +33,24 @@ Status RunCase::resolve() {
   WAN_RETURN_IF_ERROR(latent_grid(config, r.frames, r.height, r.width).status());
   if (r.steps < 1 && r.explicit_timesteps.empty())
     return invalid_argument("--steps must be >= 1, got " + std::to_string(r.steps));
+  if (!vae.empty()) {
+    WAN_ASSIGN_OR_RETURN(const WanVaeConfig vc, resolve_vae_config(vae_config));
+    if (vc.z_dim != config.out_channels)
+      return invalid_argument("VAE config '" + vae_config + "' decodes " + std::to_string(vc.z_dim) +
+                              "-channel latents but model '" + model + "' makes " +
+                              std::to_string(config.out_channels) + "; pick a matching --vae-config");
+    if (vae.rfind("synthetic:", 0) == 0) {
+      const std::string seed = vae.substr(10);
+      if (seed.empty() || seed.size() > 19 || seed.find_first_not_of("0123456789") != std::string::npos)
+        return invalid_argument("--vae synthetic:SEED needs a decimal seed, got '" + vae + "'");
+    }
+  }
   return Status();
 }
 
 nlohmann::json RunCase::to_json() const {
   const GenerationRequest& r = request;
-  return {{"model", model},
+  nlohmann::json j = {{"model", model},
           {"weights", weights},
           {"backend", backend},
           {"device", device},
@@ -55,6 +67,12 @@ nlohmann::json RunCase::to_json() const {
           {"prompt_embeds", r.prompt_embeds_path},
           {"negative_embeds", r.negative_embeds_path},
           {"noise", r.noise_path}};
+  // Only decoding cases carry VAE fields: the ids of latents-only cases stay what they were.
+  if (!vae.empty()) {
+    j["vae"] = vae;
+    j["vae_config"] = vae_config;
+  }
+  return j;
 }
 
 Result<RunCase> RunCase::from_json(const nlohmann::json& j) {
@@ -84,6 +102,8 @@ Result<RunCase> RunCase::from_json(const nlohmann::json& j) {
   WAN_ASSIGN_OR_RETURN(r.prompt_embeds_path, v.string_field_or("prompt_embeds", ""));
   WAN_ASSIGN_OR_RETURN(r.negative_embeds_path, v.string_field_or("negative_embeds", ""));
   WAN_ASSIGN_OR_RETURN(r.noise_path, v.string_field_or("noise", ""));
+  WAN_ASSIGN_OR_RETURN(c.vae, v.string_field_or("vae", ""));
+  WAN_ASSIGN_OR_RETURN(c.vae_config, v.string_field_or("vae_config", c.vae_config));
   return c;
 }
 
@@ -122,6 +142,7 @@ std::vector<std::string> RunCase::to_args() const {
   if (!r.prompt_embeds_path.empty()) a.insert(a.end(), {"--prompt-embeds", r.prompt_embeds_path});
   if (!r.negative_embeds_path.empty()) a.insert(a.end(), {"--negative-embeds", r.negative_embeds_path});
   if (!r.noise_path.empty()) a.insert(a.end(), {"--noise", r.noise_path});
+  if (!vae.empty()) a.insert(a.end(), {"--vae", vae, "--vae-config", vae_config});
   return a;
 }
 
@@ -129,6 +150,28 @@ std::string RunCase::to_flags() const {
   std::string out;
   for (const std::string& a : to_args()) out += (out.empty() ? "" : " ") + a;
   return out;
+}
+
+Result<std::unique_ptr<VaeDecoder>> build_vae_decoder(const RunCase& c) {
+  if (c.vae.empty()) return std::unique_ptr<VaeDecoder>();
+  WAN_ASSIGN_OR_RETURN(Device device, parse_device(c.device));
+  WAN_ASSIGN_OR_RETURN(WanVaeConfig config, resolve_vae_config(c.vae_config));
+  VaeWeights weights;
+  if (c.vae.rfind("synthetic:", 0) == 0) {
+    WAN_ASSIGN_OR_RETURN(weights, VaeWeights::synthetic(config, std::stoull(c.vae.substr(10))));
+  } else {
+    WAN_ASSIGN_OR_RETURN(const std::string file, locate_vae_checkpoint(c.vae));
+    if (const auto beside = vae_config_beside(file)) {
+      // The checkpoint's own architecture: a different --vae-config is an error, not a guess.
+      WAN_ASSIGN_OR_RETURN(WanVaeConfig own, vae_config_from_json_file(*beside));
+      own.name = config.name;
+      if (vae_config_to_json(own) != vae_config_to_json(config))
+        return invalid_argument("VAE checkpoint '" + file + "' comes with " + *beside +
+                                ", which differs from --vae-config " + c.vae_config + "; pass --vae-config " + *beside);
+    }
+    WAN_ASSIGN_OR_RETURN(weights, VaeWeights::load(config, file));
+  }
+  return make_vae_decoder(weights, device, c.precision);
 }
 
 Result<std::unique_ptr<Pipeline>> build_pipeline(const RunCase& c) {

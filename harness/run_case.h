@@ -11,6 +11,7 @@
 
 #include "engine/core/status.h"
 #include "engine/sampler/pipeline.h"
+#include "engine/vae/vae_decoder.h"
 
 namespace wan {
 
@@ -20,6 +21,10 @@ struct RunCase {
   std::string backend = "dense";
   std::string device = "auto";          // auto | cpu | cuda | cuda:N
   std::string precision = "bf16";       // bf16 | fp32
+  // Decoding: "" (the run ends at latents), "synthetic:SEED" or a VAE checkpoint path; the VAE
+  // architecture by name or config.json path (a checkpoint folder's own config.json wins).
+  std::string vae;
+  std::string vae_config = "wan2.1-vae";
   GenerationRequest request;
 
   // Fills size/steps/guidance/shift left at -1 from the model config's defaults and resolves
@@ -37,5 +42,8 @@ struct RunCase {
 
 // Loads the weights and builds the DiT and pipeline for the case (CPU only so far).
 Result<std::unique_ptr<Pipeline>> build_pipeline(const RunCase& run_case);
+
+// The case's VAE decoder on its device and precision; nullptr when the case does not decode.
+Result<std::unique_ptr<VaeDecoder>> build_vae_decoder(const RunCase& run_case);
 
 }  // namespace wan

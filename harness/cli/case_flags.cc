@@ -12,7 +12,7 @@ const std::set<std::string>& case_value_flags() {
   static const std::set<std::string> kFlags = {
       "model", "weights", "backend", "device", "precision", "seed", "steps", "timesteps",
       "frames", "height", "width", "guidance", "shift", "scheduler", "prompt-embeds",
-      "negative-embeds", "noise"};
+      "negative-embeds", "noise", "vae", "vae-config"};
   return kFlags;
 }
 
@@ -52,6 +52,10 @@ Result<RunCase> case_from_flags(const Flags& f) {
   r.prompt_embeds_path = f.get("prompt-embeds");
   r.negative_embeds_path = f.get("negative-embeds");
   r.noise_path = f.get("noise");
+  c.vae = f.get("vae");
+  c.vae_config = f.get("vae-config", c.vae_config);
+  if (f.has("vae-config") && c.vae.empty())
+    return invalid_argument("--vae-config needs --vae (synthetic:SEED or a VAE checkpoint) to decode with");
   WAN_RETURN_IF_ERROR(c.resolve());
   return c;
 }

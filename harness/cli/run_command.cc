@@ -25,6 +25,7 @@
 #include "harness/golden_store.h"
 #include "harness/gpu_clock.h"
 #include "harness/hashing.h"
+#include "harness/video_writer.h"
 #include "harness/stats.h"
 #include "harness/kernel_tracer.h"
 #include "engine/model/wan_dit_cuda.h"
@@ -62,6 +63,7 @@ struct RunOptions {
   std::string tracer_unavailable;   // why there is no tracer, when kernels were wanted
   int profile_first = -1, profile_last = -1;  // cudaProfilerStart/Stop around these steps
   int device_index = -1;            // GPU to sample clocks from (-1: CPU run)
+  VaeDecoder* decoder = nullptr;    // decodes the latents to video when the case has a VAE
 };
 
 // Per-kernel totals of one run, grouped by (kernel name, NVTX range without step indices).
@@ -99,7 +101,8 @@ nlohmann::json summarize_kernels(const std::vector<KernelRecord>& records, doubl
 
 // One generation in this process; returns its run record.
 Result<nlohmann::json> generate_once(Pipeline& pipeline, const RunCase& run_case, uint64_t seed,
-                                     int index, int total, const RunOptions& o, Tensor* latents_out) {
+                                     int index, int total, const RunOptions& o, Tensor* latents_out,
+                                     VideoFrames* frames_out = nullptr) {
   GenerationRequest r = run_case.request;
   r.seed = seed;
   const bool quiet = o.quiet;
@@ -132,6 +135,19 @@ Result<nlohmann::json> generate_once(Pipeline& pipeline, const RunCase& run_case
   nlohmann::json record = {{"index", index},       {"seed", seed},
                            {"latents_sha1", sha1}, {"seconds", seconds},
                            {"step_seconds", step_seconds}, {"pid", static_cast<int>(::getpid())}};
+  if (o.decoder) {
+    // Denoise -> decode: the second stage, timed on its own (seconds stays the denoising time).
+    const auto decode_start = std::chrono::steady_clock::now();
+    WAN_ASSIGN_OR_RETURN(const Tensor video, o.decoder->decode(latents, nullptr, [&](const VaeProgress& p) {
+      if (!quiet) std::fprintf(stderr, "  decode latent frame %lld/%lld %.3f s\n", static_cast<long long>(p.latent_frame + 1),
+                               static_cast<long long>(p.latent_frames), p.seconds);
+    }));
+    WAN_ASSIGN_OR_RETURN(VideoFrames frames, video_to_frames(video));
+    record["decode_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count();
+    record["frames_sha1"] = sha1_frames(frames);
+    record["video"] = {{"frames", frames.frames}, {"height", frames.height}, {"width", frames.width}};
+    if (frames_out) *frames_out = std::move(frames);
+  }
   if (o.device_index >= 0) {
     record["sm_clock_mhz"] = clocks;
     record["throttled"] = throttled;
@@ -198,7 +214,8 @@ Result<nlohmann::json> generate_in_child(const RunCase& run_case, uint64_t seed,
 
 int run_command(const std::vector<std::string>& args, const std::vector<std::string>& argv0) {
   std::set<std::string> value_flags = case_value_flags();
-  for (const char* f : {"runs", "seeds", "report", "golden-dir", "save-latents", "profile-steps", "warmup"})
+  for (const char* f : {"runs", "seeds", "report", "golden-dir", "save-latents", "profile-steps", "warmup", "video",
+                        "fps"})
     value_flags.insert(f);
   const std::set<std::string> bool_flags = {"fresh-process", "no-golden", "force", "quiet", "kernels", "no-kernels",
                                             "no-cuda-graphs"};
@@ -231,7 +248,12 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
                           std::to_string(::getpid()) + ".json");
 
   // Refused before any generation runs (the writes refuse again if a file appears since).
-  for (const std::string& path : {report_path, f.get("save-latents")}) {
+  if (f.has("video") && c.vae.empty())
+    return fail("run", invalid_argument("--video needs --vae (synthetic:SEED or a VAE checkpoint) to decode the latents"));
+  auto fps_flag = f.get_int("fps", 16);
+  if (!fps_flag.ok() || fps_flag.value() < 1 || fps_flag.value() > 240)
+    return fail("run", invalid_argument("--fps needs an integer in [1, 240] (Wan2.1 videos are 16 fps)"));
+  for (const std::string& path : {report_path, f.get("save-latents"), f.get("video")}) {
     std::error_code ec;
     const bool occupied =
         !path.empty() && std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found;
@@ -275,14 +297,23 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
     child_flags.push_back("--profile-steps");
     child_flags.push_back(f.get("profile-steps"));
   }
+  std::vector<std::string> first_child_flags = child_flags;  // run 1 also writes the video
+  if (f.has("video")) {
+    first_child_flags.insert(first_child_flags.end(), {"--video", f.get("video"), "--fps", f.get("fps", "16")});
+  }
 
   const auto setup_start = std::chrono::steady_clock::now();
   std::unique_ptr<Pipeline> pipeline;
+  std::unique_ptr<VaeDecoder> decoder;
   std::unique_ptr<KernelTracer> tracer;
   if (!fresh) {
     auto built = build_pipeline(c);
     if (!built.ok()) return fail("run", built.status());
     pipeline = std::move(built).value();
+    auto vae = build_vae_decoder(c);
+    if (!vae.ok()) return fail("run", vae.status());
+    decoder = std::move(vae).value();
+    options.decoder = decoder.get();
     if (auto* cuda_model = dynamic_cast<WanDitCuda*>(&pipeline->model())) {
       if (want_kernels || f.has("no-cuda-graphs")) cuda_model->enable_graphs(false);
       if (want_kernels) {
@@ -312,12 +343,13 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
   }
   nlohmann::json run_records = nlohmann::json::array();
   Tensor first_latents;
+  VideoFrames first_frames;
   const int total = runs * static_cast<int>(seeds.size());
   for (int rep = 0, index = 0; rep < runs; ++rep) {
     for (uint64_t seed : seeds) {
-      auto record = fresh ? generate_in_child(c, seed, index, total, quiet, child_flags)
+      auto record = fresh ? generate_in_child(c, seed, index, total, quiet, index == 0 ? first_child_flags : child_flags)
                           : generate_once(*pipeline, c, seed, index, total, options,
-                                          index == 0 ? &first_latents : nullptr);
+                                          index == 0 ? &first_latents : nullptr, index == 0 ? &first_frames : nullptr);
       if (!record.ok()) return fail("run", record.status());
       run_records.push_back(record.value());
       ++index;
@@ -328,7 +360,8 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
   std::map<uint64_t, std::set<std::string>> hashes;
   std::vector<double> times;
   for (const auto& r : run_records) {
-    hashes[r["seed"].get<uint64_t>()].insert(r["latents_sha1"].get<std::string>());
+    // A decoding run is identical only when its latents and its frames are.
+    hashes[r["seed"].get<uint64_t>()].insert(r["latents_sha1"].get<std::string>() + " " + r.value("frames_sha1", ""));
     times.push_back(r["seconds"].get<double>());
   }
   bool deterministic = true;
@@ -340,13 +373,21 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
     const std::string case_sha1 = run_records[0]["latents_sha1"].get<std::string>();
     RunCase checked = c;
     checked.request.seed = run_records[0]["seed"].get<uint64_t>();
-    auto check = check_golden(f.get("golden-dir", "golden"), checked, fp, case_sha1);
+    auto check = check_golden(f.get("golden-dir", "golden"), checked, fp, case_sha1,
+                              run_records[0].value("frames_sha1", std::string()));
     if (!check.ok()) return fail("run", check.status());
     golden = {{"verdict", golden_verdict_name(check->verdict)}, {"file", check->file},
               {"expected_sha1", check->expected_sha1}, {"message", check->message}};
+    if (!check->expected_frames_sha1.empty()) golden["expected_frames_sha1"] = check->expected_frames_sha1;
     if (check->verdict == GoldenVerdict::kMismatch && exit_code == kExitOk) exit_code = kExitGoldenMismatch;
   }
 
+  nlohmann::json video_written;
+  if (f.has("video") && !fresh) {
+    auto written = write_video(f.get("video"), first_frames, static_cast<int>(fps_flag.value()), overwrite);
+    if (!written.ok()) return fail("run", written.status());
+    video_written = {{"path", written->path}, {"format", written->format}, {"bytes", written->bytes}};
+  }
   nlohmann::json report = {
       {"schema", "wan-repro.run"},
       {"schema_version", kRunReportSchemaVersion},
@@ -372,12 +413,14 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
                         }()}}},
       {"golden", golden},
       {"engine", pipeline ? nlohmann::json{{"model", pipeline->model().describe()},
-                                          {"kernels", pipeline->model().kernel_choices()}}
+                                          {"kernels", pipeline->model().kernel_choices()},
+                                          {"vae", decoder ? decoder->describe() : std::string("none (latents only)")}}
                           : nlohmann::json{{"model", "in fresh processes"}}},
       {"timing", {{"median_seconds", stats::median(times)},
                   {"min_seconds", *std::min_element(times.begin(), times.end())},
                   {"max_seconds", *std::max_element(times.begin(), times.end())}}},
   };
+  if (!video_written.is_null()) report["video_output"] = video_written;
   const Status written = write_file_atomically(report_path, report.dump(2) + "\n", overwrite);
   if (!written.ok()) return fail("run", written);
   if (f.has("save-latents") && first_latents.defined()) {
@@ -407,6 +450,11 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
                   static_cast<unsigned long long>(rec["seed"].get<uint64_t>()),
                   rec["latents_sha1"].get<std::string>().c_str(), rec["seconds"].get<double>(),
                   rec.value("fresh_process", false) ? " (fresh process)" : "");
+      if (rec.contains("frames_sha1"))
+        std::printf("          frames %s  %lldx%lldx%lld, decode %.3f s\n", rec["frames_sha1"].get<std::string>().c_str(),
+                    static_cast<long long>(rec["video"]["frames"].get<int64_t>()),
+                    static_cast<long long>(rec["video"]["height"].get<int64_t>()),
+                    static_cast<long long>(rec["video"]["width"].get<int64_t>()), rec["decode_seconds"].get<double>());
     }
     std::printf("determinism %s (%d runs, %zu seed(s))\n",
                 deterministic ? "IDENTICAL: every run of each seed gave the same hash" : "DIFFER: repeated runs gave different hashes",
@@ -442,6 +490,9 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
       std::printf("families  GEMM %.3f ms, attention %.3f ms, the rest %.3f ms over %d forwards (CUDA events)\n",
                   fm["gemm"].get<double>(), fm["attention"].get<double>(), fm["rest"].get<double>(), fm["forwards"].get<int>());
     }
+    if (!video_written.is_null())
+      std::printf("video     %s (%s, %zu bytes)\n", video_written["path"].get<std::string>().c_str(),
+                  video_written["format"].get<std::string>().c_str(), video_written["bytes"].get<size_t>());
     std::printf("report    %s\n", report_path.c_str());
   }
   return exit_code;

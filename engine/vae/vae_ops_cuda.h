@@ -1,0 +1,91 @@
+// The CUDA backend of the VAE decoder: bf16 activations [C, T, H, W] on one GPU, fp32
+// accumulation, the CPU reference's bf16 rounding points (vae_ops_cpu.h with round_bf16):
+// weights, the denormalised input and every op's output rounded to bf16 once (a convolution's
+// bias and residual are added in fp32 before that rounding). Convolutions are im2col panels
+// times the bf16 weight through cuBLASLt (fp32 output, plans without atomic reductions);
+// attention is two GEMMs around a row-softmax kernel. Bit-identical run to run.
+// Not here: fp32 decoding on the GPU (the CPU reference does that), tiling of the attention.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include "engine/vae/vae_decoder.h"
+#include "kernels/vae/vae_kernels.h"
+
+namespace wan {
+
+struct VaeOpsCudaOptions {
+  // im2col panel bound: a convolution's pixels are processed in row panels of at most this
+  // many bytes of bf16 columns (K = Cin*27 bf16 per pixel).
+  size_t max_column_bytes = size_t{256} << 20;
+  size_t gemm_workspace_bytes = size_t{32} << 20;
+};
+
+class VaeOpsCuda : public VaeOps {
+ public:
+  // `weights` must outlive the ops (each conv weight is converted to bf16 and uploaded on its
+  // first use, by name). Errors: UNAVAILABLE when `device` is not a usable CUDA device,
+  // INVALID_ARGUMENT for a non-CUDA device.
+  static Result<std::unique_ptr<VaeOpsCuda>> create(const VaeWeights& weights, Device device,
+                                                    const VaeOpsCudaOptions& options = {});
+  ~VaeOpsCuda() override;
+  // Owns a cuBLASLt handle and device buffers; copying would free them twice.
+  VaeOpsCuda(const VaeOpsCuda&) = delete;
+  VaeOpsCuda& operator=(const VaeOpsCuda&) = delete;
+
+  Device device() const override { return device_; }
+  std::string describe() const override { return "cuda bf16 (im2col + cuBLASLt)"; }
+
+  // Every op below is asynchronous on the legacy default stream (so Tensor::copy_from, which
+  // synchronises that stream, sees its results) and takes / returns contiguous bf16 tensors
+  // on device(); outputs are fresh allocations. finish() alone synchronises.
+  Result<Tensor> denormalize(const Tensor& latents) override;  // f32 on the host or device()
+  Result<Tensor> conv(const Tensor& x, const Tensor& history, const std::string& weight,
+                      const Tensor& residual) override;
+  Result<Tensor> rms_norm(const Tensor& x, const std::string& gamma, bool silu) override;
+  Result<Tensor> attention(const Tensor& qkv) override;
+  Result<Tensor> upsample2x(const Tensor& x) override;
+  Result<Tensor> split_time(const Tensor& x) override;
+  Result<Tensor> next_history(const Tensor& history, const Tensor& x) override;
+  Result<Tensor> finish(const Tensor& x) override;  // host f32, clamped to [-1, 1]
+
+  // "name: algo ..." for every GEMM plan made so far (reports).
+  std::vector<std::string> gemm_plans() const;
+
+ private:
+  VaeOpsCuda(const VaeWeights& weights, Device device, const VaeOpsCudaOptions& options);
+
+  struct DeviceConv {
+    int64_t out = 0, in = 0, kt = 1, kh = 1, kw = 1;
+    int64_t k = 0, k_padded = 0;  // in*kt*kh*kw, rounded up to 8 (16-byte GEMM rows)
+    Tensor weight;                // bf16 [out, k_padded], zeros past k
+    Tensor bias;                  // f32 [out], values rounded to bf16
+  };
+  Result<const DeviceConv*> prepared_conv(const std::string& weight);
+  Result<const Tensor*> prepared_gamma(const std::string& gamma);
+  Result<const CublasLtGemmF32Out*> gemm(const GemmF32OutShape& shape);
+  // Grow-only scratch buffer `slot`, reused across calls (one stream orders every use).
+  Result<void*> scratch(int slot, size_t bytes);
+  Status check_activation(const Tensor& x, const char* op) const;
+
+  const VaeWeights& weights_;
+  Device device_;
+  VaeOpsCudaOptions options_;
+  cudaStream_t stream_ = cudaStreamLegacy;
+  cublasLtHandle_t cublas_ = nullptr;
+  Tensor workspace_;  // cuBLASLt workspace, gemm_workspace_bytes
+  std::map<std::string, DeviceConv> convs_;
+  std::map<std::string, Tensor> gammas_;  // f32 [C] on the device, rounded to bf16
+  Tensor latents_std_, latents_mean_;     // f32 [z_dim] on the device
+  std::map<GemmF32OutShape, std::unique_ptr<CublasLtGemmF32Out>> gemms_;
+  std::vector<Tensor> scratch_;
+};
+
+}  // namespace wan
