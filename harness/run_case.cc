@@ -1,5 +1,7 @@
 #include "harness/run_case.h"
 
+#include "engine/vae/video_frames.h"
+
 #include <cstdio>
 #include <limits>
 #include <sstream>
@@ -118,7 +120,7 @@ std::string RunCase::case_id() const {
   }
   const Result<AttentionConfig> attention = parse_attention_config(backend);
   const std::string tag = attention.ok() ? attention.value().file_tag() : backend;
-  return stem + "." + tag + "." + precision + "." + device_type + "." +
+  return stem + "." + tag + "." + precision + "." + device_type + "." + (vae.empty() ? "" : "vae.") +
          sha1_hex(canonical.data(), canonical.size()).substr(0, 8);
 }
 
@@ -172,6 +174,19 @@ Result<std::unique_ptr<VaeDecoder>> build_vae_decoder(const RunCase& c) {
     WAN_ASSIGN_OR_RETURN(weights, VaeWeights::load(config, file));
   }
   return make_vae_decoder(weights, device, c.precision);
+}
+
+Result<CaseHashes> generate_case_hashes(Pipeline& pipeline, VaeDecoder* decoder, const RunCase& c,
+                                        const std::function<void(const StepProgress&)>& progress) {
+  WAN_ASSIGN_OR_RETURN(const Tensor latents, pipeline.generate(c.request, nullptr, progress));
+  CaseHashes h;
+  WAN_ASSIGN_OR_RETURN(h.latents_sha1, sha1_tensor(latents));
+  if (decoder) {
+    WAN_ASSIGN_OR_RETURN(const Tensor video, decoder->decode(latents));
+    WAN_ASSIGN_OR_RETURN(const VideoFrames frames, video_to_frames(video));
+    h.frames_sha1 = sha1_frames(frames);
+  }
+  return h;
 }
 
 Result<std::unique_ptr<Pipeline>> build_pipeline(const RunCase& c) {

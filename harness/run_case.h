@@ -46,4 +46,12 @@ Result<std::unique_ptr<Pipeline>> build_pipeline(const RunCase& run_case);
 // The case's VAE decoder on its device and precision; nullptr when the case does not decode.
 Result<std::unique_ptr<VaeDecoder>> build_vae_decoder(const RunCase& run_case);
 
+// One generation of the case and the hashes a golden records: the latents' SHA-1 and, when
+// `decoder` is given, the decoded frames' SHA-1 (sha1_frames; "" without a decoder).
+struct CaseHashes {
+  std::string latents_sha1, frames_sha1;
+};
+Result<CaseHashes> generate_case_hashes(Pipeline& pipeline, VaeDecoder* decoder, const RunCase& run_case,
+                                        const std::function<void(const StepProgress&)>& progress = nullptr);
+
 }  // namespace wan

@@ -39,16 +39,31 @@ TEST(GoldenCpu, EveryCommittedCpuCaseMatches) {
         << "the case in " << file << " no longer hashes to its file name: re-record it";
     auto pipeline = build_pipeline(run_case.value());
     ASSERT_TRUE(pipeline.ok()) << file << ": " << pipeline.status().message();
-    auto latents = pipeline.value()->generate(run_case->request);
-    ASSERT_TRUE(latents.ok()) << file << ": " << latents.status().message();
-    const std::string sha1 = sha1_tensor(latents.value()).value();
-    auto check = check_golden(kGoldenDir, run_case.value(), fp, sha1);
+    auto decoder = build_vae_decoder(run_case.value());
+    ASSERT_TRUE(decoder.ok()) << file << ": " << decoder.status().message();
+    auto hashes = generate_case_hashes(*pipeline.value(), decoder.value().get(), run_case.value());
+    ASSERT_TRUE(hashes.ok()) << file << ": " << hashes.status().message();
+    auto check = check_golden(kGoldenDir, run_case.value(), fp, hashes->latents_sha1, hashes->frames_sha1);
     ASSERT_TRUE(check.ok());
     EXPECT_EQ(check->verdict, GoldenVerdict::kMatch) << file << ": " << check->message;
     std::printf("%s: %s\n", file.c_str(), check->message.c_str());
     ++checked;
   }
   EXPECT_GE(checked, 3) << "expected the committed CPU golden cases under golden/";
+}
+
+// The decoded video is under golden too: at least one CPU case decodes (frames hash recorded).
+TEST(GoldenCpu, ADecodingCaseHasAFramesGolden) {
+  int decoding = 0;
+  for (const std::string& file : golden_files()) {
+    auto doc = read_golden_file(file);
+    ASSERT_TRUE(doc.ok()) << doc.status().message();
+    if (doc.value()["case"].value("device", "") != "cpu" || doc.value()["case"].value("vae", "").empty()) continue;
+    for (const auto& [cls, g] : doc.value()["goldens"].items())
+      EXPECT_TRUE(g.contains("frames_sha1")) << file << " (class " << cls << ") decodes but records no frames hash";
+    ++decoding;
+  }
+  EXPECT_GE(decoding, 1) << "expected a committed CPU golden case with --vae";
 }
 
 TEST(GoldenCpu, EveryBackendHasACpuGolden) {

@@ -206,5 +206,32 @@ check "repro attention keeps an existing output without --force (exit 7)" test $
 "$REPRO" attention --backend dense --device cpu --input dense.safetensors --output y.safetensors > out.txt 2>&1; rc=$?
 check "repro attention: a file without q, k, v exits 3" test $rc -eq 3
 
+# --- VAE decoding and video output.
+V=(run --device cpu --steps 2 --runs 1 --no-golden --vae synthetic:3 --vae-config vae-tiny)
+"$REPRO" "${V[@]}" --report v1.json --video v.y4m --force > v1.out 2>&1; rc=$?
+check "run --vae --video exits 0 (got $rc)" test $rc -eq 0
+f1=$(sed -n 's/^ *frames \([0-9a-f]\{40\}\).*/\1/p' v1.out)
+"$REPRO" "${V[@]}" --report v2.json > v2.out 2>&1
+f2=$(sed -n 's/^ *frames \([0-9a-f]\{40\}\).*/\1/p' v2.out)
+check "two decodes give one frames hash ($f1)" test -n "$f1" -a "$f1" = "$f2"
+check "the Y4M header names 4:4:4 full range at 16 fps" sh -c "head -c 80 v.y4m | grep -q 'YUV4MPEG2 W128 H128 F16:1 Ip A1:1 C444 XCOLORRANGE=FULL'"
+check "the report records the frames hash and the video" sh -c "grep -q frames_sha1 v1.json && grep -q video_output v1.json"
+cp v.y4m v.before
+"$REPRO" "${V[@]}" --report v3.json --video v.y4m > out.txt 2>&1; rc=$?
+check "an existing --video is refused without --force (exit 7, got $rc)" test $rc -eq 7
+check "the refused video is untouched" cmp -s v.y4m v.before
+check "the refused run left no report" test ! -e v3.json
+"$REPRO" run --device cpu --steps 2 --runs 1 --no-golden --video w.y4m --report w.json > out.txt 2>&1; rc=$?
+check "--video without --vae exits 2 (got $rc)" test $rc -eq 2
+"$REPRO" "${V[@]}" --vae-config no-such-vae --report w.json > out.txt 2>&1; rc=$?
+check "an unknown --vae-config exits 2 (got $rc)" test $rc -eq 2
+"$REPRO" run --device cpu --steps 2 --runs 1 --no-golden --vae missing/vae.safetensors --report w.json > out.txt 2>&1; rc=$?
+check "a missing VAE checkpoint exits 2 and is named (got $rc)" sh -c "test $rc -eq 2 && grep -q 'missing/vae.safetensors' out.txt"
+printf 'PK\003\004 torch.save zip' > Wan2.1_VAE.pth
+"$REPRO" run --device cpu --steps 2 --runs 1 --no-golden --vae Wan2.1_VAE.pth --report w.json > out.txt 2>&1; rc=$?
+check "a pickle VAE is refused with the conversion command (exit 2, got $rc)" sh -c "test $rc -eq 2 && grep -q save_file out.txt"
+"$REPRO" run --device cpu --steps 2 --runs 1 --no-golden --frames 1 --height 32 --width 32 --vae synthetic:1 --report w.json > out.txt 2>&1; rc=$?
+check "the full Wan2.1 VAE decodes a 32x32 frame (exit 0, got $rc)" test $rc -eq 0
+
 echo "$failures check(s) failed"
 exit $((failures > 0))

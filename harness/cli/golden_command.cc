@@ -37,30 +37,34 @@ int golden_command(const std::vector<std::string>& args) {
   }
   auto pipeline = build_pipeline(c);
   if (!pipeline.ok()) return fail("golden " + mode, pipeline.status());
+  auto decoder = build_vae_decoder(c);
+  if (!decoder.ok()) return fail("golden " + mode, decoder.status());
   if (!quiet) std::fprintf(stderr, "repro golden %s: generating case %s\n", mode.c_str(), c.case_id().c_str());
-  auto latents = pipeline.value()->generate(c.request, nullptr, [&](const StepProgress& p) {
+  auto hashes = generate_case_hashes(*pipeline.value(), decoder.value().get(), c, [&](const StepProgress& p) {
     if (!quiet) print_step_progress(p.step, p.steps, p.timestep, p.seconds);
   });
-  if (!latents.ok()) return fail("golden " + mode, latents.status());
-  const std::string sha1 = sha1_tensor(latents.value()).value();
+  if (!hashes.ok()) return fail("golden " + mode, hashes.status());
+  const std::string sha1 = hashes->latents_sha1, frames_sha1 = hashes->frames_sha1;
 
   if (mode == "check") {
-    auto check = check_golden(dir, c, fp, sha1);
+    auto check = check_golden(dir, c, fp, sha1, frames_sha1);
     if (!check.ok()) return fail("golden check", check.status());
     std::printf("%s  %s\n", std::string(golden_verdict_name(check->verdict)).c_str(), check->message.c_str());
     return check->verdict == GoldenVerdict::kMismatch ? kExitGoldenMismatch : kExitOk;
   }
-  auto update = update_golden(dir, c, fp, sha1, flags->has("force"));
+  auto update = update_golden(dir, c, fp, sha1, flags->has("force"), frames_sha1);
   if (!update.ok()) {
     std::printf("refused  %s\n", update.status().message().c_str());
     return exit_code_for(update.status());
   }
   if (!update->changed) {
-    std::printf("unchanged  %s  %s\n", update->file.c_str(), sha1.c_str());
+    std::printf("unchanged  %s  %s%s\n", update->file.c_str(), sha1.c_str(),
+                frames_sha1.empty() ? "" : (" frames " + frames_sha1).c_str());
   } else {
-    std::printf("%s  %s\n  old %s\n  new %s\n", update->old_sha1.empty() ? "recorded" : "replaced",
+    std::printf("%s  %s\n  old %s%s\n  new %s%s\n", update->old_sha1.empty() ? "recorded" : "replaced",
                 update->file.c_str(), update->old_sha1.empty() ? "(none for this class)" : update->old_sha1.c_str(),
-                sha1.c_str());
+                update->old_frames_sha1.empty() ? "" : (" frames " + update->old_frames_sha1).c_str(), sha1.c_str(),
+                frames_sha1.empty() ? "" : (" frames " + frames_sha1).c_str());
   }
   return kExitOk;
 }
