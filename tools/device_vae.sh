@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One GPU-machine call for the VAE decoder work: GPU tests, the cross-check of our decoder
+# against diffusers' AutoencoderKLWan (tools/vae_crosscheck.py; ours decodes on this machine's
+# CPU in fp32 and with bf16 rounding points, and on the GPU when built), diffusers' bf16
+# decode of 21 latent frames at 480x832 and 720x1280 (time, peak memory) and ours beside it.
+# The bundle may travel compressed (prev/bundle.tar.xz); the diffusers wheel in .whl/.
+# Usage (repo root on the GPU machine): tools/device_vae.sh [tests|crosscheck|bench|cuda]...
+set -uo pipefail
+OUT=${OUT:-$PWD/device-out}
+mkdir -p "$OUT"
+[[ -d bundle ]] || { [[ -f prev/bundle.tar.xz ]] && tar -xJf prev/bundle.tar.xz; }
+B=$PWD/bundle
+export LD_LIBRARY_PATH="$B/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+steps=("$@"); [[ ${#steps[@]} -eq 0 ]] && steps=(tests crosscheck bench)
+want() { [[ " ${steps[*]} " == *" $1 "* ]]; }
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv,noheader | sed 's/^/gpu: /'
+echo "commit: $(git rev-parse HEAD 2>/dev/null)"
+if [[ -d .whl ]]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site
+fi
+D="$B/bin/wan_vae_decode"
+if want tests; then
+  "$B/run_tests.sh" "$OUT/tests" 2>&1 | tail -25
+fi
+if want crosscheck; then
+  # The full Wan2.1 VAE on synthetic weights, 3 latent frames of 8x12 (9 frames of 64x96).
+  "$D" --vae synthetic:0 --latents 3,8,12 --seed 1 --device cpu --precision fp32 --repeat 2 \
+       --save-weights /tmp/vae_w.safetensors --io /tmp/vae_io32.safetensors
+  "$D" --vae synthetic:0 --latents 3,8,12 --seed 1 --device cpu --precision bf16 --io /tmp/vae_io16cpu.safetensors
+  python3 tools/vae_crosscheck.py --weights /tmp/vae_w.safetensors --io /tmp/vae_io32.safetensors \
+       --io-bf16 /tmp/vae_io16cpu.safetensors --json-out "$OUT/crosscheck_cpu.json" 2>&1 | tail -14
+  if want cuda; then
+    "$D" --vae synthetic:0 --latents 3,8,12 --seed 1 --device cuda --precision bf16 --repeat 8 --io /tmp/vae_io16gpu.safetensors \
+      && python3 tools/vae_crosscheck.py --weights /tmp/vae_w.safetensors --io /tmp/vae_io32.safetensors \
+           --io-bf16 /tmp/vae_io16gpu.safetensors --json-out "$OUT/crosscheck_gpu.json" 2>&1 | grep -E "ours_bf16|verdict"
+  fi
+fi
+if want bench; then
+  python3 tools/vae_crosscheck.py --bench --json-out "$OUT/diffusers_bench.json" 2>&1 | tail -4
+  if want cuda; then
+    for size in 21,60,104 21,90,160; do
+      "$D" --vae synthetic:0 --latents $size --seed 2 --device cuda --precision bf16 --repeat 3 --io /tmp/vae_big.safetensors 2>&1 | tail -1
+    done
+  fi
+fi
