@@ -35,6 +35,8 @@ Status RunCase::resolve() {
   WAN_RETURN_IF_ERROR(latent_grid(config, r.frames, r.height, r.width).status());
   if (r.steps < 1 && r.explicit_timesteps.empty())
     return invalid_argument("--steps must be >= 1, got " + std::to_string(r.steps));
+  if (vae_conv != "cudnn" && vae_conv != "im2col")
+    return invalid_argument("--vae-conv must be cudnn or im2col, got '" + vae_conv + "'");
   if (!vae.empty()) {
     WAN_ASSIGN_OR_RETURN(const WanVaeConfig vc, resolve_vae_config(vae_config));
     if (vc.z_dim != config.out_channels)
@@ -73,6 +75,7 @@ nlohmann::json RunCase::to_json() const {
   if (!vae.empty()) {
     j["vae"] = vae;
     j["vae_config"] = vae_config;
+    if (device.rfind("cuda", 0) == 0) j["vae_conv"] = vae_conv;
   }
   return j;
 }
@@ -106,6 +109,7 @@ Result<RunCase> RunCase::from_json(const nlohmann::json& j) {
   WAN_ASSIGN_OR_RETURN(r.noise_path, v.string_field_or("noise", ""));
   WAN_ASSIGN_OR_RETURN(c.vae, v.string_field_or("vae", ""));
   WAN_ASSIGN_OR_RETURN(c.vae_config, v.string_field_or("vae_config", c.vae_config));
+  WAN_ASSIGN_OR_RETURN(c.vae_conv, v.string_field_or("vae_conv", c.vae_conv));
   return c;
 }
 
@@ -144,7 +148,7 @@ std::vector<std::string> RunCase::to_args() const {
   if (!r.prompt_embeds_path.empty()) a.insert(a.end(), {"--prompt-embeds", r.prompt_embeds_path});
   if (!r.negative_embeds_path.empty()) a.insert(a.end(), {"--negative-embeds", r.negative_embeds_path});
   if (!r.noise_path.empty()) a.insert(a.end(), {"--noise", r.noise_path});
-  if (!vae.empty()) a.insert(a.end(), {"--vae", vae, "--vae-config", vae_config});
+  if (!vae.empty()) a.insert(a.end(), {"--vae", vae, "--vae-config", vae_config, "--vae-conv", vae_conv});
   return a;
 }
 
@@ -173,7 +177,8 @@ Result<std::unique_ptr<VaeDecoder>> build_vae_decoder(const RunCase& c) {
     }
     WAN_ASSIGN_OR_RETURN(weights, VaeWeights::load(config, file));
   }
-  return make_vae_decoder(weights, device, c.precision);
+  return make_vae_decoder(weights, device, c.precision,
+                          c.vae_conv == "im2col" ? VaeConvEngine::kIm2col : VaeConvEngine::kCudnn, c.cudnn_path);
 }
 
 Result<CaseHashes> generate_case_hashes(Pipeline& pipeline, VaeDecoder* decoder, const RunCase& c,

@@ -25,6 +25,12 @@ struct RunCase {
   // architecture by name or config.json path (a checkpoint folder's own config.json wins).
   std::string vae;
   std::string vae_config = "wan2.1-vae";
+  // CUDA decoding's convolution engine: "cudnn" (found at run time) or "im2col" (cuBLASLt); the
+  // two give different bits, so CUDA decoding cases record it.
+  std::string vae_conv = "cudnn";
+  // Where cuDNN is looked for first (a file or folder; "" = search). A location, not part of
+  // the case: the cuDNN version found is reported with the decoder.
+  std::string cudnn_path;
   GenerationRequest request;
 
   // Fills size/steps/guidance/shift left at -1 from the model config's defaults and resolves

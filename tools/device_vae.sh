@@ -40,7 +40,20 @@ if want bench; then
   python3 tools/vae_crosscheck.py --bench --json-out "$OUT/diffusers_bench.json" 2>&1 | tail -4
   if want cuda; then
     for size in 21,60,104 21,90,160; do
-      "$D" --vae synthetic:0 --latents $size --seed 2 --device cuda --precision bf16 --repeat 3 --io /tmp/vae_big.safetensors 2>&1 | tail -1
+      "$D" --vae synthetic:0 --latents $size --seed 2 --device cuda --precision bf16 --repeat 3 --io none 2>&1 | tail -2
     done
+    "$D" --vae synthetic:0 --latents 21,60,104 --seed 2 --device cuda --precision bf16 --vae-conv im2col --io none 2>&1 | tail -2
   fi
+fi
+if want sanitize; then
+  (cd "$B/data" && for tool in memcheck racecheck initcheck synccheck; do
+     timeout 120 /usr/local/cuda/bin/compute-sanitizer --tool $tool --error-exitcode 9 "$B/bin/vae_ops_cuda_test" \
+       --gtest_filter='VaeDecoderCuda.*' > "$OUT/$tool-vae.log" 2>&1
+     echo "$tool vae_ops_cuda_test (small decodes, both engines): rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-vae.log" | tail -1)"
+   done)
+fi
+if want video; then
+  # A 480p video from the synthetic 1.3B model on the GPU (2 steps, 9 frames), written by repro.
+  (cd "$B/data" && "$B/bin/repro" run --device cuda --model wan2.1-t2v-1.3b --steps 2 --frames 9 --runs 2 --no-golden \
+      --vae synthetic:0 --video "$OUT/video480.y4m" --report "$OUT/run_video.json" 2>&1 | tail -9)
 fi

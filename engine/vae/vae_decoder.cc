@@ -115,15 +115,18 @@ Result<Tensor> VaeDecoder::decode(const Tensor& latents_in, VaeObserver* observe
   const int64_t scale = config_.spatial_scale();
   const int64_t out_frames = config_.video_frames(frames);
   WAN_ASSIGN_OR_RETURN(Tensor video, Tensor::empty({3, out_frames, h * scale, w * scale}, DType::kF32));
-  WAN_ASSIGN_OR_RETURN(Tensor z_all, ops_->denormalize(latents));
-  WAN_ASSIGN_OR_RETURN(Tensor q_all, ops_->conv(z_all, Tensor(), "post_quant_conv", Tensor()));
-  if (observer) observer->on_vae_op(-1, "post_quant_conv", q_all);
+  // Frame by frame from a host copy (16 x T x h x w floats): post_quant_conv is 1x1x1, so per
+  // frame equals diffusers' whole-tensor call, and no op needs a strided device slice.
+  WAN_ASSIGN_OR_RETURN(const Tensor host_latents, latents.to(Device::cpu()));
   Caches caches;
   int64_t written = 0;
   for (int64_t t = 0; t < frames; ++t) {
     const auto start = std::chrono::steady_clock::now();
-    WAN_ASSIGN_OR_RETURN(Tensor zt_view, q_all.slice(1, t, t + 1));
-    WAN_ASSIGN_OR_RETURN(Tensor zt, zt_view.clone());
+    WAN_ASSIGN_OR_RETURN(const Tensor frame_view, host_latents.slice(1, t, t + 1));
+    WAN_ASSIGN_OR_RETURN(const Tensor frame, frame_view.clone());
+    WAN_ASSIGN_OR_RETURN(const Tensor z, ops_->denormalize(frame));
+    WAN_ASSIGN_OR_RETURN(const Tensor zt, ops_->conv(z, Tensor(), "post_quant_conv", Tensor()));
+    if (observer) observer->on_vae_op(t, "post_quant_conv", zt);
     WAN_ASSIGN_OR_RETURN(Tensor out, decode_frame(t, zt, caches, observer));
     caches.first_chunk = false;
     WAN_ASSIGN_OR_RETURN(Tensor host, ops_->finish(out));

@@ -102,7 +102,15 @@ class VaeDecoder {
 // Builds the decoder on `device` ("cpu" or "cuda[:N]"); precision "fp32" (CPU only: all-fp32
 // reference) or "bf16" (the GPU path; on the CPU its rounding points emulated). The decoder
 // holds its own copy of `weights` (tensors are shared, not copied).
+// On CUDA, conv_engine picks the convolution engine (it changes bits: a recorded choice) and
+// cudnn_path where cuDNN is looked for first ("" = search).
+enum class VaeConvEngine {
+  kCudnn,   // cuDNN found at run time (kernels/vae/cudnn_conv.h), bias + residual epilogue
+  kIm2col,  // im2col panels x cuBLASLt, fp32 accumulators, one rounding (no cuDNN needed)
+};
 Result<std::unique_ptr<VaeDecoder>> make_vae_decoder(const VaeWeights& weights, Device device,
-                                                     const std::string& precision);
+                                                     const std::string& precision,
+                                                     VaeConvEngine conv_engine = VaeConvEngine::kCudnn,
+                                                     const std::string& cudnn_path = "");
 
 }  // namespace wan

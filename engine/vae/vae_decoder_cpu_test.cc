@@ -428,12 +428,12 @@ TEST(VaeDecoderCpu, ObserverSeesEveryOpPerFrame) {
   const VaeWeights w = VaeWeights::synthetic(c, 7).value();
   auto d = make_vae_decoder(w, Device::cpu(), "fp32").value();
   ASSERT_TRUE(d->decode(random_latents(c, 2, 2, 2, 3), &names).ok());
-  // post_quant_conv, then per latent frame: conv_in, 3 mid, 4 x 3 residuals, 3 upsamples,
-  // head; the time_convs from frame 1 on.
-  EXPECT_EQ(names.seen.front(), "-1:post_quant_conv");
+  // Per latent frame: post_quant_conv, conv_in, 3 mid, 4 x 3 residuals, 3 upsamples, head;
+  // the time_convs from frame 1 on.
+  EXPECT_EQ(names.seen.front(), "0:post_quant_conv");
   EXPECT_EQ(std::count(names.seen.begin(), names.seen.end(), "0:up0.time_conv"), 0);
   EXPECT_EQ(std::count(names.seen.begin(), names.seen.end(), "1:up0.time_conv"), 1);
-  EXPECT_EQ(names.seen.size(), 1u + 2 * (1 + 3 + 12 + 3 + 1) + 2);
+  EXPECT_EQ(names.seen.size(), 2 * (1 + 1 + 3 + 12 + 3 + 1) + 2u);
 }
 
 TEST(VaeDecoderCpu, WrongLatentsAreRefused) {

@@ -1,9 +1,11 @@
 // The CUDA backend of the VAE decoder: bf16 activations [C, T, H, W] on one GPU, fp32
 // accumulation, the CPU reference's bf16 rounding points (vae_ops_cpu.h with round_bf16):
-// weights, the denormalised input and every op's output rounded to bf16 once (a convolution's
-// bias and residual are added in fp32 before that rounding). Convolutions are im2col panels
-// times the bf16 weight through cuBLASLt (fp32 output, plans without atomic reductions);
-// attention is two GEMMs around a row-softmax kernel. Bit-identical run to run.
+// weights, the denormalised input and every op's output rounded to bf16. Convolutions run on
+// one of two engines (VaeConvEngine, recorded in describe()): cuDNN found at run time (bf16
+// output, then bias and residual added in fp32 and rounded again), or im2col panels times the
+// bf16 weight through cuBLASLt (fp32 output, bias and residual before one rounding: the CPU
+// reference's exact rounding points). Attention is two GEMMs around a row-softmax kernel.
+// Deterministic algorithms only; bit-identical run to run.
 // Not here: fp32 decoding on the GPU (the CPU reference does that), tiling of the attention.
 #pragma once
 
@@ -17,11 +19,15 @@
 #include <cuda_runtime_api.h>
 
 #include "engine/vae/vae_decoder.h"
+#include "kernels/vae/cudnn_conv.h"
 #include "kernels/vae/vae_kernels.h"
 
 namespace wan {
 
 struct VaeOpsCudaOptions {
+  VaeConvEngine conv_engine = VaeConvEngine::kCudnn;
+  std::string cudnn_path;  // "" = search (CudnnLibrary::load)
+  size_t max_cudnn_workspace_bytes = size_t{512} << 20;
   // im2col panel bound: a convolution's pixels are processed in row panels of at most this
   // many bytes of bf16 columns (K = Cin*27 bf16 per pixel).
   size_t max_column_bytes = size_t{256} << 20;
@@ -41,7 +47,7 @@ class VaeOpsCuda : public VaeOps {
   VaeOpsCuda& operator=(const VaeOpsCuda&) = delete;
 
   Device device() const override { return device_; }
-  std::string describe() const override { return "cuda bf16 (im2col + cuBLASLt)"; }
+  std::string describe() const override;
 
   // Every op below is asynchronous on the legacy default stream (so Tensor::copy_from, which
   // synchronises that stream, sees its results) and takes / returns contiguous bf16 tensors
@@ -56,7 +62,7 @@ class VaeOpsCuda : public VaeOps {
   Result<Tensor> next_history(const Tensor& history, const Tensor& x) override;
   Result<Tensor> finish(const Tensor& x) override;  // host f32, clamped to [-1, 1]
 
-  // "name: algo ..." for every GEMM plan made so far (reports).
+  // "name: algo ..." for every GEMM and cuDNN plan made so far (reports).
   std::vector<std::string> gemm_plans() const;
 
  private:
@@ -69,6 +75,11 @@ class VaeOpsCuda : public VaeOps {
     Tensor bias;                  // f32 [out], values rounded to bf16
   };
   Result<const DeviceConv*> prepared_conv(const std::string& weight);
+  Result<Tensor> conv_cudnn(const Tensor& x, const Tensor& history, const std::string& weight, const DeviceConv& c,
+                            const Tensor& residual);
+  // A bf16 activation from a pool of freed blocks (one stream orders every use, so a block
+  // released by a tensor can be handed out again at once): no cudaMalloc/cudaFree per op.
+  Result<Tensor> activation(const Shape& shape);
   Result<const Tensor*> prepared_gamma(const std::string& gamma);
   Result<const CublasLtGemmF32Out*> gemm(const GemmF32OutShape& shape);
   // Grow-only scratch buffer `slot`, reused across calls (one stream orders every use).
@@ -86,6 +97,11 @@ class VaeOpsCuda : public VaeOps {
   Tensor latents_std_, latents_mean_;     // f32 [z_dim] on the device
   std::map<GemmF32OutShape, std::unique_ptr<CublasLtGemmF32Out>> gemms_;
   std::vector<Tensor> scratch_;
+  struct BlockPool;
+  std::shared_ptr<BlockPool> pool_;
+  const CudnnLibrary* cudnn_ = nullptr;
+  std::unique_ptr<CudnnHandle> cudnn_handle_;
+  std::map<std::string, std::unique_ptr<CudnnConv>> cudnn_convs_;  // by weight and shape
 };
 
 }  // namespace wan

@@ -12,7 +12,7 @@ const std::set<std::string>& case_value_flags() {
   static const std::set<std::string> kFlags = {
       "model", "weights", "backend", "device", "precision", "seed", "steps", "timesteps",
       "frames", "height", "width", "guidance", "shift", "scheduler", "prompt-embeds",
-      "negative-embeds", "noise", "vae", "vae-config"};
+      "negative-embeds", "noise", "vae", "vae-config", "vae-conv", "cudnn"};
   return kFlags;
 }
 
@@ -54,6 +54,8 @@ Result<RunCase> case_from_flags(const Flags& f) {
   r.noise_path = f.get("noise");
   c.vae = f.get("vae");
   c.vae_config = f.get("vae-config", c.vae_config);
+  c.vae_conv = f.get("vae-conv", c.vae_conv);
+  c.cudnn_path = f.get("cudnn");
   if (f.has("vae-config") && c.vae.empty())
     return invalid_argument("--vae-config needs --vae (synthetic:SEED or a VAE checkpoint) to decode with");
   WAN_RETURN_IF_ERROR(c.resolve());

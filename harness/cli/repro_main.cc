@@ -53,6 +53,12 @@ case flags (defaults: the built-in case, wan-tiny on synthetic weights, 8 steps)
   --seed N  --steps N  --timesteps 1000,757,522  --frames N  --height N  --width N
   --guidance G  --shift S  --scheduler flow_unipc|flow_euler
   --prompt-embeds FILE  --negative-embeds FILE  --noise FILE   (safetensors)
+  --vae synthetic:SEED|PATH   decode the latents (Wan2.1 VAE; diffusers vae/ folder or file,
+                 or the original Wan2.1 VAE keys as safetensors); frames SHA-1 per run
+  --vae-config wan2.1-vae|vae-tiny|FILE.json   --vae-conv cudnn|im2col (CUDA convolutions)
+  --cudnn PATH   where libcudnn.so.9 is looked for first (else searched: loader path,
+                 /usr/local/cuda/lib64, Python site-packages nvidia/cudnn/lib)
+run only: --video OUT.y4m|OUT.mp4|FOLDER (PNG frames)  --fps 16
 
 exit codes: 0 ok (deterministic; golden matched, missing or not comparable), 1 runs differ,
   2 bad command line, 3 corrupt or unreadable input file, 4 golden mismatch,

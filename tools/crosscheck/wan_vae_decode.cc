@@ -1,7 +1,7 @@
 // wan_vae_decode: exports what diffusers needs to check our VAE decoder, and times ours:
 //   wan_vae_decode --vae-config wan2.1-vae --vae synthetic:0 --latents 3,8,8 --seed 1
 //       --device cpu --precision fp32 --save-weights W.safetensors --io IO.safetensors
-//       [--repeat N]
+//       [--repeat N] [--vae-conv cudnn|im2col] [--cudnn PATH]      (--io none: time only)
 // IO holds latents f32 [1,16,T,h,w] (normalised, as the DiT makes them) and video f32
 // [1,3,T',8h,8w] (our decode, clamped to [-1,1]); metadata: device, precision, decoder,
 // seconds (per decode), frames_sha1. --repeat decodes N times and fails (exit 1) unless every
@@ -18,6 +18,8 @@
 #include "engine/vae/vae_decoder.h"
 #include "engine/vae/video_frames.h"
 #include "harness/hashing.h"
+
+#include <cuda_runtime_api.h>
 
 namespace {
 
@@ -40,7 +42,7 @@ int main(int argc, char** argv) {
   if (io_path.empty()) {
     std::fprintf(stderr, "usage: wan_vae_decode --io IO.safetensors [--save-weights W.safetensors] "
                          "[--vae-config wan2.1-vae] [--vae synthetic:0|PATH] [--latents T,h,w] [--seed 1] "
-                         "[--device cpu|cuda] [--precision fp32|bf16] [--repeat 1]\n");
+                         "[--device cpu|cuda] [--precision fp32|bf16] [--vae-conv cudnn|im2col] [--cudnn PATH] [--repeat 1]\n");
     return 2;
   }
   auto config = resolve_vae_config(flag(argc, argv, "vae-config", "wan2.1-vae"));
@@ -64,7 +66,12 @@ int main(int argc, char** argv) {
   auto device = parse_device(flag(argc, argv, "device", "cpu"));
   if (!device.ok()) return fail(device.status());
   const std::string precision = flag(argc, argv, "precision", device->is_cpu() ? "fp32" : "bf16");
-  auto decoder = make_vae_decoder(weights.value(), device.value(), precision);
+  const std::string engine = flag(argc, argv, "vae-conv", "cudnn");
+  size_t free_before = 0, total = 0;
+  if (device->is_cuda()) cudaMemGetInfo(&free_before, &total);
+  auto decoder = make_vae_decoder(weights.value(), device.value(), precision,
+                                  engine == "im2col" ? VaeConvEngine::kIm2col : VaeConvEngine::kCudnn,
+                                  flag(argc, argv, "cudnn", ""));
   if (!decoder.ok()) return fail(decoder.status());
   const int repeat = std::stoi(flag(argc, argv, "repeat", "1"));
   std::set<std::string> hashes;
@@ -82,11 +89,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "decode %d/%d: %.3f s, frames %s\n", i + 1, repeat, seconds.back(),
                  sha1_frames(frames.value()).c_str());
   }
+  if (device->is_cuda()) {
+    // The decoder keeps what it allocated (pooled activations, scratch, plans), so the memory
+    // in use after the decodes is its peak, workspaces and library handles included.
+    size_t free_after = 0;
+    cudaMemGetInfo(&free_after, &total);
+    std::printf("device memory held by the decoder after %d decode(s): %.2f GiB\n", repeat,
+                (static_cast<double>(free_before) - static_cast<double>(free_after)) / (1u << 30));
+  }
   std::string times;
   for (double s : seconds) times += (times.empty() ? "" : ",") + std::to_string(s);
   auto z5 = latents->reshape({1, latents->size(0), dims[0], dims[1], dims[2]});
   auto v5 = video.reshape({1, 3, video.size(1), video.size(2), video.size(3)});
-  const Status written = write_safetensors(io_path, {{"latents", z5.value()}, {"video", v5.value()}},
+  const Status written = io_path == "none" ? Status() : write_safetensors(io_path, {{"latents", z5.value()}, {"video", v5.value()}},
                                            {{"device", device->to_string()},
                                             {"precision", precision},
                                             {"decoder", decoder.value()->describe()},
