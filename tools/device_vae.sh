@@ -4,7 +4,7 @@
 # CPU in fp32 and with bf16 rounding points, and on the GPU when built), diffusers' bf16
 # decode of 21 latent frames at 480x832 and 720x1280 (time, peak memory) and ours beside it.
 # The bundle may travel compressed (prev/bundle.tar.xz); the diffusers wheel in .whl/.
-# Usage (repo root on the GPU machine): tools/device_vae.sh [tests|crosscheck|bench|cuda]...
+# Usage (repo root on the GPU machine): tools/device_vae.sh [tests|vaetest|crosscheck|bench|cuda|sanitize|video]...
 set -uo pipefail
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
@@ -23,9 +23,12 @@ D="$B/bin/wan_vae_decode"
 if want tests; then
   "$B/run_tests.sh" "$OUT/tests" 2>&1 | tail -25
 fi
+if want vaetest; then
+  (cd "$B/data" && "$B/bin/vae_ops_cuda_test" 2>&1 | grep -E "^\[  |conv \[|decode T=|cuda bf16|rel L2|FAIL|Failure|expected|Which" | head -60)
+fi
 if want crosscheck; then
   # The full Wan2.1 VAE on synthetic weights, 3 latent frames of 8x12 (9 frames of 64x96).
-  "$D" --vae synthetic:0 --latents 3,8,12 --seed 1 --device cpu --precision fp32 --repeat 2 \
+  "$D" --vae synthetic:0 --latents 3,8,12 --seed 1 --device cpu --precision fp32 --repeat 1 \
        --save-weights /tmp/vae_w.safetensors --io /tmp/vae_io32.safetensors
   "$D" --vae synthetic:0 --latents 3,8,12 --seed 1 --device cpu --precision bf16 --io /tmp/vae_io16cpu.safetensors
   python3 tools/vae_crosscheck.py --weights /tmp/vae_w.safetensors --io /tmp/vae_io32.safetensors \

@@ -24,6 +24,8 @@ enum ScratchSlot : int {
   kConvInput,    // cuDNN conv: bf16 [cin, 2 + T, H, W], the history in front of x
   kConvRaw,      // cuDNN conv: bf16 [cout, T, H, W] before bias and residual
   kCudnnWorkspace,
+  kCudnnStageX,  // cuDNN channels-last copies of x and y
+  kCudnnStageY,
   kScratchSlots,
 };
 
@@ -190,11 +192,16 @@ Result<const VaeOpsCuda::DeviceConv*> VaeOpsCuda::prepared_conv(const std::strin
   c.k = c.in * c.kt * c.kh * c.kw;
   // cuDNN takes the weight as stored, [out, in, kt, kh, kw]; the GEMM wants 16-byte rows.
   c.k_padded = options_.conv_engine == VaeConvEngine::kCudnn ? c.k : round_up(c.k, kRowAlign);
-  // [out, k] in (ci, dt, dy, dx) order as stored, rounded to bf16, rows padded with zeros.
+  // [out, k] in (ci, dt, dy, dx) order as stored, rounded to bf16, rows padded with zeros;
+  // for cuDNN's channels-last kernels, [out, dt, dy, dx, ci].
   std::vector<uint16_t> wb(static_cast<size_t>(c.out * c.k_padded), 0);
   const float* wf = w.data<float>();
+  const int64_t taps = c.kt * c.kh * c.kw;
   for (int64_t o = 0; o < c.out; ++o)
-    for (int64_t k = 0; k < c.k; ++k) wb[o * c.k_padded + k] = f32_to_bf16_bits(wf[o * c.k + k]);
+    for (int64_t k = 0; k < c.k; ++k) {
+      const int64_t dst = options_.conv_engine == VaeConvEngine::kCudnn ? (k % taps) * c.in + k / taps : k;
+      wb[o * c.k_padded + dst] = f32_to_bf16_bits(wf[o * c.k + k]);
+    }
   std::vector<float> bias(b.data<float>(), b.data<float>() + c.out);
   for (float& v : bias) v = round_to_bf16(v);
   Tensor host = Tensor::wrap(wb.data(), {c.out, c.k_padded}, DType::kBF16, Device::cpu());
@@ -332,14 +339,17 @@ Result<Tensor> VaeOpsCuda::conv_cudnn(const Tensor& x, const Tensor& history, co
     shape.kt = c.kt;
     shape.kh = c.kh;
     shape.kw = c.kw;
+    shape.channels_last = true;
     WAN_RETURN_IF_ERROR(plan->plan(*cudnn_handle_, shape, options_.max_cudnn_workspace_bytes).with_context(
         "VAE conv '" + weight + "'"));
     it = cudnn_convs_.emplace(key, std::move(plan)).first;
   }
   const CudnnConv& plan = *it->second;
   WAN_ASSIGN_OR_RETURN(void* ws, scratch(kCudnnWorkspace, plan.workspace_bytes()));
+  WAN_ASSIGN_OR_RETURN(void* stage_x, scratch(kCudnnStageX, plan.x_bytes()));
+  WAN_ASSIGN_OR_RETURN(void* stage_y, scratch(kCudnnStageY, plan.y_bytes()));
   WAN_ASSIGN_OR_RETURN(Tensor y, activation({c.out, frames, h, w}));
-  WAN_RETURN_IF_ERROR(plan.run(input, c.weight.raw_data(), y.raw_data(), ws));
+  WAN_RETURN_IF_ERROR(plan.run(input, c.weight.raw_data(), y.raw_data(), ws, stage_x, stage_y));
   launch_vae_bias_residual(bits(y), c.bias.data<float>(), residual.defined() ? bits(residual) : nullptr,
                            mutable_bits(y), c.out, frames * plane, stream_);
   return y;

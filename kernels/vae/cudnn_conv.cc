@@ -24,7 +24,7 @@ struct CudnnApi {
   X(cudnnCreateConvolutionDescriptor) X(cudnnDestroyConvolutionDescriptor)                        \
   X(cudnnSetConvolutionNdDescriptor) X(cudnnSetConvolutionMathType)                               \
   X(cudnnGetConvolutionForwardAlgorithm_v7) X(cudnnGetConvolutionForwardWorkspaceSize)            \
-  X(cudnnConvolutionForward)
+  X(cudnnConvolutionForward) X(cudnnTransformTensor)
   WAN_CUDNN_FUNCTIONS(WAN_CUDNN_FN)
 #undef WAN_CUDNN_FN
 };
@@ -159,7 +159,9 @@ void CudnnConv::destroy() {
   if (y_desc_) api.cudnnDestroyTensorDescriptor(static_cast<cudnnTensorDescriptor_t>(y_desc_));
   if (w_desc_) api.cudnnDestroyFilterDescriptor(static_cast<cudnnFilterDescriptor_t>(w_desc_));
   if (conv_desc_) api.cudnnDestroyConvolutionDescriptor(static_cast<cudnnConvolutionDescriptor_t>(conv_desc_));
-  x_desc_ = y_desc_ = w_desc_ = conv_desc_ = nullptr;
+  if (x_nc_desc_) api.cudnnDestroyTensorDescriptor(static_cast<cudnnTensorDescriptor_t>(x_nc_desc_));
+  if (y_nc_desc_) api.cudnnDestroyTensorDescriptor(static_cast<cudnnTensorDescriptor_t>(y_nc_desc_));
+  x_desc_ = y_desc_ = w_desc_ = conv_desc_ = x_nc_desc_ = y_nc_desc_ = nullptr;
   handle_ = nullptr;
 }
 
@@ -191,9 +193,28 @@ Status CudnnConv::plan(const CudnnHandle& handle, const CudnnConvShape& s, size_
                      static_cast<int>(s.height), static_cast<int>(s.width)};
   const int wd[5] = {static_cast<int>(s.out_channels), static_cast<int>(s.in_channels), static_cast<int>(s.kt),
                      static_cast<int>(s.kh), static_cast<int>(s.kw)};
-  WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(x, CUDNN_DATA_BFLOAT16, 5, xd, strides(xd).data()));
-  WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(y, CUDNN_DATA_BFLOAT16, 5, yd, strides(yd).data()));
-  WAN_CUDNN_CHECK(api, api.cudnnSetFilterNdDescriptor(w, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NCHW, 5, wd));
+  // Channels-last strides of NCDHW dims: c fastest.
+  auto strides_last = [](const int* d) {
+    return std::vector<int>{d[1] * d[2] * d[3] * d[4], 1, d[3] * d[4] * d[1], d[4] * d[1], d[1]};
+  };
+  if (s.channels_last) {
+    cudnnTensorDescriptor_t xn, yn;
+    WAN_CUDNN_CHECK(api, api.cudnnCreateTensorDescriptor(&xn));
+    x_nc_desc_ = xn;
+    WAN_CUDNN_CHECK(api, api.cudnnCreateTensorDescriptor(&yn));
+    y_nc_desc_ = yn;
+    WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(xn, CUDNN_DATA_BFLOAT16, 5, xd, strides(xd).data()));
+    WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(yn, CUDNN_DATA_BFLOAT16, 5, yd, strides(yd).data()));
+    WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(x, CUDNN_DATA_BFLOAT16, 5, xd, strides_last(xd).data()));
+    WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(y, CUDNN_DATA_BFLOAT16, 5, yd, strides_last(yd).data()));
+    WAN_CUDNN_CHECK(api, api.cudnnSetFilterNdDescriptor(w, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NHWC, 5, wd));
+  } else {
+    WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(x, CUDNN_DATA_BFLOAT16, 5, xd, strides(xd).data()));
+    WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(y, CUDNN_DATA_BFLOAT16, 5, yd, strides(yd).data()));
+    WAN_CUDNN_CHECK(api, api.cudnnSetFilterNdDescriptor(w, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NCHW, 5, wd));
+  }
+  x_bytes_ = static_cast<size_t>(xd[0]) * xd[1] * xd[2] * xd[3] * xd[4] * 2;
+  y_bytes_ = static_cast<size_t>(yd[0]) * yd[1] * yd[2] * yd[3] * yd[4] * 2;
   const int pad[3] = {0, static_cast<int>(s.kh / 2), static_cast<int>(s.kw / 2)};
   const int one[3] = {1, 1, 1};
   WAN_CUDNN_CHECK(api, api.cudnnSetConvolutionNdDescriptor(c, 3, pad, one, one, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
@@ -213,23 +234,38 @@ Status CudnnConv::plan(const CudnnHandle& handle, const CudnnConvShape& s, size_
       continue;
     algo_ = static_cast<int>(p.algo);
     workspace_bytes_ = bytes;
-    algorithm_ = std::string(algo_name(p.algo)) + (p.mathType == CUDNN_TENSOR_OP_MATH ? " (tensor ops)" : "");
+    algorithm_ = std::string(algo_name(p.algo)) + (p.mathType == CUDNN_TENSOR_OP_MATH ? " (tensor ops)" : "") +
+                 (s.channels_last ? ", channels-last" : ", NCDHW");
     return Status();
   }
   return unimplemented("cuDNN " + handle.library().version_string() + " offers no deterministic algorithm within " +
                        std::to_string(max_workspace >> 20) + " MiB of workspace for this convolution");
 }
 
-Status CudnnConv::run(const void* x, const void* w, void* y, void* workspace) const {
+Status CudnnConv::run(const void* x, const void* w, void* y, void* workspace, void* x_staging,
+                      void* y_staging) const {
   if (!handle_) return failed_precondition("cuDNN conv: run() before plan()");
   const CudnnApi& api = handle_->library().api();
+  const auto h = static_cast<cudnnHandle_t>(handle_->get());
   const float alpha = 1.0f, beta = 0.0f;
+  const void* conv_x = x;
+  void* conv_y = y;
+  if (shape_.channels_last) {
+    if (!x_staging || !y_staging) return invalid_argument("cuDNN conv: channels-last runs need staging buffers");
+    WAN_CUDNN_CHECK(api, api.cudnnTransformTensor(h, &alpha, static_cast<cudnnTensorDescriptor_t>(x_nc_desc_), x, &beta,
+                                                  static_cast<cudnnTensorDescriptor_t>(x_desc_), x_staging));
+    conv_x = x_staging;
+    conv_y = y_staging;
+  }
   WAN_CUDNN_CHECK(api, api.cudnnConvolutionForward(
-                           static_cast<cudnnHandle_t>(handle_->get()), &alpha, static_cast<cudnnTensorDescriptor_t>(x_desc_), x,
+                           h, &alpha, static_cast<cudnnTensorDescriptor_t>(x_desc_), conv_x,
                            static_cast<cudnnFilterDescriptor_t>(w_desc_), w,
                            static_cast<cudnnConvolutionDescriptor_t>(conv_desc_),
                            static_cast<cudnnConvolutionFwdAlgo_t>(algo_), workspace, workspace_bytes_, &beta,
-                           static_cast<cudnnTensorDescriptor_t>(y_desc_), y));
+                           static_cast<cudnnTensorDescriptor_t>(y_desc_), conv_y));
+  if (shape_.channels_last)
+    WAN_CUDNN_CHECK(api, api.cudnnTransformTensor(h, &alpha, static_cast<cudnnTensorDescriptor_t>(y_desc_), conv_y,
+                                                  &beta, static_cast<cudnnTensorDescriptor_t>(y_nc_desc_), y));
   return Status();
 }
 
