@@ -4,7 +4,7 @@
 # CPU in fp32 and with bf16 rounding points, and on the GPU when built), diffusers' bf16
 # decode of 21 latent frames at 480x832 and 720x1280 (time, peak memory) and ours beside it.
 # The bundle may travel compressed (prev/bundle.tar.xz); the diffusers wheel in .whl/.
-# Usage (repo root on the GPU machine): tools/device_vae.sh [tests|vaetest|crosscheck|bench|cuda|sanitize|video]...
+# Usage (repo root on the GPU machine): tools/device_vae.sh [tests|vaetest|crosscheck|bench|cuda|im2col|sanitize|video|profile]...
 set -uo pipefail
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
@@ -45,7 +45,9 @@ if want bench; then
     for size in 21,60,104 21,90,160; do
       "$D" --vae synthetic:0 --latents $size --seed 2 --device cuda --precision bf16 --repeat 3 --io none 2>&1 | tail -2
     done
-    "$D" --vae synthetic:0 --latents 21,60,104 --seed 2 --device cuda --precision bf16 --vae-conv im2col --io none 2>&1 | tail -2
+    if want im2col; then
+      "$D" --vae synthetic:0 --latents 21,60,104 --seed 2 --device cuda --precision bf16 --vae-conv im2col --io none 2>&1 | tail -2
+    fi
   fi
 fi
 if want sanitize; then
@@ -59,4 +61,9 @@ if want video; then
   # A 480p video from the synthetic 1.3B model on the GPU (2 steps, 9 frames), written by repro.
   (cd "$B/data" && "$B/bin/repro" run --device cuda --model wan2.1-t2v-1.3b --steps 2 --frames 9 --runs 2 --no-golden \
       --vae synthetic:0 --video "$OUT/video480.y4m" --report "$OUT/run_video.json" 2>&1 | tail -9)
+fi
+if want profile; then
+  # Per-kernel CUPTI table of one 480p decode (the wan-tiny DiT's one step is negligible beside it).
+  (cd "$B/data" && "$B/bin/repro" run --device cuda --model wan-tiny --height 480 --width 832 --frames 81 --steps 1 \
+      --runs 1 --no-golden --vae synthetic:0 --report "$OUT/profile480.json" 2>&1 | tail -9)
 fi

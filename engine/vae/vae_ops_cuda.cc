@@ -21,10 +21,8 @@ enum ScratchSlot : int {
   kRowSums,      // attention: f32 [tokens_padded]
   kAttnOut,      // attention: f32 [C, tokens_padded]
   kFinish,       // finish: f32 copy before the host transfer
-  kConvInput,    // cuDNN conv: bf16 [cin, 2 + T, H, W], the history in front of x
-  kConvRaw,      // cuDNN conv: bf16 [cout, T, H, W] before bias and residual
   kCudnnWorkspace,
-  kCudnnStageX,  // cuDNN channels-last copies of x and y
+  kCudnnStageX,  // cuDNN: [history, x] channels-last, and its channels-last output
   kCudnnStageY,
   kScratchSlots,
 };
@@ -311,21 +309,6 @@ Result<Tensor> VaeOpsCuda::conv_cudnn(const Tensor& x, const Tensor& history, co
                                       const DeviceConv& c, const Tensor& residual) {
   const int64_t cin = x.size(0), frames = x.size(1), h = x.size(2), w = x.size(3), plane = h * w;
   const bool causal = c.kt == 3;
-  const void* input = x.raw_data();
-  if (causal) {
-    // [history (2 frames, zeros when absent), x] per channel: two pitched copies.
-    const size_t e = 2, pitch = static_cast<size_t>((frames + 2) * plane) * e;
-    WAN_ASSIGN_OR_RETURN(void* xin, scratch(kConvInput, static_cast<size_t>(cin) * pitch));
-    if (history.defined()) {
-      WAN_CUDA_CHECK(cudaMemcpy2DAsync(xin, pitch, history.raw_data(), 2 * plane * e, 2 * plane * e, cin,
-                                       cudaMemcpyDeviceToDevice, stream_));
-    } else {
-      WAN_CUDA_CHECK(cudaMemset2DAsync(xin, pitch, 0, 2 * plane * e, cin, stream_));
-    }
-    WAN_CUDA_CHECK(cudaMemcpy2DAsync(static_cast<char*>(xin) + 2 * plane * e, pitch, x.raw_data(),
-                                     frames * plane * e, frames * plane * e, cin, cudaMemcpyDeviceToDevice, stream_));
-    input = xin;
-  }
   const std::string key = weight + "@" + std::to_string(frames) + "x" + std::to_string(h) + "x" + std::to_string(w);
   auto it = cudnn_convs_.find(key);
   if (it == cudnn_convs_.end()) {
@@ -349,9 +332,16 @@ Result<Tensor> VaeOpsCuda::conv_cudnn(const Tensor& x, const Tensor& history, co
   WAN_ASSIGN_OR_RETURN(void* stage_x, scratch(kCudnnStageX, plan.x_bytes()));
   WAN_ASSIGN_OR_RETURN(void* stage_y, scratch(kCudnnStageY, plan.y_bytes()));
   WAN_ASSIGN_OR_RETURN(Tensor y, activation({c.out, frames, h, w}));
-  WAN_RETURN_IF_ERROR(plan.run(input, c.weight.raw_data(), y.raw_data(), ws, stage_x, stage_y));
-  launch_vae_bias_residual(bits(y), c.bias.data<float>(), residual.defined() ? bits(residual) : nullptr,
-                           mutable_bits(y), c.out, frames * plane, stream_);
+  // [history (2 frames, zeros when absent), x] channels-last in one pass; the conv; then bias and
+  // residual on the way back to channel-major, in one pass.
+  const int64_t history_pixels = causal ? 2 * plane : 0;
+  launch_vae_to_channels_last(causal && history.defined() ? bits(history) : nullptr, bits(x),
+                              static_cast<uint16_t*>(stage_x), cin, history_pixels, history_pixels + frames * plane,
+                              stream_);
+  WAN_RETURN_IF_ERROR(plan.run_channels_last(stage_x, c.weight.raw_data(), stage_y, ws));
+  launch_vae_from_channels_last(static_cast<const uint16_t*>(stage_y), c.bias.data<float>(),
+                                residual.defined() ? bits(residual) : nullptr, mutable_bits(y), c.out, frames * plane,
+                                stream_);
   return y;
 }
 

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "kernels/cpu/parallel.h"
+
 namespace wan {
 
 Result<VideoFrames> video_to_frames(const Tensor& video) {
@@ -15,12 +17,15 @@ Result<VideoFrames> video_to_frames(const Tensor& video) {
   const int64_t plane = f.height * f.width, n = f.frames * plane;
   f.rgb.resize(static_cast<size_t>(n * VideoFrames::kChannels));
   const float* x = video.data<float>();
-  for (int64_t c = 0; c < 3; ++c)
-    for (int64_t i = 0; i < n; ++i) {
-      float v = x[c * n + i] / 2.0f + 0.5f;
-      v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;  // NaN -> 0
-      f.rgb[static_cast<size_t>(i * 3 + c)] = static_cast<uint8_t>(v * 255.0f);
-    }
+  uint8_t* rgb = f.rgb.data();
+  cpu::parallel_for(n, 1 << 16, [&](int64_t begin, int64_t end) {  // each element is independent
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t i = begin; i < end; ++i) {
+        float v = x[c * n + i] / 2.0f + 0.5f;
+        v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;  // NaN -> 0
+        rgb[i * 3 + c] = static_cast<uint8_t>(v * 255.0f);
+      }
+  });
   return f;
 }
 

@@ -24,7 +24,7 @@ struct CudnnApi {
   X(cudnnCreateConvolutionDescriptor) X(cudnnDestroyConvolutionDescriptor)                        \
   X(cudnnSetConvolutionNdDescriptor) X(cudnnSetConvolutionMathType)                               \
   X(cudnnGetConvolutionForwardAlgorithm_v7) X(cudnnGetConvolutionForwardWorkspaceSize)            \
-  X(cudnnConvolutionForward) X(cudnnTransformTensor)
+  X(cudnnConvolutionForward)
   WAN_CUDNN_FUNCTIONS(WAN_CUDNN_FN)
 #undef WAN_CUDNN_FN
 };
@@ -159,9 +159,7 @@ void CudnnConv::destroy() {
   if (y_desc_) api.cudnnDestroyTensorDescriptor(static_cast<cudnnTensorDescriptor_t>(y_desc_));
   if (w_desc_) api.cudnnDestroyFilterDescriptor(static_cast<cudnnFilterDescriptor_t>(w_desc_));
   if (conv_desc_) api.cudnnDestroyConvolutionDescriptor(static_cast<cudnnConvolutionDescriptor_t>(conv_desc_));
-  if (x_nc_desc_) api.cudnnDestroyTensorDescriptor(static_cast<cudnnTensorDescriptor_t>(x_nc_desc_));
-  if (y_nc_desc_) api.cudnnDestroyTensorDescriptor(static_cast<cudnnTensorDescriptor_t>(y_nc_desc_));
-  x_desc_ = y_desc_ = w_desc_ = conv_desc_ = x_nc_desc_ = y_nc_desc_ = nullptr;
+  x_desc_ = y_desc_ = w_desc_ = conv_desc_ = nullptr;
   handle_ = nullptr;
 }
 
@@ -198,13 +196,6 @@ Status CudnnConv::plan(const CudnnHandle& handle, const CudnnConvShape& s, size_
     return std::vector<int>{d[1] * d[2] * d[3] * d[4], 1, d[3] * d[4] * d[1], d[4] * d[1], d[1]};
   };
   if (s.channels_last) {
-    cudnnTensorDescriptor_t xn, yn;
-    WAN_CUDNN_CHECK(api, api.cudnnCreateTensorDescriptor(&xn));
-    x_nc_desc_ = xn;
-    WAN_CUDNN_CHECK(api, api.cudnnCreateTensorDescriptor(&yn));
-    y_nc_desc_ = yn;
-    WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(xn, CUDNN_DATA_BFLOAT16, 5, xd, strides(xd).data()));
-    WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(yn, CUDNN_DATA_BFLOAT16, 5, yd, strides(yd).data()));
     WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(x, CUDNN_DATA_BFLOAT16, 5, xd, strides_last(xd).data()));
     WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(y, CUDNN_DATA_BFLOAT16, 5, yd, strides_last(yd).data()));
     WAN_CUDNN_CHECK(api, api.cudnnSetFilterNdDescriptor(w, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NHWC, 5, wd));
@@ -242,30 +233,29 @@ Status CudnnConv::plan(const CudnnHandle& handle, const CudnnConvShape& s, size_
                        std::to_string(max_workspace >> 20) + " MiB of workspace for this convolution");
 }
 
-Status CudnnConv::run(const void* x, const void* w, void* y, void* workspace, void* x_staging,
-                      void* y_staging) const {
-  if (!handle_) return failed_precondition("cuDNN conv: run() before plan()");
+Status CudnnConv::run(const void* x, const void* w, void* y, void* workspace) const {
+  if (!handle_ || shape_.channels_last) return failed_precondition("cuDNN conv: not planned NCDHW (use run_channels_last)");
   const CudnnApi& api = handle_->library().api();
-  const auto h = static_cast<cudnnHandle_t>(handle_->get());
   const float alpha = 1.0f, beta = 0.0f;
-  const void* conv_x = x;
-  void* conv_y = y;
-  if (shape_.channels_last) {
-    if (!x_staging || !y_staging) return invalid_argument("cuDNN conv: channels-last runs need staging buffers");
-    WAN_CUDNN_CHECK(api, api.cudnnTransformTensor(h, &alpha, static_cast<cudnnTensorDescriptor_t>(x_nc_desc_), x, &beta,
-                                                  static_cast<cudnnTensorDescriptor_t>(x_desc_), x_staging));
-    conv_x = x_staging;
-    conv_y = y_staging;
-  }
   WAN_CUDNN_CHECK(api, api.cudnnConvolutionForward(
-                           h, &alpha, static_cast<cudnnTensorDescriptor_t>(x_desc_), conv_x,
-                           static_cast<cudnnFilterDescriptor_t>(w_desc_), w,
-                           static_cast<cudnnConvolutionDescriptor_t>(conv_desc_),
+                           static_cast<cudnnHandle_t>(handle_->get()), &alpha,
+                           static_cast<cudnnTensorDescriptor_t>(x_desc_), x, static_cast<cudnnFilterDescriptor_t>(w_desc_),
+                           w, static_cast<cudnnConvolutionDescriptor_t>(conv_desc_),
                            static_cast<cudnnConvolutionFwdAlgo_t>(algo_), workspace, workspace_bytes_, &beta,
-                           static_cast<cudnnTensorDescriptor_t>(y_desc_), conv_y));
-  if (shape_.channels_last)
-    WAN_CUDNN_CHECK(api, api.cudnnTransformTensor(h, &alpha, static_cast<cudnnTensorDescriptor_t>(y_desc_), conv_y,
-                                                  &beta, static_cast<cudnnTensorDescriptor_t>(y_nc_desc_), y));
+                           static_cast<cudnnTensorDescriptor_t>(y_desc_), y));
+  return Status();
+}
+
+Status CudnnConv::run_channels_last(const void* x, const void* w, void* y, void* workspace) const {
+  if (!handle_ || !shape_.channels_last) return failed_precondition("cuDNN conv: not planned channels-last");
+  const CudnnApi& api = handle_->library().api();
+  const float alpha = 1.0f, beta = 0.0f;
+  WAN_CUDNN_CHECK(api, api.cudnnConvolutionForward(
+                           static_cast<cudnnHandle_t>(handle_->get()), &alpha,
+                           static_cast<cudnnTensorDescriptor_t>(x_desc_), x, static_cast<cudnnFilterDescriptor_t>(w_desc_),
+                           w, static_cast<cudnnConvolutionDescriptor_t>(conv_desc_),
+                           static_cast<cudnnConvolutionFwdAlgo_t>(algo_), workspace, workspace_bytes_, &beta,
+                           static_cast<cudnnTensorDescriptor_t>(y_desc_), y));
   return Status();
 }
 

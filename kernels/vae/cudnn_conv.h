@@ -65,9 +65,9 @@ struct CudnnConvShape {
   int64_t batch = 1, in_channels = 0, out_channels = 0;
   int64_t depth = 1, height = 0, width = 0;  // OUTPUT depth (time), height, width
   int64_t kt = 1, kh = 1, kw = 1;            // x has depth + kt - 1 frames
-  // Run cuDNN on channels-last (NDHWC) copies made with cudnnTransformTensor (its tensor-core
-  // kernels are channels-last; on NCDHW bf16 it falls back to a slow generic kernel), with
-  // the weight given as [Cout, kt, kh, kw, Cin]. x and y stay NCDHW for the caller.
+  // Channels-last operands (NDHWC) and the weight as [Cout, kt, kh, kw, Cin]: cuDNN's
+  // tensor-core kernels are channels-last; on NCDHW bf16 cuDNN 9.14 falls back to a generic
+  // kernel (implicit_convolveNd_sgemm) several times slower.
   bool channels_last = false;
 };
 
@@ -82,14 +82,16 @@ class CudnnConv {
   // Plans `shape` with at most `max_workspace` bytes of workspace; runs go to the handle's
   // stream. The handle must outlive this object.
   Status plan(const CudnnHandle& handle, const CudnnConvShape& shape, size_t max_workspace);
-  // x, y bf16 device pointers, contiguous NCDHW; w [Cout, Cin, kt, kh, kw] (channels_last:
-  // [Cout, kt, kh, kw, Cin]); workspace of workspace_bytes(); channels_last: staging buffers of
-  // x_bytes() and y_bytes(). Asynchronous on the planned stream.
-  Status run(const void* x, const void* w, void* y, void* workspace, void* x_staging = nullptr,
-             void* y_staging = nullptr) const;
+  // NCDHW plans: x, y bf16 device pointers, contiguous NCDHW; w [Cout, Cin, kt, kh, kw];
+  // workspace of workspace_bytes(). Asynchronous on the planned stream.
+  Status run(const void* x, const void* w, void* y, void* workspace) const;
+
+  // channels_last plans: the convolution alone on operands the caller already laid out
+  // channels-last (x [N, D + kt - 1, H, W, Cin], y [N, D, H, W, Cout]).
+  Status run_channels_last(const void* x, const void* w, void* y, void* workspace) const;
 
   size_t workspace_bytes() const { return workspace_bytes_; }
-  size_t x_bytes() const { return x_bytes_; }
+  size_t x_bytes() const { return x_bytes_; }  // bytes of x and y (either layout)
   size_t y_bytes() const { return y_bytes_; }
   const CudnnConvShape& shape() const { return shape_; }
   std::string algorithm() const { return algorithm_; }  // "IMPLICIT_PRECOMP_GEMM (tensor ops)"
@@ -102,8 +104,6 @@ class CudnnConv {
   void* y_desc_ = nullptr;
   void* w_desc_ = nullptr;  // cudnnFilterDescriptor_t
   void* conv_desc_ = nullptr;
-  void* x_nc_desc_ = nullptr;  // channels_last: the caller's NCDHW x and y
-  void* y_nc_desc_ = nullptr;
   size_t x_bytes_ = 0, y_bytes_ = 0;
   int algo_ = 0;            // cudnnConvolutionFwdAlgo_t
   size_t workspace_bytes_ = 0;

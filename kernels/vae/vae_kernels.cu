@@ -300,13 +300,15 @@ __global__ void vae_split_time_kernel(const uint16_t* __restrict__ x, uint16_t* 
 // y [C, 2, plane]: frames T, T+1 of the padded sequence [history (2), x (T)].
 __global__ void vae_next_history_kernel(const uint16_t* __restrict__ history, const uint16_t* __restrict__ x,
                                         uint16_t* __restrict__ y, int64_t channels, int64_t frames, int64_t plane) {
-  WAN_GRID_STRIDE(i, channels * 2 * plane) {
-    const int64_t e = i % plane, j = (i / plane) % 2, c = i / (2 * plane);
-    const int64_t f = frames + j;
+  // blockIdx.y: channel; x covers the two frames' 2 * plane elements (no 64-bit division).
+  const int64_t c = blockIdx.y;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < 2 * plane;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t j = i >= plane ? 1 : 0, e = i - j * plane, f = frames + j;
     uint16_t v = 0;
     if (f >= 2) v = x[(c * frames + f - 2) * plane + e];
     else if (history) v = history[(c * 2 + f) * plane + e];
-    y[i] = v;
+    y[c * 2 * plane + i] = v;
   }
 }
 
@@ -343,23 +345,6 @@ void launch_vae_conv_epilogue(const float* acc, int64_t acc_ld, const float* bia
   if (cout * rows == 0) return;
   vae_conv_epilogue_kernel<<<blocks_for(cout * rows), kThreads, 0, stream>>>(acc, acc_ld, bias, residual, y, cout,
                                                                              rows, p0, pixels);
-  WAN_CUDA_CHECK_LAUNCH();
-}
-
-__global__ void vae_bias_residual_kernel(const uint16_t* conv, const float* bias, const uint16_t* residual,
-                                         uint16_t* y, int64_t cout, int64_t plane) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < cout * plane;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    float v = __fadd_rn(bf16_bits_to_f32(conv[i]), bias[i / plane]);
-    if (residual) v = __fadd_rn(v, bf16_bits_to_f32(residual[i]));
-    y[i] = f32_to_bf16_bits(v);
-  }
-}
-
-void launch_vae_bias_residual(const uint16_t* conv, const float* bias, const uint16_t* residual, uint16_t* y,
-                              int64_t cout, int64_t plane, cudaStream_t stream) {
-  if (cout * plane == 0) return;
-  vae_bias_residual_kernel<<<blocks_for(cout * plane), kThreads, 0, stream>>>(conv, bias, residual, y, cout, plane);
   WAN_CUDA_CHECK_LAUNCH();
 }
 
@@ -413,14 +398,86 @@ void launch_vae_split_time(const uint16_t* x, uint16_t* y, int64_t channels, int
 void launch_vae_next_history(const uint16_t* history, const uint16_t* x, uint16_t* y, int64_t channels,
                              int64_t frames, int64_t plane, cudaStream_t stream) {
   if (channels * plane == 0) return;
-  vae_next_history_kernel<<<blocks_for(2 * channels * plane), kThreads, 0, stream>>>(history, x, y, channels, frames,
-                                                                                     plane);
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>((2 * plane + kThreads - 1) / kThreads, 4096)),
+                  static_cast<unsigned>(channels));
+  vae_next_history_kernel<<<grid, kThreads, 0, stream>>>(history, x, y, channels, frames, plane);
   WAN_CUDA_CHECK_LAUNCH();
 }
 
 void launch_vae_finish(const uint16_t* x, float* y, int64_t count, cudaStream_t stream) {
   if (count == 0) return;
   vae_finish_kernel<<<blocks_for(count), kThreads, 0, stream>>>(x, y, count);
+  WAN_CUDA_CHECK_LAUNCH();
+}
+
+// ---- Channels-last staging for cuDNN (tiled transposes, 32 x 32 bf16 tiles) ----------------
+namespace {
+constexpr int kTile = 32, kTileRows = 8;
+}  // namespace
+
+// dst [pixels_total, C] from the channel-major source: pixel p < history_pixels comes from
+// history [C, history_pixels] (zeros when null), the rest from x [C, pixels_total - history_pixels].
+__global__ void vae_to_channels_last_kernel(const uint16_t* __restrict__ history, const uint16_t* __restrict__ x,
+                                            uint16_t* __restrict__ dst, int channels, int history_pixels,
+                                            int pixels_total) {
+  __shared__ uint16_t tile[kTile][kTile + 1];
+  const int p0 = blockIdx.x * kTile, c0 = blockIdx.y * kTile;
+  const int x_pixels = pixels_total - history_pixels;
+  for (int r = threadIdx.y; r < kTile; r += kTileRows) {
+    const int c = c0 + r, p = p0 + threadIdx.x;
+    uint16_t v = 0;
+    if (c < channels && p < pixels_total) {
+      if (p < history_pixels) {
+        if (history) v = history[static_cast<int64_t>(c) * history_pixels + p];
+      } else {
+        v = x[static_cast<int64_t>(c) * x_pixels + (p - history_pixels)];
+      }
+    }
+    tile[r][threadIdx.x] = v;
+  }
+  __syncthreads();
+  for (int r = threadIdx.y; r < kTile; r += kTileRows) {
+    const int p = p0 + r, c = c0 + threadIdx.x;
+    if (p < pixels_total && c < channels) dst[static_cast<int64_t>(p) * channels + c] = tile[threadIdx.x][r];
+  }
+}
+
+// y [C, pixels] = bf16(f32(src[p, c]) + bias[c] (+ f32(residual[c, p]))), src [pixels, C].
+__global__ void vae_from_channels_last_kernel(const uint16_t* __restrict__ src, const float* __restrict__ bias,
+                                              const uint16_t* __restrict__ residual, uint16_t* __restrict__ y,
+                                              int channels, int pixels) {
+  __shared__ uint16_t tile[kTile][kTile + 1];
+  const int p0 = blockIdx.x * kTile, c0 = blockIdx.y * kTile;
+  for (int r = threadIdx.y; r < kTile; r += kTileRows) {
+    const int p = p0 + r, c = c0 + threadIdx.x;
+    tile[r][threadIdx.x] = (p < pixels && c < channels) ? src[static_cast<int64_t>(p) * channels + c] : 0;
+  }
+  __syncthreads();
+  for (int r = threadIdx.y; r < kTile; r += kTileRows) {
+    const int c = c0 + r, p = p0 + threadIdx.x;
+    if (c >= channels || p >= pixels) continue;
+    const int64_t i = static_cast<int64_t>(c) * pixels + p;
+    float v = __fadd_rn(bf16_bits_to_f32(tile[threadIdx.x][r]), bias[c]);
+    if (residual) v = __fadd_rn(v, bf16_bits_to_f32(residual[i]));
+    y[i] = f32_to_bf16_bits(v);
+  }
+}
+
+void launch_vae_to_channels_last(const uint16_t* history, const uint16_t* x, uint16_t* dst, int64_t channels,
+                                 int64_t history_pixels, int64_t pixels_total, cudaStream_t stream) {
+  if (channels * pixels_total == 0) return;
+  const dim3 grid(static_cast<unsigned>((pixels_total + kTile - 1) / kTile), static_cast<unsigned>((channels + kTile - 1) / kTile));
+  vae_to_channels_last_kernel<<<grid, dim3(kTile, kTileRows), 0, stream>>>(
+      history, x, dst, static_cast<int>(channels), static_cast<int>(history_pixels), static_cast<int>(pixels_total));
+  WAN_CUDA_CHECK_LAUNCH();
+}
+
+void launch_vae_from_channels_last(const uint16_t* src, const float* bias, const uint16_t* residual, uint16_t* y,
+                                   int64_t channels, int64_t pixels, cudaStream_t stream) {
+  if (channels * pixels == 0) return;
+  const dim3 grid(static_cast<unsigned>((pixels + kTile - 1) / kTile), static_cast<unsigned>((channels + kTile - 1) / kTile));
+  vae_from_channels_last_kernel<<<grid, dim3(kTile, kTileRows), 0, stream>>>(
+      src, bias, residual, y, static_cast<int>(channels), static_cast<int>(pixels));
   WAN_CUDA_CHECK_LAUNCH();
 }
 

@@ -83,11 +83,14 @@ void launch_vae_conv_epilogue(const float* acc, int64_t acc_ld, const float* bia
                               const uint16_t* residual, uint16_t* y, int64_t cout, int64_t rows,
                               int64_t p0, int64_t pixels, cudaStream_t stream);
 
-// y[o, i] = bf16(f32(conv[o, i]) + bias[o] (+ f32(residual[o, i]))): the epilogue of a
-// convolution whose library output is bf16 (cuDNN), for o < cout, i < plane. conv, residual, y
-// bf16 [cout, plane]; residual may be nullptr; y may alias conv.
-void launch_vae_bias_residual(const uint16_t* conv, const float* bias, const uint16_t* residual, uint16_t* y,
-                              int64_t cout, int64_t plane, cudaStream_t stream);
+// cuDNN's channels-last operands. to: dst [pixels_total, C] from history [C, history_pixels]
+// (null: zeros) followed by x [C, pixels_total - history_pixels]. from: y [C, pixels] =
+// bf16(f32(src[p, c]) + bias[c] (+ f32(residual[c, p]))) from src [pixels, C]. Tiled
+// transposes through shared memory; pixel counts below 2^31.
+void launch_vae_to_channels_last(const uint16_t* history, const uint16_t* x, uint16_t* dst, int64_t channels,
+                                 int64_t history_pixels, int64_t pixels_total, cudaStream_t stream);
+void launch_vae_from_channels_last(const uint16_t* src, const float* bias, const uint16_t* residual, uint16_t* y,
+                                   int64_t channels, int64_t pixels, cudaStream_t stream);
 
 // Per pixel: norm = max(f32(sqrt(sum_c x^2)), 1e-12) with the sum in double in channel order;
 // y = x / norm * scale * gamma[c] (scale = sqrt(C)), then y / (1 + e^-y) when silu, rounded
