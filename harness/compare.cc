@@ -229,8 +229,26 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
     else if (set != hc[seed] && outputs == "bit-exact") outputs = "mismatch";
   }
   if (seeds == 0) outputs = "no common seed";
+  // Decoded video: the frames hash beside the latents; a change confined to the VAE keeps the
+  // latents and changes the frames, and the verdict says so.
+  std::map<uint64_t, std::set<std::string>> fb, fc;
+  for (const auto& r : base_report["runs"]) fb[r["seed"].get<uint64_t>()].insert(r.value("frames_sha1", ""));
+  for (const auto& r : cand_report["runs"]) fc[r["seed"].get<uint64_t>()].insert(r.value("frames_sha1", ""));
+  std::string frames = "bit-exact";
+  bool any_frames = false;
+  for (const auto& [seed, set] : fb) {
+    if (!fc.count(seed)) continue;
+    for (const std::string& h : set) any_frames = any_frames || !h.empty();
+    for (const std::string& h : fc[seed]) any_frames = any_frames || !h.empty();
+    if (set.size() > 1 || fc[seed].size() > 1) frames = "nondeterministic";
+    else if (set != fc[seed] && frames == "bit-exact") frames = "mismatch";
+  }
+  if (any_frames && outputs == "bit-exact" && frames != "bit-exact")
+    outputs = frames == "mismatch" ? "mismatch (decoded frames only: latents are bit-exact, the change is inside the VAE decoder)"
+                                   : "nondeterministic (decoded frames)";
   if (base.value("kind", "") == "bench" || cand.value("kind", "") == "bench") outputs = "not applicable (benchmarks)";
   j["outputs"] = {{"verdict", outputs}, {"seeds_compared", seeds}};
+  if (any_frames) j["outputs"]["frames_verdict"] = frames;
 
   // 2. End to end.
   const auto eb = end_to_end(base), ec = end_to_end(cand);

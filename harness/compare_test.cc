@@ -178,6 +178,27 @@ TEST(Compare, ThrottledRunsAreLeftOutOfTimingsButNotOutputs) {
   EXPECT_EQ(compare_run_reports(a, b).value().json["outputs"]["verdict"], "nondeterministic");
 }
 
+// Decoding runs: equal latents with different frames is a mismatch located in the VAE; equal
+// both ways is bit-exact.
+TEST(Compare, DecodedFramesAreComparedBesideTheLatents) {
+  std::mt19937_64 gen(31);
+  const std::string sha(40, 'a');
+  auto a = make_report(gen, 24, 3, "", 0, sha, 100, 0.001, 8), b = make_report(gen, 24, 3, "", 0, sha, 200, 0.001, 8);
+  for (auto* r : {&a, &b})
+    for (auto& run : (*r)["runs"]) run["frames_sha1"] = std::string(40, 'f');
+  auto c = compare_run_reports(a, b).value();
+  EXPECT_EQ(c.json["outputs"]["verdict"], "bit-exact");
+  EXPECT_EQ(c.json["outputs"]["frames_verdict"], "bit-exact");
+  for (auto& run : b["runs"]) run["frames_sha1"] = std::string(40, 'e');
+  c = compare_run_reports(a, b).value();
+  EXPECT_EQ(c.outcome, CompareOutcome::kOutputMismatch);
+  EXPECT_NE(c.json["outputs"]["verdict"].get<std::string>().find("inside the VAE decoder"), std::string::npos)
+      << c.json["outputs"].dump();
+  EXPECT_EQ(c.json["outputs"]["frames_verdict"], "mismatch");
+  b["runs"][0]["frames_sha1"] = std::string(40, 'f');  // one candidate run decodes differently
+  EXPECT_EQ(compare_run_reports(a, b).value().json["outputs"]["frames_verdict"], "nondeterministic");
+}
+
 TEST(Compare, OutputMismatchAddedRemovedAndLaunchChanges) {
   std::mt19937_64 gen(3);
   auto a = make_report(gen, 6, 5, "", 0);

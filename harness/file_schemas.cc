@@ -61,8 +61,10 @@ Status check_run(const JsonValue& run) {
 
 Status check_record(const JsonValue& r) {
   WAN_RETURN_IF_ERROR(r.expect_object());
-  WAN_RETURN_IF_ERROR(r.int_field("step", 0, std::numeric_limits<int>::max()).status());
-  WAN_RETURN_IF_ERROR(r.string_field("branch").status());
+  // Step -1: the VAE decoder's ops (branch "vae"), after the denoising steps.
+  WAN_ASSIGN_OR_RETURN(const int64_t step, r.int_field("step", -1, std::numeric_limits<int>::max()));
+  WAN_ASSIGN_OR_RETURN(const std::string branch, r.string_field("branch"));
+  if ((step == -1) != (branch == "vae")) return r.error("has step -1 only with branch vae (the decoder's ops)");
   WAN_RETURN_IF_ERROR(r.int_field("block", -1, std::numeric_limits<int>::max()).status());
   WAN_RETURN_IF_ERROR(r.string_field("op").status());
   WAN_ASSIGN_OR_RETURN(const JsonValue shape, r.array_field("shape"));
@@ -109,6 +111,7 @@ Status validate_trace(const nlohmann::json& trace, const JsonSource& source) {
                       std::to_string(kTraceSchemaVersion));
   WAN_RETURN_IF_ERROR(root.string_field_or("dump_file", "").status());
   WAN_RETURN_IF_ERROR(root.string_field_or("final_latents_sha1", "").status());
+  WAN_RETURN_IF_ERROR(root.string_field_or("final_frames_sha1", "").status());
   if (root.has("command")) WAN_RETURN_IF_ERROR(root.field("command").value().as_string_array().status());
   WAN_ASSIGN_OR_RETURN(const JsonValue records, root.array_field("records"));
   WAN_ASSIGN_OR_RETURN(const auto items, records.elements());

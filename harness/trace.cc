@@ -24,8 +24,8 @@ Result<OpSelector> OpSelector::parse(const std::string& text) {
   };
   if (!is_int(s.step) || !is_int(s.block))
     return invalid_argument("op selector '" + text + "': STEP and BLOCK must be integers or *");
-  if (s.branch != "*" && s.branch != "cond" && s.branch != "uncond")
-    return invalid_argument("op selector '" + text + "': BRANCH must be cond, uncond or *");
+  if (s.branch != "*" && s.branch != "cond" && s.branch != "uncond" && s.branch != "vae")
+    return invalid_argument("op selector '" + text + "': BRANCH must be cond, uncond, vae (the decoder) or *");
   return s;
 }
 
@@ -68,6 +68,18 @@ void TraceRecorder::on_step_end(int step, const Tensor& latents) {
   record(-1, "latents", latents);
 }
 
+void TraceRecorder::on_vae_op(int64_t latent_frame, std::string_view name, Tensor& x) {
+  step_ = -1;
+  branch_ = "vae";
+  record(static_cast<int>(latent_frame), name, x);
+}
+
+void PerturbObserver::on_vae_op(int64_t latent_frame, std::string_view name, Tensor& x) {
+  step_ = -1;
+  branch_ = "vae";
+  on_op(static_cast<int>(latent_frame), name, x);
+}
+
 void PerturbObserver::on_forward_begin(int step, int64_t, std::string_view branch) {
   step_ = step;
   branch_ = std::string(branch);
@@ -100,6 +112,10 @@ void ObserverChain::on_op(int block, std::string_view op, Tensor& output) {
 }
 void ObserverChain::on_step_end(int step, const Tensor& latents) {
   for (auto* o : observers_) o->on_step_end(step, latents);
+}
+
+void ObserverChain::on_vae_op(int64_t latent_frame, std::string_view name, Tensor& x) {
+  for (auto* o : vae_observers_) o->on_vae_op(latent_frame, name, x);
 }
 
 nlohmann::json trace_to_json(const TraceRecorder& recorder, const nlohmann::json& run_case,

@@ -12,11 +12,13 @@
 
 #include "engine/core/status.h"
 #include "engine/sampler/pipeline.h"
+#include "engine/vae/vae_decoder.h"
 #include "harness/trace_file.h"
 
 namespace wan {
 
-// "step:branch:block:op" with '*' wildcards, e.g. "3:cond:1:norm3", "*:*:-1:head_out".
+// "step:branch:block:op" with '*' wildcards, e.g. "3:cond:1:norm3", "*:*:-1:head_out". The VAE
+// decoder's ops are step -1, branch "vae", block = latent frame: "-1:vae:2:up1.res0".
 struct OpSelector {
   std::string step = "*", branch = "*", block = "*", op = "*";
   static Result<OpSelector> parse(const std::string& text);
@@ -24,13 +26,14 @@ struct OpSelector {
 };
 
 // Records the chain; dumps the outputs of ops matching any selector.
-class TraceRecorder : public GenerationObserver {
+class TraceRecorder : public GenerationObserver, public VaeObserver {
  public:
   explicit TraceRecorder(std::vector<OpSelector> dump_selectors = {})
       : dump_selectors_(std::move(dump_selectors)) {}
   void on_forward_begin(int step, int64_t timestep, std::string_view branch) override;
   void on_op(int block, std::string_view op, Tensor& output) override;
   void on_step_end(int step, const Tensor& latents) override;
+  void on_vae_op(int64_t latent_frame, std::string_view name, Tensor& x) override;
 
   const std::vector<TraceRecord>& records() const { return records_; }
   // Dumped tensors by op_key (f32 copies).
@@ -48,11 +51,12 @@ class TraceRecorder : public GenerationObserver {
 
 // Debug: adds one ULP (bf16 ULP when the value is bf16-representable, else f32) to element 0
 // of the output of the op matching `where` (first match only).
-class PerturbObserver : public GenerationObserver {
+class PerturbObserver : public GenerationObserver, public VaeObserver {
  public:
   explicit PerturbObserver(OpSelector where) : where_(std::move(where)) {}
   void on_forward_begin(int step, int64_t timestep, std::string_view branch) override;
   void on_op(int block, std::string_view op, Tensor& output) override;
+  void on_vae_op(int64_t latent_frame, std::string_view name, Tensor& x) override;
   bool fired() const { return fired_; }
 
  private:
@@ -63,15 +67,18 @@ class PerturbObserver : public GenerationObserver {
 };
 
 // Forwards every callback to each observer in order (perturbation before tracing).
-class ObserverChain : public GenerationObserver {
+class ObserverChain : public GenerationObserver, public VaeObserver {
  public:
-  explicit ObserverChain(std::vector<GenerationObserver*> observers) : observers_(std::move(observers)) {}
+  explicit ObserverChain(std::vector<GenerationObserver*> observers, std::vector<VaeObserver*> vae = {})
+      : observers_(std::move(observers)), vae_observers_(std::move(vae)) {}
   void on_forward_begin(int step, int64_t timestep, std::string_view branch) override;
   void on_op(int block, std::string_view op, Tensor& output) override;
   void on_step_end(int step, const Tensor& latents) override;
+  void on_vae_op(int64_t latent_frame, std::string_view name, Tensor& x) override;
 
  private:
   std::vector<GenerationObserver*> observers_;
+  std::vector<VaeObserver*> vae_observers_;
 };
 
 // The trace document (JSON) for a finished generation. `dump_file` names the safetensors file

@@ -66,9 +66,14 @@ Result<TraceDiff> diff_traces(const nlohmann::json& a, const nlohmann::json& b) 
         d.index = i;
         d.a = x;
         d.b = y;
-        d.message = "first divergence at step " + std::to_string(x.step) + ", " + x.branch +
-                    " forward, " + (x.block < 0 ? std::string("outside the blocks") : "block " + std::to_string(x.block)) +
-                    ", op " + x.op + " (record " + std::to_string(i) + " of " + std::to_string(ra.size()) + ")";
+        const std::string where =
+            x.branch == "vae"
+                ? "in the VAE decoder (after denoising; the latents are identical), latent frame " +
+                      std::to_string(x.block)
+                : "at step " + std::to_string(x.step) + ", " + x.branch + " forward, " +
+                      (x.block < 0 ? std::string("outside the blocks") : "block " + std::to_string(x.block));
+        d.message = "first divergence " + where + ", op " + x.op + " (record " + std::to_string(i) + " of " +
+                    std::to_string(ra.size()) + ")";
         return d;
       }
     }

@@ -233,5 +233,14 @@ check "a pickle VAE is refused with the conversion command (exit 2, got $rc)" sh
 "$REPRO" run --device cpu --steps 2 --runs 1 --no-golden --frames 1 --height 32 --width 32 --vae synthetic:1 --report w.json > out.txt 2>&1; rc=$?
 check "the full Wan2.1 VAE decodes a 32x32 frame (exit 0, got $rc)" test $rc -eq 0
 
+# --- repro trace covers the decoder: a one-ULP change inside the VAE is located there.
+"$REPRO" trace --device cpu --steps 2 --vae synthetic:3 --vae-config vae-tiny --out va.json --force --quiet > /dev/null 2>&1
+"$REPRO" trace --device cpu --steps 2 --vae synthetic:3 --vae-config vae-tiny --out vb.json --force --quiet \
+  --debug-perturb -1:vae:2:up1.res1 > /dev/null 2>&1
+"$REPRO" trace --diff va.json vb.json > vdiff.txt 2>&1; rc=$?
+check "trace --diff finds a VAE perturbation (exit 5, got $rc)" test $rc -eq 5
+check "the divergence is named inside the VAE decoder at latent frame 2, op up1.res1" \
+  grep -q "in the VAE decoder (after denoising; the latents are identical), latent frame 2, op up1.res1" vdiff.txt
+
 echo "$failures check(s) failed"
 exit $((failures > 0))

@@ -64,7 +64,7 @@ Result<Tensor> VaeDecoder::attention_block(const std::string& p, const Tensor& x
 
 Result<Tensor> VaeDecoder::decode_frame(int64_t t, const Tensor& z, Caches& caches, VaeObserver* observer) {
   VaeOps& ops = *ops_;
-  auto seen = [&](std::string_view name, const Tensor& x) {
+  auto seen = [&](std::string_view name, Tensor& x) {
     if (observer) observer->on_vae_op(t, name, x);
   };
   WAN_ASSIGN_OR_RETURN(Tensor x, caches.causal(ops, z, "decoder.conv_in"));
@@ -126,7 +126,7 @@ Result<Tensor> VaeDecoder::decode(const Tensor& latents_in, VaeObserver* observe
     WAN_ASSIGN_OR_RETURN(const Tensor frame_view, host_latents.slice(1, t, t + 1));
     WAN_ASSIGN_OR_RETURN(const Tensor frame, frame_view.clone());
     WAN_ASSIGN_OR_RETURN(const Tensor z, ops_->denormalize(frame));
-    WAN_ASSIGN_OR_RETURN(const Tensor zt, ops_->conv(z, Tensor(), "post_quant_conv", Tensor()));
+    WAN_ASSIGN_OR_RETURN(Tensor zt, ops_->conv(z, Tensor(), "post_quant_conv", Tensor()));
     if (observer) observer->on_vae_op(t, "post_quant_conv", zt);
     WAN_ASSIGN_OR_RETURN(Tensor out, decode_frame(t, zt, caches, observer));
     caches.first_chunk = false;

@@ -60,11 +60,12 @@ class VaeOps {
 };
 
 // Sees the decoder's intermediate activations (repro trace): latent frame index, op name
-// ("mid.attention", "up1.res2", "head"), the activation on the backend's device.
+// ("post_quant_conv", "mid.attention", "up1.res2", "head"), the activation on the backend's
+// device. Mutable so a debug perturbation can change it before the next op reads it.
 class VaeObserver {
  public:
   virtual ~VaeObserver() = default;
-  virtual void on_vae_op(int64_t latent_frame, std::string_view name, const Tensor& x) = 0;
+  virtual void on_vae_op(int64_t latent_frame, std::string_view name, Tensor& x) = 0;
 };
 
 struct VaeProgress {

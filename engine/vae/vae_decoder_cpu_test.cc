@@ -420,7 +420,7 @@ TEST(VaeDecoderCpu, RepeatedDecodesAreBitIdentical) {
 TEST(VaeDecoderCpu, ObserverSeesEveryOpPerFrame) {
   struct Names : VaeObserver {
     std::vector<std::string> seen;
-    void on_vae_op(int64_t t, std::string_view name, const Tensor&) override {
+    void on_vae_op(int64_t t, std::string_view name, Tensor&) override {
       seen.push_back(std::to_string(t) + ":" + std::string(name));
     }
   } names;

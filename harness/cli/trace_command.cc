@@ -151,22 +151,36 @@ int trace_command(const std::vector<std::string>& args, const std::vector<std::s
 
   auto pipeline = build_pipeline(c);
   if (!pipeline.ok()) return fail("trace", pipeline.status());
+  auto decoder = build_vae_decoder(c);
+  if (!decoder.ok()) return fail("trace", decoder.status());
   TraceRecorder recorder(dumps);
   std::unique_ptr<PerturbObserver> perturb;
   std::vector<GenerationObserver*> chain;
+  std::vector<VaeObserver*> vae_chain;
   if (f.has("debug-perturb")) {
     auto where = OpSelector::parse(f.get("debug-perturb"));
     if (!where.ok()) return fail("trace", where.status());
     perturb = std::make_unique<PerturbObserver>(where.value());
     chain.push_back(perturb.get());
+    vae_chain.push_back(perturb.get());
   }
   chain.push_back(&recorder);
-  ObserverChain observers(chain);
+  vae_chain.push_back(&recorder);
+  ObserverChain observers(chain, vae_chain);
   const bool quiet = f.has("quiet");
   auto latents = pipeline.value()->generate(c.request, &observers, [&](const StepProgress& p) {
     if (!quiet) print_step_progress(p.step, p.steps, p.timestep, p.seconds);
   });
   if (!latents.ok()) return fail("trace", latents.status());
+  std::string frames_sha1;
+  if (decoder.value()) {
+    // The decoder's ops follow the last step in the chain (step -1, branch vae).
+    auto video = decoder.value()->decode(latents.value(), &observers);
+    if (!video.ok()) return fail("trace", video.status());
+    auto frames = video_to_frames(video.value());
+    if (!frames.ok()) return fail("trace", frames.status());
+    frames_sha1 = sha1_frames(frames.value());
+  }
   if (perturb && !perturb->fired())
     return fail("trace", invalid_argument("--debug-perturb " + f.get("debug-perturb") + " matched no op of this case"));
   const std::string final_sha1 = sha1_tensor(latents.value()).value();
@@ -180,12 +194,14 @@ int trace_command(const std::vector<std::string>& args, const std::vector<std::s
   }
   std::vector<std::string> command = argv0;
   if (!command.empty()) command[0] = self_executable();
-  const nlohmann::json doc = trace_to_json(recorder, c.to_json(), make_fingerprint(parse_device(c.device).value()).fields,
-                                           final_sha1, command, dump_file);
+  nlohmann::json doc = trace_to_json(recorder, c.to_json(), make_fingerprint(parse_device(c.device).value()).fields,
+                                     final_sha1, command, dump_file);
+  if (!frames_sha1.empty()) doc["final_frames_sha1"] = frames_sha1;
   const Status s = write_file_atomically(out, doc.dump(1) + "\n", overwrite);
   if (!s.ok()) return fail("trace", s);
   std::printf("trace     %s (%zu ops, chain %s)\nlatents   sha1 %s\n", out.c_str(), recorder.records().size(),
               recorder.records().empty() ? "-" : recorder.records().back().chain.substr(0, 12).c_str(), final_sha1.c_str());
+  if (!frames_sha1.empty()) std::printf("frames    sha1 %s\n", frames_sha1.c_str());
   if (!dump_file.empty()) std::printf("dumps     %s (%zu tensors)\n", dump_file.c_str(), recorder.dumps().size());
   return kExitOk;
 }
