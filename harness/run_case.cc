@@ -35,6 +35,10 @@ Status RunCase::resolve() {
   WAN_RETURN_IF_ERROR(latent_grid(config, r.frames, r.height, r.width).status());
   if (r.steps < 1 && r.explicit_timesteps.empty())
     return invalid_argument("--steps must be >= 1, got " + std::to_string(r.steps));
+  {
+    WAN_ASSIGN_OR_RETURN(const VaeTiling tiling, VaeTiling::parse(vae_tiling));
+    vae_tiling = tiling.to_string();  // canonical ("off" -> "")
+  }
   if (vae_conv != "cudnn" && vae_conv != "im2col")
     return invalid_argument("--vae-conv must be cudnn or im2col, got '" + vae_conv + "'");
   if (!vae.empty()) {
@@ -76,6 +80,7 @@ nlohmann::json RunCase::to_json() const {
     j["vae"] = vae;
     j["vae_config"] = vae_config;
     if (device.rfind("cuda", 0) == 0) j["vae_conv"] = vae_conv;
+    if (!vae_tiling.empty()) j["vae_tiling"] = vae_tiling;
   }
   return j;
 }
@@ -110,6 +115,7 @@ Result<RunCase> RunCase::from_json(const nlohmann::json& j) {
   WAN_ASSIGN_OR_RETURN(c.vae, v.string_field_or("vae", ""));
   WAN_ASSIGN_OR_RETURN(c.vae_config, v.string_field_or("vae_config", c.vae_config));
   WAN_ASSIGN_OR_RETURN(c.vae_conv, v.string_field_or("vae_conv", c.vae_conv));
+  WAN_ASSIGN_OR_RETURN(c.vae_tiling, v.string_field_or("vae_tiling", c.vae_tiling));
   return c;
 }
 
@@ -149,6 +155,7 @@ std::vector<std::string> RunCase::to_args() const {
   if (!r.negative_embeds_path.empty()) a.insert(a.end(), {"--negative-embeds", r.negative_embeds_path});
   if (!r.noise_path.empty()) a.insert(a.end(), {"--noise", r.noise_path});
   if (!vae.empty()) a.insert(a.end(), {"--vae", vae, "--vae-config", vae_config, "--vae-conv", vae_conv});
+  if (!vae.empty() && !vae_tiling.empty()) a.insert(a.end(), {"--vae-tiling", vae_tiling});
   return a;
 }
 
@@ -187,7 +194,8 @@ Result<CaseHashes> generate_case_hashes(Pipeline& pipeline, VaeDecoder* decoder,
   CaseHashes h;
   WAN_ASSIGN_OR_RETURN(h.latents_sha1, sha1_tensor(latents));
   if (decoder) {
-    WAN_ASSIGN_OR_RETURN(const Tensor video, decoder->decode(latents));
+    WAN_ASSIGN_OR_RETURN(const VaeTiling tiling, VaeTiling::parse(c.vae_tiling));
+    WAN_ASSIGN_OR_RETURN(const Tensor video, decoder->decode(latents, nullptr, nullptr, tiling));
     WAN_ASSIGN_OR_RETURN(const VideoFrames frames, video_to_frames(video));
     h.frames_sha1 = sha1_frames(frames);
   }

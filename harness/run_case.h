@@ -28,6 +28,8 @@ struct RunCase {
   // CUDA decoding's convolution engine: "cudnn" (found at run time) or "im2col" (cuBLASLt); the
   // two give different bits, so CUDA decoding cases record it.
   std::string vae_conv = "cudnn";
+  // Spatial tiling of the decode, "TILE,STRIDE" output pixels (diffusers: 256,192); "" off.
+  std::string vae_tiling;
   // Where cuDNN is looked for first (a file or folder; "" = search). A location, not part of
   // the case: the cuDNN version found is reported with the decoder.
   std::string cudnn_path;

@@ -4,7 +4,7 @@
 # CPU in fp32 and with bf16 rounding points, and on the GPU when built), diffusers' bf16
 # decode of 21 latent frames at 480x832 and 720x1280 (time, peak memory) and ours beside it.
 # The bundle may travel compressed (prev/bundle.tar.xz); the diffusers wheel in .whl/.
-# Usage (repo root on the GPU machine): tools/device_vae.sh [tests|vaetest|crosscheck|bench|cuda|im2col|sanitize|video|profile]...
+# Usage (repo root on the GPU machine): tools/device_vae.sh [tests|vaetest|tiled|crosscheck|bench|cuda|im2col|sanitize|video|profile|golden]...
 set -uo pipefail
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
@@ -26,6 +26,15 @@ fi
 if want vaetest; then
   (cd "$B/data" && "$B/bin/vae_ops_cuda_test" 2>&1 | grep -E "^\[  |conv \[|decode T=|cuda bf16|rel L2|FAIL|Failure|expected|Which" | head -60)
 fi
+if want tiled; then
+  # Tiled decode (32-pixel tiles every 24 on 64x96 frames: 3 x 4 tiles) against diffusers' tiled_decode.
+  "$D" --vae synthetic:0 --latents 3,8,12 --seed 1 --device cpu --precision fp32 --vae-tiling 32,24 \
+       --save-weights /tmp/vae_w.safetensors --io /tmp/vae_t32.safetensors | tail -1
+  "$D" --vae synthetic:0 --latents 3,8,12 --seed 1 --device cuda --precision bf16 --vae-tiling 32,24 --repeat 8 \
+       --io /tmp/vae_t16.safetensors | tail -1
+  python3 tools/vae_crosscheck.py --weights /tmp/vae_w.safetensors --io /tmp/vae_t32.safetensors \
+       --io-bf16 /tmp/vae_t16.safetensors --json-out "$OUT/crosscheck_tiled.json" 2>&1 | grep -v "kept in float32" | tail -11
+fi
 if want crosscheck; then
   # The full Wan2.1 VAE on synthetic weights, 3 latent frames of 8x12 (9 frames of 64x96).
   "$D" --vae synthetic:0 --latents 3,8,12 --seed 1 --device cpu --precision fp32 --repeat 1 \
@@ -43,7 +52,10 @@ if want bench; then
   python3 tools/vae_crosscheck.py --bench --json-out "$OUT/diffusers_bench.json" 2>&1 | tail -4
   if want cuda; then
     for size in 21,60,104 21,90,160; do
-      "$D" --vae synthetic:0 --latents $size --seed 2 --device cuda --precision bf16 --repeat 3 --io none 2>&1 | tail -2
+      for tiling in "" 256,192; do
+        "$D" --vae synthetic:0 --latents $size --seed 2 --device cuda --precision bf16 --repeat 2 --io none \
+             ${tiling:+--vae-tiling $tiling} 2>&1 | tail -3 | sed "s/^/[${tiling:-untiled}] /"
+      done
     done
     if want im2col; then
       "$D" --vae synthetic:0 --latents 21,60,104 --seed 2 --device cuda --precision bf16 --vae-conv im2col --io none 2>&1 | tail -2
@@ -66,4 +78,9 @@ if want profile; then
   # Per-kernel CUPTI table of one 480p decode (the wan-tiny DiT's one step is negligible beside it).
   (cd "$B/data" && "$B/bin/repro" run --device cuda --model wan-tiny --height 480 --width 832 --frames 81 --steps 1 \
       --runs 1 --no-golden --vae synthetic:0 --report "$OUT/profile480.json" 2>&1 | tail -9)
+fi
+if want golden; then
+  # CUDA golden of the decoding CI case (wan-tiny + vae-tiny), printed for the repository.
+  (cd "$B/data" && mkdir -p g && "$B/bin/repro" golden update --device cuda --vae synthetic:3 --vae-config vae-tiny \
+      --golden-dir g --quiet && for f in g/*.json; do echo "== $f"; cat "$f"; done)
 fi

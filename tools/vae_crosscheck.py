@@ -34,7 +34,7 @@ def rel_l2(a, b):
     return float(torch.linalg.vector_norm(a - b) / torch.linalg.vector_norm(b).clamp_min(1e-300))
 
 
-def build_model(cfg, state, device, dtype):
+def build_model(cfg, state, device, dtype, tiling=""):
     import torch
     from diffusers import AutoencoderKLWan
     model = AutoencoderKLWan(base_dim=cfg["base_dim"], z_dim=cfg["z_dim"], dim_mult=cfg["dim_mult"],
@@ -45,6 +45,10 @@ def build_model(cfg, state, device, dtype):
         bad_missing = [k for k in missing if k.startswith("decoder.") or k.startswith("post_quant_conv.")]
         if bad_missing or unexpected:
             raise SystemExit(f"weights do not fit diffusers' model: missing {bad_missing[:5]}, unexpected {unexpected[:5]}")
+    if tiling:  # our --vae-tiling TILE,STRIDE: the same tiles through diffusers' tiled_decode
+        tile, stride = (int(v) for v in tiling.split(","))
+        model.enable_tiling(tile_sample_min_height=tile, tile_sample_min_width=tile,
+                            tile_sample_stride_height=stride, tile_sample_stride_width=stride)
     return model.to(device=device, dtype=dtype).eval()
 
 
@@ -90,11 +94,13 @@ def main():
             ours_meta = f.metadata()
         z = io["latents"].to(dev)
         ours = io["video"].to(dev)
+        tiling = ours_meta.get("tiling", "")
+        result["tiling"] = tiling
         with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
-            m64 = build_model(cfg, state, dev, torch.float64)
+            m64 = build_model(cfg, state, dev, torch.float64, tiling)
             truth = decode(m64, z, cfg, torch.float64)
             del m64
-            m32 = build_model(cfg, state, dev, torch.float32)
+            m32 = build_model(cfg, state, dev, torch.float32, tiling)
             ref32 = decode(m32, z, cfg, torch.float32)
         checks = {
             "ours_vs_diffusers_fp32": rel_l2(ours, ref32),
@@ -104,7 +110,7 @@ def main():
         }
         ref_bf16_autocast = decode(m32, z, cfg, torch.float32, autocast=torch.bfloat16)
         checks["diffusers_bf16_autocast_vs_truth"] = rel_l2(ref_bf16_autocast, truth)
-        mb = build_model(cfg, state, dev, torch.bfloat16)
+        mb = build_model(cfg, state, dev, torch.bfloat16, tiling)
         checks["diffusers_bf16_weights_vs_truth"] = rel_l2(decode(mb, z, cfg, torch.bfloat16), truth)
         if a.io_bf16:
             ours_bf16 = load_file(a.io_bf16)["video"].to(dev)
@@ -117,7 +123,8 @@ def main():
         ok = checks["ours_vs_diffusers_fp32"] < a.tol
         result["verdict"] = "PASS" if ok else "FAIL"
         verdict = 0 if ok else 1
-        print(f"VAE cross-check on {result['device']} (diffusers {result['diffusers']}), video {list(ours.shape)}:")
+        print(f"VAE cross-check on {result['device']} (diffusers {result['diffusers']}), video {list(ours.shape)}"
+              + (f", tiled {tiling}" if tiling else "") + ":")
         for k, v in checks.items():
             print(f"  {k:36s} {v if isinstance(v, str) else f'{v:.3e}'}")
         print(f"  verdict: {result['verdict']} (ours fp32 vs diffusers fp32 rel L2 < {a.tol:g})")
@@ -125,7 +132,11 @@ def main():
         from diffusers import AutoencoderKLWan
         model = AutoencoderKLWan().to(dev, torch.bfloat16).eval()
         bench = {}
-        for (h, w) in [(480, 832), (720, 1280)]:
+        for (h, w, tiled) in [(480, 832, False), (720, 1280, False), (480, 832, True), (720, 1280, True)]:
+            if tiled:
+                model.enable_tiling()  # diffusers' defaults: 256-pixel tiles every 192
+            else:
+                model.disable_tiling()
             z = torch.randn(1, 16, 21, h // 8, w // 8, device=dev, dtype=torch.bfloat16)
             with torch.no_grad():
                 model.decode(z[:, :, :2])  # warm-up (cuDNN plans)
@@ -140,8 +151,9 @@ def main():
                     times.append(time.perf_counter() - t0)
                     del out
                 peak = (torch.cuda.max_memory_allocated() - base) / 2**30
-            bench[f"{h}x{w}"] = {"seconds": times, "peak_gib_above_weights": peak}
-            print(f"diffusers bf16 decode 21 latent frames {h}x{w}: {min(times):.3f} s (runs {times}), peak {peak:.2f} GiB")
+            key = f"{h}x{w}" + (" tiled 256,192" if tiled else "")
+            bench[key] = {"seconds": times, "peak_gib_above_weights": peak}
+            print(f"diffusers bf16 decode 21 latent frames {key}: {min(times):.3f} s (runs {times}), peak {peak:.2f} GiB")
         result["diffusers_bench"] = bench
     if a.json_out:
         with open(a.json_out, "w") as f:

@@ -1,7 +1,9 @@
 #include "engine/vae/vae_decoder.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace wan {
 
@@ -62,10 +64,11 @@ Result<Tensor> VaeDecoder::attention_block(const std::string& p, const Tensor& x
   return ops.conv(a, Tensor(), p + ".proj", x);
 }
 
-Result<Tensor> VaeDecoder::decode_frame(int64_t t, const Tensor& z, Caches& caches, VaeObserver* observer) {
+Result<Tensor> VaeDecoder::decode_frame(int64_t t, const Tensor& z, Caches& caches, VaeObserver* observer,
+                                        const std::string& tag_prefix) {
   VaeOps& ops = *ops_;
   auto seen = [&](std::string_view name, Tensor& x) {
-    if (observer) observer->on_vae_op(t, name, x);
+    if (observer) observer->on_vae_op(t, tag_prefix + std::string(name), x);
   };
   WAN_ASSIGN_OR_RETURN(Tensor x, caches.causal(ops, z, "decoder.conv_in"));
   seen("conv_in", x);
@@ -100,8 +103,70 @@ Result<Tensor> VaeDecoder::decode_frame(int64_t t, const Tensor& z, Caches& cach
   return x;
 }
 
+Result<VaeTiling> VaeTiling::parse(const std::string& text) {
+  VaeTiling t;
+  if (text.empty() || text == "off") return t;
+  const size_t comma = text.find(',');
+  auto number = [](const std::string& v, int64_t* out) {
+    if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos) return false;
+    *out = std::stoll(v);
+    return true;
+  };
+  if (comma == std::string::npos || !number(text.substr(0, comma), &t.tile_px) ||
+      !number(text.substr(comma + 1), &t.stride_px) || t.stride_px < 8 || t.stride_px >= t.tile_px ||
+      t.tile_px % 8 != 0 || t.stride_px % 8 != 0)
+    return invalid_argument("--vae-tiling must be TILE,STRIDE in output pixels, multiples of 8 with 8 <= STRIDE < TILE "
+                            "(diffusers' default: 256,192), got '" + text + "'");
+  return t;
+}
+
+std::string VaeTiling::to_string() const {
+  return enabled() ? std::to_string(tile_px) + "," + std::to_string(stride_px) : "";
+}
+
+Result<Tensor> VaeDecoder::decode_region(const Tensor& latents, int64_t y0, int64_t y1, int64_t x0, int64_t x1,
+                                         VaeObserver* observer, const std::string& tag, bool clamp,
+                                         const std::function<void(const VaeProgress&)>& progress) {
+  const int64_t frames = latents.size(1), scale = config_.spatial_scale();
+  const int64_t out_frames = config_.video_frames(frames), oh = (y1 - y0) * scale, ow = (x1 - x0) * scale;
+  WAN_ASSIGN_OR_RETURN(Tensor video, Tensor::empty({3, out_frames, oh, ow}, DType::kF32));
+  Caches caches;
+  int64_t written = 0;
+  for (int64_t t = 0; t < frames; ++t) {
+    const auto start = std::chrono::steady_clock::now();
+    // Frame by frame from the host copy: post_quant_conv is 1x1x1, so per frame equals
+    // diffusers' whole-tensor call, and no op needs a strided device slice.
+    WAN_ASSIGN_OR_RETURN(Tensor view, latents.slice(1, t, t + 1));
+    WAN_ASSIGN_OR_RETURN(view, view.slice(2, y0, y1));
+    WAN_ASSIGN_OR_RETURN(view, view.slice(3, x0, x1));
+    WAN_ASSIGN_OR_RETURN(const Tensor frame, view.clone());
+    WAN_ASSIGN_OR_RETURN(const Tensor z, ops_->denormalize(frame));
+    WAN_ASSIGN_OR_RETURN(Tensor zt, ops_->conv(z, Tensor(), "post_quant_conv", Tensor()));
+    if (observer) observer->on_vae_op(t, tag + "post_quant_conv", zt);
+    WAN_ASSIGN_OR_RETURN(Tensor out, decode_frame(t, zt, caches, observer, tag));
+    caches.first_chunk = false;
+    WAN_ASSIGN_OR_RETURN(Tensor host, ops_->finish(out, clamp));
+    const int64_t n = host.size(1);
+    if (host.size(0) != 3 || written + n > out_frames || host.size(2) != oh || host.size(3) != ow)
+      return internal_error("VAE decode: latent frame " + std::to_string(t) + " gave " + host.describe());
+    // Per channel, the chunk's frames are one contiguous run of the video: three memcpys (a
+    // strided copy_from walks elements one by one, and the GPU idles while the host copies).
+    const int64_t run = n * oh * ow;
+    for (int64_t c = 0; c < 3; ++c)
+      std::memcpy(video.data<float>() + (c * out_frames + written) * oh * ow, host.data<float>() + c * run,
+                  static_cast<size_t>(run) * sizeof(float));
+    written += n;
+    if (progress)
+      progress({t, frames, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()});
+  }
+  if (written != out_frames)
+    return internal_error("VAE decode produced " + std::to_string(written) + " frames, expected " +
+                          std::to_string(out_frames));
+  return video;
+}
+
 Result<Tensor> VaeDecoder::decode(const Tensor& latents_in, VaeObserver* observer,
-                                  const std::function<void(const VaeProgress&)>& progress) {
+                                  const std::function<void(const VaeProgress&)>& progress, const VaeTiling& tiling) {
   Tensor latents = latents_in;
   if (latents.dim() == 5 && latents.size(0) == 1) {
     WAN_ASSIGN_OR_RETURN(latents, latents.select(0, 0));
@@ -112,41 +177,82 @@ Result<Tensor> VaeDecoder::decode(const Tensor& latents_in, VaeObserver* observe
                             "; this VAE (" + config_.name + ") has z_dim " + std::to_string(config_.z_dim));
   if (latents.dtype() != DType::kF32)
     return invalid_argument("VAE decode: latents must be f32, got " + latents.describe());
-  const int64_t frames = latents.size(1), h = latents.size(2), w = latents.size(3);
-  const int64_t scale = config_.spatial_scale();
-  const int64_t out_frames = config_.video_frames(frames);
-  WAN_ASSIGN_OR_RETURN(Tensor video, Tensor::empty({3, out_frames, h * scale, w * scale}, DType::kF32));
-  // Frame by frame from a host copy (16 x T x h x w floats): post_quant_conv is 1x1x1, so per
-  // frame equals diffusers' whole-tensor call, and no op needs a strided device slice.
-  WAN_ASSIGN_OR_RETURN(const Tensor host_latents, latents.to(Device::cpu()));
-  Caches caches;
-  int64_t written = 0;
-  for (int64_t t = 0; t < frames; ++t) {
-    const auto start = std::chrono::steady_clock::now();
-    WAN_ASSIGN_OR_RETURN(const Tensor frame_view, host_latents.slice(1, t, t + 1));
-    WAN_ASSIGN_OR_RETURN(const Tensor frame, frame_view.clone());
-    WAN_ASSIGN_OR_RETURN(const Tensor z, ops_->denormalize(frame));
-    WAN_ASSIGN_OR_RETURN(Tensor zt, ops_->conv(z, Tensor(), "post_quant_conv", Tensor()));
-    if (observer) observer->on_vae_op(t, "post_quant_conv", zt);
-    WAN_ASSIGN_OR_RETURN(Tensor out, decode_frame(t, zt, caches, observer));
-    caches.first_chunk = false;
-    WAN_ASSIGN_OR_RETURN(Tensor host, ops_->finish(out));
-    const int64_t n = host.size(1);
-    if (host.size(0) != 3 || written + n > out_frames || host.size(2) != h * scale || host.size(3) != w * scale)
-      return internal_error("VAE decode: latent frame " + std::to_string(t) + " gave " + host.describe());
-    // Per channel, the chunk's frames are one contiguous run of the video: three memcpys (a
-    // strided copy_from walks elements one by one, and the GPU idles while the host copies).
-    const int64_t run = n * host.size(2) * host.size(3);
-    for (int64_t c = 0; c < 3; ++c)
-      std::memcpy(video.data<float>() + (c * out_frames + written) * host.size(2) * host.size(3),
-                  host.data<float>() + c * run, static_cast<size_t>(run) * sizeof(float));
-    written += n;
-    if (progress)
-      progress({t, frames, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()});
+  WAN_ASSIGN_OR_RETURN(const Tensor host, latents.to(Device::cpu()));  // 16 x T x h x w floats
+  const int64_t h = host.size(2), w = host.size(3), scale = config_.spatial_scale();
+  if (tiling.enabled() && (tiling.tile_px % scale != 0 || tiling.stride_px % scale != 0))
+    return invalid_argument("VAE tiling " + tiling.to_string() + ": tile and stride must be multiples of " +
+                            std::to_string(scale));
+  const int64_t tile = tiling.tile_px / scale, stride = tiling.stride_px / scale;
+  if (!tiling.enabled() || (h <= tile && w <= tile)) return decode_region(host, 0, h, 0, w, observer, "", true, progress);
+
+  // diffusers' tiled_decode: tiles at every stride, blended in place in row order, cropped.
+  const int64_t blend = tiling.tile_px - tiling.stride_px, frames = config_.video_frames(host.size(1));
+  std::vector<std::vector<Tensor>> rows;
+  for (int64_t i = 0, r = 0; i < h; i += stride, ++r) {
+    rows.emplace_back();
+    for (int64_t j = 0, c = 0; j < w; j += stride, ++c) {
+      const std::string tag = "tile" + std::to_string(r) + "x" + std::to_string(c) + "/";
+      WAN_ASSIGN_OR_RETURN(Tensor t, decode_region(host, i, std::min(h, i + tile), j, std::min(w, j + tile), observer,
+                                                   tag, false, progress));
+      rows.back().push_back(std::move(t));
+    }
   }
-  if (written != out_frames)
-    return internal_error("VAE decode produced " + std::to_string(written) + " frames, expected " +
-                          std::to_string(out_frames));
+  const int64_t out_h = h * scale, out_w = w * scale;
+  WAN_ASSIGN_OR_RETURN(Tensor video, Tensor::empty({3, frames, out_h, out_w}, DType::kF32));
+  float* dst = video.data<float>();
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (size_t c = 0; c < rows[r].size(); ++c) {
+      Tensor& b = rows[r][c];
+      const int64_t bh = b.size(2), bw = b.size(3);
+      float* bd = b.data<float>();
+      // b[:, :, y, :] = a[:, :, -e + y, :] * (1 - y / e) + b[:, :, y, :] * (y / e), e = min(a_h, b_h, blend).
+      if (r > 0) {
+        Tensor& a = rows[r - 1][c];
+        const int64_t ah = a.size(2), aw = a.size(3), e = std::min({ah, bh, blend});
+        const float* ad = a.data<float>();
+        for (int64_t y = 0; y < e; ++y) {
+          const float wb = static_cast<float>(static_cast<double>(y) / static_cast<double>(e));
+          const float wa = static_cast<float>(1.0 - static_cast<double>(y) / static_cast<double>(e));
+          for (int64_t ch = 0; ch < 3; ++ch)
+            for (int64_t t = 0; t < frames; ++t)
+              for (int64_t x = 0; x < std::min(aw, bw); ++x) {
+                float& v = bd[((ch * frames + t) * bh + y) * bw + x];
+                v = ad[((ch * frames + t) * ah + (ah - e + y)) * aw + x] * wa + v * wb;
+              }
+        }
+      }
+      if (c > 0) {
+        Tensor& a = rows[r][c - 1];
+        const int64_t ah = a.size(2), aw = a.size(3), e = std::min({aw, bw, blend});
+        const float* ad = a.data<float>();
+        for (int64_t x = 0; x < e; ++x) {
+          const float wb = static_cast<float>(static_cast<double>(x) / static_cast<double>(e));
+          const float wa = static_cast<float>(1.0 - static_cast<double>(x) / static_cast<double>(e));
+          for (int64_t ch = 0; ch < 3; ++ch)
+            for (int64_t t = 0; t < frames; ++t)
+              for (int64_t y = 0; y < std::min(ah, bh); ++y) {
+                float& v = bd[((ch * frames + t) * bh + y) * bw + x];
+                v = ad[((ch * frames + t) * ah + y) * aw + (aw - e + x)] * wa + v * wb;
+              }
+        }
+      }
+    }
+  }
+  // Crop each tile to stride and stitch; then clamp (diffusers clamps after stitching).
+  for (size_t r = 0; r < rows.size(); ++r)
+    for (size_t c = 0; c < rows[r].size(); ++c) {
+      const Tensor& b = rows[r][c];
+      const int64_t bh = b.size(2), bw = b.size(3), y0 = static_cast<int64_t>(r) * tiling.stride_px,
+                    x0 = static_cast<int64_t>(c) * tiling.stride_px;
+      const float* bd = b.data<float>();
+      for (int64_t ch = 0; ch < 3; ++ch)
+        for (int64_t t = 0; t < frames; ++t)
+          for (int64_t y = 0; y < std::min(bh, tiling.stride_px) && y0 + y < out_h; ++y)
+            for (int64_t x = 0; x < std::min(bw, tiling.stride_px) && x0 + x < out_w; ++x) {
+              const float v = bd[((ch * frames + t) * bh + y) * bw + x];
+              dst[((ch * frames + t) * out_h + y0 + y) * out_w + x0 + x] = std::min(1.0f, std::max(-1.0f, v));
+            }
+    }
   return video;
 }
 

@@ -55,8 +55,9 @@ class VaeOps {
   virtual Result<Tensor> split_time(const Tensor& x) = 0;
   // The last two frames of [history, x] (history undefined: zeros): [C, 2, H, W].
   virtual Result<Tensor> next_history(const Tensor& history, const Tensor& x);
-  // Activation -> host f32 clamped to [-1, 1] (the decoder's output).
-  virtual Result<Tensor> finish(const Tensor& x) = 0;
+  // Activation -> host f32 (the decoder's output), clamped to [-1, 1] when `clamp` (tiles of a
+  // tiled decode are blended before the clamp).
+  virtual Result<Tensor> finish(const Tensor& x, bool clamp) = 0;
 };
 
 // Sees the decoder's intermediate activations (repro trace): latent frame index, op name
@@ -66,6 +67,21 @@ class VaeObserver {
  public:
   virtual ~VaeObserver() = default;
   virtual void on_vae_op(int64_t latent_frame, std::string_view name, Tensor& x) = 0;
+};
+
+// Spatial tiling for small cards, as diffusers' AutoencoderKLWan.tiled_decode: overlapping
+// tiles of tile_px output pixels every stride_px pixels (diffusers: 256 and 192), each decoded
+// alone (its own caches, every latent frame), blended linearly over the overlap with the tile
+// above and the tile to the left (tiles blended in place, in row order, as diffusers does),
+// cropped to stride_px, stitched, then clamped. Not bit-equal to an untiled decode (tiles see
+// zero padding at their edges; the blend hides the seams). Used only when the latents are
+// larger than one tile, as diffusers does.
+struct VaeTiling {
+  int64_t tile_px = 0;    // 0: no tiling
+  int64_t stride_px = 0;  // < tile_px, both multiples of the spatial scale
+  bool enabled() const { return tile_px > 0; }
+  static Result<VaeTiling> parse(const std::string& text);  // "" (off), "256,192"
+  std::string to_string() const;                             // "" or "256,192"
 };
 
 struct VaeProgress {
@@ -83,7 +99,8 @@ class VaeDecoder {
   // them) -> host f32 [3, video_frames(T), 8h, 8w], clamped to [-1, 1]. INVALID_ARGUMENT for a
   // wrong channel count or rank (the message says what was expected).
   Result<Tensor> decode(const Tensor& latents, VaeObserver* observer = nullptr,
-                        const std::function<void(const VaeProgress&)>& progress = nullptr);
+                        const std::function<void(const VaeProgress&)>& progress = nullptr,
+                        const VaeTiling& tiling = {});
 
   const WanVaeConfig& config() const { return config_; }
   VaeOps& ops() { return *ops_; }
@@ -93,7 +110,13 @@ class VaeDecoder {
   struct Caches;  // one history per causal convolution, by name
   Result<Tensor> residual_block(const std::string& prefix, const Tensor& x, Caches& caches);
   Result<Tensor> attention_block(const std::string& prefix, const Tensor& x);
-  Result<Tensor> decode_frame(int64_t t, const Tensor& z, Caches& caches, VaeObserver* observer);
+  Result<Tensor> decode_frame(int64_t t, const Tensor& z, Caches& caches, VaeObserver* observer,
+                              const std::string& tag);
+  // Decodes latents[:, :, y0:y1, x0:x1] (host f32 [z, T, h, w]) with fresh caches into
+  // video[:, :, 8 y0:8 y1, 8 x0:8 x1] unclamped (host f32 [3, T', H, W], any stride...).
+  Result<Tensor> decode_region(const Tensor& latents, int64_t y0, int64_t y1, int64_t x0, int64_t x1,
+                               VaeObserver* observer, const std::string& tag, bool clamp,
+                               const std::function<void(const VaeProgress&)>& progress);
 
   std::shared_ptr<const VaeWeights> weights_;  // declared before ops_: outlives it
   WanVaeConfig config_;

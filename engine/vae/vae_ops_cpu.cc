@@ -232,11 +232,12 @@ Result<Tensor> VaeOpsCpu::split_time(const Tensor& x) {
   return y;
 }
 
-Result<Tensor> VaeOpsCpu::finish(const Tensor& x) {
+Result<Tensor> VaeOpsCpu::finish(const Tensor& x, bool clamp) {
   WAN_RETURN_IF_ERROR(expect_activation(x, "finish"));
   WAN_ASSIGN_OR_RETURN(Tensor y, x.clone());
   float* v = y.data<float>();
-  for (int64_t i = 0; i < y.numel(); ++i) v[i] = std::min(1.0f, std::max(-1.0f, v[i]));
+  if (clamp)
+    for (int64_t i = 0; i < y.numel(); ++i) v[i] = std::min(1.0f, std::max(-1.0f, v[i]));
   return y;
 }
 

@@ -28,7 +28,7 @@ class VaeOpsCpu : public VaeOps {
   Result<Tensor> attention(const Tensor& qkv) override;
   Result<Tensor> upsample2x(const Tensor& x) override;
   Result<Tensor> split_time(const Tensor& x) override;
-  Result<Tensor> finish(const Tensor& x) override;
+  Result<Tensor> finish(const Tensor& x, bool clamp) override;
 
  private:
   struct PackedConv {

@@ -50,6 +50,7 @@ Result<Tensor> upload_f32(const std::vector<float>& v, Device device) {
 struct VaeOpsCuda::BlockPool {
   int device = 0;
   std::multimap<size_t, void*> free_blocks;
+  size_t in_use = 0;  // bytes handed out to live tensors
   ~BlockPool() {
     cudaSetDevice(device);
     for (auto& [bytes, p] : free_blocks) cudaFree(p);
@@ -93,7 +94,12 @@ Result<Tensor> VaeOpsCuda::activation(const Shape& shape) {
     }
   }
   std::shared_ptr<BlockPool> pool = pool_;
-  auto storage = Storage::adopt(p, bytes, device_, [pool, p, bytes] { pool->free_blocks.emplace(bytes, p); });
+  pool_->in_use += bytes;
+  note_peak();
+  auto storage = Storage::adopt(p, bytes, device_, [pool, p, bytes] {
+    pool->in_use -= bytes;
+    pool->free_blocks.emplace(bytes, p);
+  });
   return Tensor::view_of(storage, shape, DType::kBF16);
 }
 
@@ -141,11 +147,16 @@ Status VaeOpsCuda::check_activation(const Tensor& x, const char* op) const {
 Result<void*> VaeOpsCuda::scratch(int slot, size_t bytes) {
   Tensor& t = scratch_[slot];
   if (!t.defined() || t.nbytes() < bytes) {
+    if (t.defined()) scratch_bytes_ -= t.nbytes();
     t = Tensor();  // free first: the old and new buffer need not fit together
     WAN_ASSIGN_OR_RETURN(t, Tensor::empty({static_cast<int64_t>(std::max<size_t>(bytes, 1))}, DType::kU8, device_));
+    scratch_bytes_ += t.nbytes();
+    note_peak();
   }
   return t.raw_data();
 }
+
+void VaeOpsCuda::note_peak() { peak_bytes_ = std::max(peak_bytes_, pool_->in_use + scratch_bytes_); }
 
 Result<const CublasLtGemmF32Out*> VaeOpsCuda::gemm(const GemmF32OutShape& shape) {
   auto it = gemms_.find(shape);
@@ -448,12 +459,12 @@ Result<Tensor> VaeOpsCuda::next_history(const Tensor& history, const Tensor& x) 
   return y;
 }
 
-Result<Tensor> VaeOpsCuda::finish(const Tensor& x) {
+Result<Tensor> VaeOpsCuda::finish(const Tensor& x, bool clamp) {
   WAN_CUDA_CHECK(cudaSetDevice(device_.index));
   WAN_RETURN_IF_ERROR(check_activation(x, "finish"));
   WAN_ASSIGN_OR_RETURN(Tensor host, Tensor::empty(x.shape(), DType::kF32, Device::cpu()));
   WAN_ASSIGN_OR_RETURN(void* staged, scratch(kFinish, x.nbytes() * 2));
-  launch_vae_finish(bits(x), static_cast<float*>(staged), x.numel(), stream_);
+  launch_vae_finish(bits(x), static_cast<float*>(staged), x.numel(), clamp, stream_);
   WAN_CUDA_CHECK(cudaMemcpyAsync(host.raw_data(), staged, host.nbytes(), cudaMemcpyDeviceToHost, stream_));
   WAN_CUDA_CHECK(cudaStreamSynchronize(stream_));
   return host;

@@ -60,7 +60,11 @@ class VaeOpsCuda : public VaeOps {
   Result<Tensor> upsample2x(const Tensor& x) override;
   Result<Tensor> split_time(const Tensor& x) override;
   Result<Tensor> next_history(const Tensor& history, const Tensor& x) override;
-  Result<Tensor> finish(const Tensor& x) override;  // host f32, clamped to [-1, 1]
+  Result<Tensor> finish(const Tensor& x, bool clamp) override;  // host f32
+
+  // The most device memory the decode's buffers held at once (live activations and scratch:
+  // comparable to torch.cuda.max_memory_allocated above the weights), since creation.
+  size_t peak_activation_bytes() const { return peak_bytes_; }
 
   // "name: algo ..." for every GEMM and cuDNN plan made so far (reports).
   std::vector<std::string> gemm_plans() const;
@@ -99,6 +103,8 @@ class VaeOpsCuda : public VaeOps {
   std::vector<Tensor> scratch_;
   struct BlockPool;
   std::shared_ptr<BlockPool> pool_;
+  void note_peak();
+  size_t scratch_bytes_ = 0, peak_bytes_ = 0;
   const CudnnLibrary* cudnn_ = nullptr;
   std::unique_ptr<CudnnHandle> cudnn_handle_;
   std::map<std::string, std::unique_ptr<CudnnConv>> cudnn_convs_;  // by weight and shape

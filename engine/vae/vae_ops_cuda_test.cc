@@ -217,9 +217,9 @@ TEST(VaeOpsCuda, DataMovementIsExact) {
   {
     // Pre-rounded input: finish is the clamp alone.
     const auto big = random_bf16_values(shape_numel(s), 22, 3.0);
-    auto got = gpu->finish(device_bf16(big, s)).value();
+    auto got = gpu->finish(device_bf16(big, s), true).value();
     EXPECT_TRUE(got.device().is_cpu());
-    EXPECT_EQ(values_of(got), values_of(cpu.finish(host_f32(big, s)).value()));
+    EXPECT_EQ(values_of(got), values_of(cpu.finish(host_f32(big, s), true).value()));
   }
   // next_history against the CPU's (the base class's) for T = 1 and 3, with and without history.
   for (const int64_t t : {int64_t{1}, int64_t{3}}) {

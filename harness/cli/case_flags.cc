@@ -12,7 +12,7 @@ const std::set<std::string>& case_value_flags() {
   static const std::set<std::string> kFlags = {
       "model", "weights", "backend", "device", "precision", "seed", "steps", "timesteps",
       "frames", "height", "width", "guidance", "shift", "scheduler", "prompt-embeds",
-      "negative-embeds", "noise", "vae", "vae-config", "vae-conv", "cudnn"};
+      "negative-embeds", "noise", "vae", "vae-config", "vae-conv", "vae-tiling", "cudnn"};
   return kFlags;
 }
 
@@ -55,6 +55,7 @@ Result<RunCase> case_from_flags(const Flags& f) {
   c.vae = f.get("vae");
   c.vae_config = f.get("vae-config", c.vae_config);
   c.vae_conv = f.get("vae-conv", c.vae_conv);
+  c.vae_tiling = f.get("vae-tiling");
   c.cudnn_path = f.get("cudnn");
   if (f.has("vae-config") && c.vae.empty())
     return invalid_argument("--vae-config needs --vae (synthetic:SEED or a VAE checkpoint) to decode with");

@@ -56,6 +56,7 @@ case flags (defaults: the built-in case, wan-tiny on synthetic weights, 8 steps)
   --vae synthetic:SEED|PATH   decode the latents (Wan2.1 VAE; diffusers vae/ folder or file,
                  or the original Wan2.1 VAE keys as safetensors); frames SHA-1 per run
   --vae-config wan2.1-vae|vae-tiny|FILE.json   --vae-conv cudnn|im2col (CUDA convolutions)
+  --vae-tiling TILE,STRIDE   spatial tiles in output pixels (diffusers' 256,192): less memory
   --cudnn PATH   where libcudnn.so.9 is looked for first (else searched: loader path,
                  /usr/local/cuda/lib64, Python site-packages nvidia/cudnn/lib)
 run only: --video OUT.y4m|OUT.mp4|FOLDER (PNG frames)  --fps 16

@@ -138,10 +138,11 @@ Result<nlohmann::json> generate_once(Pipeline& pipeline, const RunCase& run_case
   if (o.decoder) {
     // Denoise -> decode: the second stage, timed on its own (seconds stays the denoising time).
     const auto decode_start = std::chrono::steady_clock::now();
+    WAN_ASSIGN_OR_RETURN(const VaeTiling tiling, VaeTiling::parse(run_case.vae_tiling));
     WAN_ASSIGN_OR_RETURN(const Tensor video, o.decoder->decode(latents, nullptr, [&](const VaeProgress& p) {
       if (!quiet) std::fprintf(stderr, "  decode latent frame %lld/%lld %.3f s\n", static_cast<long long>(p.latent_frame + 1),
                                static_cast<long long>(p.latent_frames), p.seconds);
-    }));
+    }, tiling));
     WAN_ASSIGN_OR_RETURN(VideoFrames frames, video_to_frames(video));
     record["decode_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - decode_start).count();
     record["frames_sha1"] = sha1_frames(frames);

@@ -175,7 +175,9 @@ int trace_command(const std::vector<std::string>& args, const std::vector<std::s
   std::string frames_sha1;
   if (decoder.value()) {
     // The decoder's ops follow the last step in the chain (step -1, branch vae).
-    auto video = decoder.value()->decode(latents.value(), &observers);
+    auto tiling = VaeTiling::parse(c.vae_tiling);
+    if (!tiling.ok()) return fail("trace", tiling.status());
+    auto video = decoder.value()->decode(latents.value(), &observers, nullptr, tiling.value());
     if (!video.ok()) return fail("trace", video.status());
     auto frames = video_to_frames(video.value());
     if (!frames.ok()) return fail("trace", frames.status());

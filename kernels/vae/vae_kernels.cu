@@ -312,11 +312,13 @@ __global__ void vae_next_history_kernel(const uint16_t* __restrict__ history, co
   }
 }
 
-__global__ void vae_finish_kernel(const uint16_t* __restrict__ x, float* __restrict__ y, int64_t count) {
+__global__ void vae_finish_kernel(const uint16_t* __restrict__ x, float* __restrict__ y, int64_t count, bool clamp) {
   WAN_GRID_STRIDE(i, count) {
     float v = bf16_load(x, i);
-    v = -1.0f < v ? v : -1.0f;  // std::max(-1.0f, v)
-    v = v < 1.0f ? v : 1.0f;    // std::min(1.0f, v)
+    if (clamp) {
+      v = -1.0f < v ? v : -1.0f;  // std::max(-1.0f, v)
+      v = v < 1.0f ? v : 1.0f;    // std::min(1.0f, v)
+    }
     y[i] = v;
   }
 }
@@ -404,9 +406,9 @@ void launch_vae_next_history(const uint16_t* history, const uint16_t* x, uint16_
   WAN_CUDA_CHECK_LAUNCH();
 }
 
-void launch_vae_finish(const uint16_t* x, float* y, int64_t count, cudaStream_t stream) {
+void launch_vae_finish(const uint16_t* x, float* y, int64_t count, bool clamp, cudaStream_t stream) {
   if (count == 0) return;
-  vae_finish_kernel<<<blocks_for(count), kThreads, 0, stream>>>(x, y, count);
+  vae_finish_kernel<<<blocks_for(count), kThreads, 0, stream>>>(x, y, count, clamp);
   WAN_CUDA_CHECK_LAUNCH();
 }
 

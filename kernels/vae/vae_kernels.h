@@ -132,7 +132,8 @@ void launch_vae_split_time(const uint16_t* x, uint16_t* y, int64_t channels, int
 void launch_vae_next_history(const uint16_t* history, const uint16_t* x, uint16_t* y,
                              int64_t channels, int64_t frames, int64_t plane, cudaStream_t stream);
 
-// y = min(1, max(-1, f32(x))) (NaN -> -1, as std::min/std::max), x bf16, y f32.
-void launch_vae_finish(const uint16_t* x, float* y, int64_t count, cudaStream_t stream);
+// y = f32(x), clamped to min(1, max(-1, .)) when `clamp` (NaN -> -1, as std::min/std::max);
+// x bf16, y f32.
+void launch_vae_finish(const uint16_t* x, float* y, int64_t count, bool clamp, cudaStream_t stream);
 
 }  // namespace wan

@@ -16,6 +16,7 @@
 #include "engine/core/rng.h"
 #include "engine/model/safetensors.h"
 #include "engine/vae/vae_decoder.h"
+#include "engine/vae/vae_ops_cuda.h"
 #include "engine/vae/video_frames.h"
 #include "harness/hashing.h"
 
@@ -42,7 +43,7 @@ int main(int argc, char** argv) {
   if (io_path.empty()) {
     std::fprintf(stderr, "usage: wan_vae_decode --io IO.safetensors [--save-weights W.safetensors] "
                          "[--vae-config wan2.1-vae] [--vae synthetic:0|PATH] [--latents T,h,w] [--seed 1] "
-                         "[--device cpu|cuda] [--precision fp32|bf16] [--vae-conv cudnn|im2col] [--cudnn PATH] [--repeat 1]\n");
+                         "[--device cpu|cuda] [--precision fp32|bf16] [--vae-conv cudnn|im2col] [--cudnn PATH] [--vae-tiling T,S] [--repeat 1]\n");
     return 2;
   }
   auto config = resolve_vae_config(flag(argc, argv, "vae-config", "wan2.1-vae"));
@@ -74,12 +75,14 @@ int main(int argc, char** argv) {
                                   flag(argc, argv, "cudnn", ""));
   if (!decoder.ok()) return fail(decoder.status());
   const int repeat = std::stoi(flag(argc, argv, "repeat", "1"));
+  auto tiling = VaeTiling::parse(flag(argc, argv, "vae-tiling", ""));
+  if (!tiling.ok()) return fail(tiling.status());
   std::set<std::string> hashes;
   std::vector<double> seconds;
   Tensor video;
   for (int i = 0; i < repeat; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    auto v = decoder.value()->decode(latents.value());
+    auto v = decoder.value()->decode(latents.value(), nullptr, nullptr, tiling.value());
     if (!v.ok()) return fail(v.status());
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     auto frames = video_to_frames(v.value());
@@ -96,6 +99,9 @@ int main(int argc, char** argv) {
     cudaMemGetInfo(&free_after, &total);
     std::printf("device memory held by the decoder after %d decode(s): %.2f GiB\n", repeat,
                 (static_cast<double>(free_before) - static_cast<double>(free_after)) / (1u << 30));
+    if (auto* cuda = dynamic_cast<VaeOpsCuda*>(&decoder.value()->ops()))
+      std::printf("peak of live activations and scratch (as torch's max_memory_allocated above the weights): %.2f GiB\n",
+                  static_cast<double>(cuda->peak_activation_bytes()) / (1u << 30));
   }
   std::string times;
   for (double s : seconds) times += (times.empty() ? "" : ",") + std::to_string(s);
@@ -106,7 +112,8 @@ int main(int argc, char** argv) {
                                             {"precision", precision},
                                             {"decoder", decoder.value()->describe()},
                                             {"seconds", times},
-                                            {"frames_sha1", *hashes.begin()}});
+                                            {"frames_sha1", *hashes.begin()},
+                                            {"tiling", tiling->to_string()}});
   if (!written.ok()) return fail(written);
   std::printf("%s: %d decode(s) of [%lld,%lld,%lld,%lld], %zu distinct frames hash(es) %s; seconds %s\n",
               decoder.value()->describe().c_str(), repeat, static_cast<long long>(config->z_dim),
