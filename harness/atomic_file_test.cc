@@ -71,6 +71,36 @@ TEST_F(AtomicFileTest, WritesAndLeavesNoTemporary) {
   EXPECT_EQ(others({"a.json", "sub"}), std::vector<std::string>{});
 }
 
+// A folder of files (a video's PNG frames): published whole or not at all.
+TEST_F(AtomicFileTest, DirectoryWritesAreAllOrNothing) {
+  auto two_frames = [](const std::string& dir) -> Status {
+    WAN_RETURN_IF_ERROR(write_file_atomically(dir + "/frame_00000.png", "a", Overwrite::kRefuse));
+    return write_file_atomically(dir + "/frame_00001.png", "b", Overwrite::kRefuse);
+  };
+  ASSERT_TRUE(write_directory_atomically(path("frames"), two_frames, Overwrite::kRefuse).ok());
+  EXPECT_EQ(slurp(path("frames/frame_00001.png")), "b");
+  // A writer that fails halfway (after one frame) leaves nothing under the final name and no
+  // temporary folder; the existing folder is untouched.
+  auto fails_halfway = [](const std::string& dir) -> Status {
+    WAN_RETURN_IF_ERROR(write_file_atomically(dir + "/frame_00000.png", "new", Overwrite::kRefuse));
+    return unavailable("disk gone after one frame");
+  };
+  EXPECT_EQ(write_directory_atomically(path("other"), fails_halfway, Overwrite::kRefuse).code(), StatusCode::kUnavailable);
+  EXPECT_FALSE(fs::exists(path("other")));
+  EXPECT_EQ(write_directory_atomically(path("frames"), fails_halfway, Overwrite::kAllow).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(slurp(path("frames/frame_00000.png")), "a");
+  // Refused without overwrite; replaced whole with it.
+  EXPECT_EQ(write_directory_atomically(path("frames"), two_frames, Overwrite::kRefuse).code(),
+            StatusCode::kFailedPrecondition);
+  auto one_frame = [](const std::string& dir) {
+    return write_file_atomically(dir + "/frame_00000.png", "c", Overwrite::kRefuse);
+  };
+  ASSERT_TRUE(write_directory_atomically(path("frames"), one_frame, Overwrite::kAllow).ok());
+  EXPECT_EQ(slurp(path("frames/frame_00000.png")), "c");
+  EXPECT_FALSE(fs::exists(path("frames/frame_00001.png")));  // replaced, not merged
+  EXPECT_EQ(others({"frames"}), std::vector<std::string>{});
+}
+
 TEST_F(AtomicFileTest, RefusesExistingFileAndDanglingSymlink) {
   ASSERT_TRUE(write_file_atomically(path("a.json"), "old", Overwrite::kRefuse).ok());
   const Status s = write_file_atomically(path("a.json"), "new", Overwrite::kRefuse, "--force");
