@@ -91,6 +91,17 @@ Status publish(const std::string& temp, const std::string& path, Overwrite overw
   return fsync_directory(directory_of(path));
 }
 
+// A new mode-0700 directory beside `path` under a random temporary name.
+Result<std::string> make_private_directory(const std::string& path) {
+  std::string dir;
+  for (int attempt = 0; attempt < kTempNameAttempts; ++attempt) {
+    dir = temp_name(path);
+    if (::mkdir(dir.c_str(), 0700) == 0) return dir;
+    if (errno != EEXIST) break;
+  }
+  return io_error("cannot create directory '" + dir + "'", errno);
+}
+
 }  // namespace
 
 Status write_file_atomically(const std::string& path, const std::string& content, Overwrite overwrite,
@@ -131,14 +142,7 @@ Status write_file_atomically_with(const std::string& path,
                                   Overwrite overwrite, const std::string& overwrite_hint) {
   WAN_RETURN_IF_ERROR(prepare(path, overwrite, overwrite_hint));
   // A private directory: nobody else can plant a file or symlink where `produce` writes.
-  std::string dir;
-  bool made = false;
-  for (int attempt = 0; attempt < kTempNameAttempts && !made; ++attempt) {
-    dir = temp_name(path);
-    made = ::mkdir(dir.c_str(), 0700) == 0;
-    if (!made && errno != EEXIST) break;
-  }
-  if (!made) return io_error("cannot create directory '" + dir + "'", errno);
+  WAN_ASSIGN_OR_RETURN(const std::string dir, make_private_directory(path));
   const std::string temp = (fs::path(dir) / fs::path(path).filename()).string();
   auto cleanup = [&] {
     std::error_code ec;
@@ -170,14 +174,7 @@ Status write_directory_atomically(const std::string& path,
                                   const std::function<Status(const std::string& temp_dir)>& produce,
                                   Overwrite overwrite, const std::string& overwrite_hint) {
   WAN_RETURN_IF_ERROR(prepare(path, overwrite, overwrite_hint));
-  std::string dir;
-  bool made = false;
-  for (int attempt = 0; attempt < kTempNameAttempts && !made; ++attempt) {
-    dir = temp_name(path);
-    made = ::mkdir(dir.c_str(), 0700) == 0;
-    if (!made && errno != EEXIST) break;
-  }
-  if (!made) return io_error("cannot create directory '" + dir + "'", errno);
+  WAN_ASSIGN_OR_RETURN(const std::string dir, make_private_directory(path));
   auto remove = [](const std::string& p) {
     std::error_code ec;
     fs::remove_all(p, ec);

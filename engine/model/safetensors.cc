@@ -565,6 +565,21 @@ Result<TensorInfo> Checkpoint::info(const std::string& name) const {
   return shards_[it->second]->info(name);
 }
 
+Result<std::map<std::string, std::string>> Checkpoint::canonical_keys(
+    const std::function<std::string(const std::string&)>& canonical) const {
+  std::map<std::string, std::string> keys;
+  for (const std::string& key : names()) {
+    const std::string name = canonical(key);
+    if (name.empty()) continue;
+    const auto [it, inserted] = keys.emplace(name, key);
+    // Both layouts' names for one weight: which one is meant is not ours to guess.
+    if (!inserted)
+      return data_loss("checkpoint '" + path_ + "' holds '" + it->second + "' and '" + key +
+                       "', the diffusers and original-Wan names of one weight; keep one layout");
+  }
+  return keys;
+}
+
 Result<Tensor> Checkpoint::tensor(const std::string& name) const {
   const auto it = shard_of_.find(name);
   if (it == shard_of_.end()) return not_found_error(name);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -88,6 +89,10 @@ class Checkpoint {
   bool has(const std::string& name) const { return shard_of_.count(name) != 0; }
   Result<TensorInfo> info(const std::string& name) const;
   Result<Tensor> tensor(const std::string& name) const;  // see SafetensorsFile::tensor
+  // canonical name -> this checkpoint's key, for every key `canonical` maps ("" skips it).
+  // DATA_LOSS when two keys map to one name (a file holding both layouts' names of a weight).
+  Result<std::map<std::string, std::string>> canonical_keys(
+      const std::function<std::string(const std::string&)>& canonical) const;
 
  private:
   Checkpoint() = default;

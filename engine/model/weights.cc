@@ -135,17 +135,7 @@ Result<WanWeights> WanWeights::synthetic(const WanConfig& config, uint64_t seed,
 Result<WanWeights> WanWeights::load(const WanConfig& config, const std::string& path) {
   WAN_RETURN_IF_ERROR(config.validate());
   WAN_ASSIGN_OR_RETURN(Checkpoint ckpt, Checkpoint::open(path));
-  // canonical name -> checkpoint key
-  std::map<std::string, std::string> keys;
-  for (const std::string& key : ckpt.names()) {
-    const std::string canonical = canonical_weight_name(key);
-    if (canonical.empty()) continue;
-    const auto [it, inserted] = keys.emplace(canonical, key);
-    // Both layouts' names for one weight: which one is meant is not ours to guess.
-    if (!inserted)
-      return data_loss("checkpoint '" + path + "' holds '" + it->second + "' and '" + key +
-                       "', the diffusers and original-Wan names of one weight; keep one layout");
-  }
+  WAN_ASSIGN_OR_RETURN(const auto keys, ckpt.canonical_keys(canonical_weight_name));  // canonical -> key
   WanWeights w;
   w.config_ = config;
   w.source_ = path;

@@ -205,37 +205,27 @@ Result<Tensor> VaeDecoder::decode(const Tensor& latents_in, VaeObserver* observe
       Tensor& b = rows[r][c];
       const int64_t bh = b.size(2), bw = b.size(3);
       float* bd = b.data<float>();
-      // b[:, :, y, :] = a[:, :, -e + y, :] * (1 - y / e) + b[:, :, y, :] * (y / e), e = min(a_h, b_h, blend).
-      if (r > 0) {
-        Tensor& a = rows[r - 1][c];
-        const int64_t ah = a.size(2), aw = a.size(3), e = std::min({ah, bh, blend});
+      // diffusers' blend_v / blend_h: b[.., i, ..] = a[.., size_a - e + i, ..] * (1 - i / e) +
+      // b[.., i, ..] * (i / e) for i < e = min(size_a, size_b, blend), along rows or columns.
+      auto blend_with = [&](const Tensor& a, bool rows_axis) {
+        const int64_t ah = a.size(2), aw = a.size(3);
+        const int64_t e = std::min({rows_axis ? ah : aw, rows_axis ? bh : bw, blend});
         const float* ad = a.data<float>();
-        for (int64_t y = 0; y < e; ++y) {
-          const float wb = static_cast<float>(static_cast<double>(y) / static_cast<double>(e));
-          const float wa = static_cast<float>(1.0 - static_cast<double>(y) / static_cast<double>(e));
+        for (int64_t i = 0; i < e; ++i) {
+          const float wb = static_cast<float>(static_cast<double>(i) / static_cast<double>(e));
+          const float wa = static_cast<float>(1.0 - static_cast<double>(i) / static_cast<double>(e));
           for (int64_t ch = 0; ch < 3; ++ch)
             for (int64_t t = 0; t < frames; ++t)
-              for (int64_t x = 0; x < std::min(aw, bw); ++x) {
-                float& v = bd[((ch * frames + t) * bh + y) * bw + x];
-                v = ad[((ch * frames + t) * ah + (ah - e + y)) * aw + x] * wa + v * wb;
+              for (int64_t j = 0; j < (rows_axis ? std::min(aw, bw) : std::min(ah, bh)); ++j) {
+                const int64_t by = rows_axis ? i : j, bx = rows_axis ? j : i;
+                const int64_t ay = rows_axis ? ah - e + i : j, ax = rows_axis ? j : aw - e + i;
+                float& v = bd[((ch * frames + t) * bh + by) * bw + bx];
+                v = ad[((ch * frames + t) * ah + ay) * aw + ax] * wa + v * wb;
               }
         }
-      }
-      if (c > 0) {
-        Tensor& a = rows[r][c - 1];
-        const int64_t ah = a.size(2), aw = a.size(3), e = std::min({aw, bw, blend});
-        const float* ad = a.data<float>();
-        for (int64_t x = 0; x < e; ++x) {
-          const float wb = static_cast<float>(static_cast<double>(x) / static_cast<double>(e));
-          const float wa = static_cast<float>(1.0 - static_cast<double>(x) / static_cast<double>(e));
-          for (int64_t ch = 0; ch < 3; ++ch)
-            for (int64_t t = 0; t < frames; ++t)
-              for (int64_t y = 0; y < std::min(ah, bh); ++y) {
-                float& v = bd[((ch * frames + t) * bh + y) * bw + x];
-                v = ad[((ch * frames + t) * ah + y) * aw + (aw - e + x)] * wa + v * wb;
-              }
-        }
-      }
+      };
+      if (r > 0) blend_with(rows[r - 1][c], true);
+      if (c > 0) blend_with(rows[r][c - 1], false);
     }
   }
   // Crop each tile to stride and stitch; then clamp (diffusers clamps after stitching).

@@ -38,21 +38,13 @@ Result<const VaeOpsCpu::PackedConv*> VaeOpsCpu::packed(const std::string& weight
   if (it != packed_.end()) return &it->second;
   WAN_ASSIGN_OR_RETURN(Tensor w, weights_.get(weight + ".weight"));
   WAN_ASSIGN_OR_RETURN(Tensor b, weights_.get(weight + ".bias"));
+  WAN_ASSIGN_OR_RETURN(const VaeConvKernel k, vae_conv_kernel(weights_, weight));
   PackedConv p;
-  p.out = w.size(0);
-  p.in = w.size(1);
-  if (w.dim() == 5) {
-    p.kt = w.size(2);
-    p.kh = w.size(3);
-    p.kw = w.size(4);
-  } else if (w.dim() == 4) {
-    p.kh = w.size(2);
-    p.kw = w.size(3);
-  } else {
-    return invalid_argument("VAE weight '" + weight + ".weight' is not a convolution weight: " + w.describe());
-  }
-  if ((p.kt != 1 && p.kt != 3) || p.kh % 2 == 0 || p.kw % 2 == 0 || b.numel() != p.out)
-    return invalid_argument("VAE weight '" + weight + "' has an unsupported kernel " + w.describe());
+  p.out = k.out;
+  p.in = k.in;
+  p.kt = k.kt;
+  p.kh = k.kh;
+  p.kw = k.kw;
   std::vector<float> wf(w.data<float>(), w.data<float>() + w.numel());
   p.bias.assign(b.data<float>(), b.data<float>() + b.numel());
   if (round_bf16_) {

@@ -183,21 +183,13 @@ Result<const VaeOpsCuda::DeviceConv*> VaeOpsCuda::prepared_conv(const std::strin
   if (it != convs_.end()) return &it->second;
   WAN_ASSIGN_OR_RETURN(Tensor w, weights_.get(weight + ".weight"));
   WAN_ASSIGN_OR_RETURN(Tensor b, weights_.get(weight + ".bias"));
+  WAN_ASSIGN_OR_RETURN(const VaeConvKernel kernel, vae_conv_kernel(weights_, weight));
   DeviceConv c;
-  c.out = w.size(0);
-  c.in = w.size(1);
-  if (w.dim() == 5) {
-    c.kt = w.size(2);
-    c.kh = w.size(3);
-    c.kw = w.size(4);
-  } else if (w.dim() == 4) {
-    c.kh = w.size(2);
-    c.kw = w.size(3);
-  } else {
-    return invalid_argument("VAE weight '" + weight + ".weight' is not a convolution weight: " + w.describe());
-  }
-  if ((c.kt != 1 && c.kt != 3) || c.kh % 2 == 0 || c.kw % 2 == 0 || b.numel() != c.out)
-    return invalid_argument("VAE weight '" + weight + "' has an unsupported kernel " + w.describe());
+  c.out = kernel.out;
+  c.in = kernel.in;
+  c.kt = kernel.kt;
+  c.kh = kernel.kh;
+  c.kw = kernel.kw;
   c.k = c.in * c.kt * c.kh * c.kw;
   // cuDNN takes the weight as stored, [out, in, kt, kh, kw]; the GEMM wants 16-byte rows.
   c.k_padded = options_.conv_engine == VaeConvEngine::kCudnn ? c.k : round_up(c.k, kRowAlign);

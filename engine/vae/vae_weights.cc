@@ -195,15 +195,9 @@ Result<VaeWeights> VaeWeights::load(const WanVaeConfig& config, const std::strin
   WAN_RETURN_IF_ERROR(config.validate());
   WAN_ASSIGN_OR_RETURN(const std::string file, locate_vae_checkpoint(path));
   WAN_ASSIGN_OR_RETURN(Checkpoint ckpt, Checkpoint::open(file));
-  std::map<std::string, std::string> keys;  // canonical name -> checkpoint key
-  for (const std::string& key : ckpt.names()) {
-    const std::string canonical = canonical_vae_weight_name(config, key);
-    if (canonical.empty()) continue;
-    const auto [it, inserted] = keys.emplace(canonical, key);
-    if (!inserted)
-      return data_loss("VAE checkpoint '" + file + "' holds '" + it->second + "' and '" + key +
-                       "', the diffusers and original-Wan names of one weight; keep one layout");
-  }
+  WAN_ASSIGN_OR_RETURN(const auto keys, ckpt.canonical_keys([&](const std::string& key) {
+    return canonical_vae_weight_name(config, key);
+  }));
   VaeWeights w;
   w.config_ = config;
   w.source_ = file;
@@ -247,6 +241,22 @@ Result<VaeWeights> VaeWeights::load(const WanVaeConfig& config, const std::strin
 Status VaeWeights::save(const std::string& path) const {
   std::vector<std::pair<std::string, Tensor>> list(tensors_.begin(), tensors_.end());
   return write_safetensors(path, list, {{"format", "pt"}, {"source", source_}, {"config", vae_config_to_json(config_)}});
+}
+
+Result<VaeConvKernel> vae_conv_kernel(const VaeWeights& weights, const std::string& weight) {
+  WAN_ASSIGN_OR_RETURN(const Tensor w, weights.get(weight + ".weight"));
+  WAN_ASSIGN_OR_RETURN(const Tensor b, weights.get(weight + ".bias"));
+  VaeConvKernel k;
+  if (w.dim() != 4 && w.dim() != 5)
+    return invalid_argument("VAE weight '" + weight + ".weight' is not a convolution weight: " + w.describe());
+  k.out = w.size(0);
+  k.in = w.size(1);
+  if (w.dim() == 5) k.kt = w.size(2);
+  k.kh = w.size(-2);
+  k.kw = w.size(-1);
+  if ((k.kt != 1 && k.kt != 3) || k.kh % 2 == 0 || k.kw % 2 == 0 || b.numel() != k.out)
+    return invalid_argument("VAE weight '" + weight + "' has an unsupported kernel " + w.describe());
+  return k;
 }
 
 Result<Tensor> VaeWeights::get(const std::string& name) const {

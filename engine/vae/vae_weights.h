@@ -41,6 +41,17 @@ Result<std::string> locate_vae_checkpoint(const std::string& path);
 // The config.json beside a located checkpoint, when there is one.
 std::optional<std::string> vae_config_beside(const std::string& checkpoint_file);
 
+// A convolution weight's geometry: [out, in, kt, kh, kw] (5-D) or [out, in, kh, kw] (4-D,
+// kt = 1), kt 1 or 3, odd kh and kw, a bias of `out` values.
+struct VaeConvKernel {
+  int64_t out = 0, in = 0, kt = 1, kh = 1, kw = 1;
+  int64_t taps() const { return kt * kh * kw; }
+};
+
+class VaeWeights;
+// INVALID_ARGUMENT naming the weight when it is not such a convolution; NOT_FOUND when absent.
+Result<VaeConvKernel> vae_conv_kernel(const VaeWeights& weights, const std::string& weight);
+
 class VaeWeights {
  public:
   // Seeded synthetic weights, f32; each tensor depends only on (seed, name). Scaled so a

@@ -233,8 +233,7 @@ Status CudnnConv::plan(const CudnnHandle& handle, const CudnnConvShape& s, size_
                        std::to_string(max_workspace >> 20) + " MiB of workspace for this convolution");
 }
 
-Status CudnnConv::run(const void* x, const void* w, void* y, void* workspace) const {
-  if (!handle_ || shape_.channels_last) return failed_precondition("cuDNN conv: not planned NCDHW (use run_channels_last)");
+Status CudnnConv::forward(const void* x, const void* w, void* y, void* workspace) const {
   const CudnnApi& api = handle_->library().api();
   const float alpha = 1.0f, beta = 0.0f;
   WAN_CUDNN_CHECK(api, api.cudnnConvolutionForward(
@@ -246,17 +245,14 @@ Status CudnnConv::run(const void* x, const void* w, void* y, void* workspace) co
   return Status();
 }
 
+Status CudnnConv::run(const void* x, const void* w, void* y, void* workspace) const {
+  if (!handle_ || shape_.channels_last) return failed_precondition("cuDNN conv: not planned NCDHW (use run_channels_last)");
+  return forward(x, w, y, workspace);
+}
+
 Status CudnnConv::run_channels_last(const void* x, const void* w, void* y, void* workspace) const {
   if (!handle_ || !shape_.channels_last) return failed_precondition("cuDNN conv: not planned channels-last");
-  const CudnnApi& api = handle_->library().api();
-  const float alpha = 1.0f, beta = 0.0f;
-  WAN_CUDNN_CHECK(api, api.cudnnConvolutionForward(
-                           static_cast<cudnnHandle_t>(handle_->get()), &alpha,
-                           static_cast<cudnnTensorDescriptor_t>(x_desc_), x, static_cast<cudnnFilterDescriptor_t>(w_desc_),
-                           w, static_cast<cudnnConvolutionDescriptor_t>(conv_desc_),
-                           static_cast<cudnnConvolutionFwdAlgo_t>(algo_), workspace, workspace_bytes_, &beta,
-                           static_cast<cudnnTensorDescriptor_t>(y_desc_), y));
-  return Status();
+  return forward(x, w, y, workspace);
 }
 
 }  // namespace wan

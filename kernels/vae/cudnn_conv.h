@@ -98,6 +98,7 @@ class CudnnConv {
 
  private:
   void destroy();
+  Status forward(const void* x, const void* w, void* y, void* workspace) const;
   const CudnnHandle* handle_ = nullptr;
   CudnnConvShape shape_;
   void* x_desc_ = nullptr;  // cudnnTensorDescriptor_t

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/core/rng.h"
+#include "tools/crosscheck/tool_flags.h"
 #include "engine/model/safetensors.h"
 #include "engine/vae/vae_decoder.h"
 #include "engine/vae/vae_ops_cuda.h"
@@ -24,16 +25,8 @@
 
 namespace {
 
-std::string flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (argv[i] == "--" + name) return argv[i + 1];
-  return fallback;
-}
-
-int fail(const wan::Status& s) {
-  std::fprintf(stderr, "wan_vae_decode: %s\n", s.to_string().c_str());
-  return 2;
-}
+using wan::tools::flag;
+int fail(const wan::Status& s) { return wan::tools::fail("wan_vae_decode", s); }
 
 }  // namespace
 
