@@ -6,6 +6,48 @@
 
 namespace wan {
 
+std::string choose_deterministic_gemm_algorithm(cublasLtHandle_t handle, cublasLtMatmulDesc_t op,
+                                                cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                                                cublasLtMatrixLayout_t d, size_t workspace_bytes,
+                                                uint32_t min_alignment, const std::string& what,
+                                                GemmAlgorithm* out) {
+  cublasLtMatmulPreference_t pref;
+  WAN_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  WAN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                        &workspace_bytes, sizeof(workspace_bytes)));
+  // Deterministic: no in-place (atomic) split-K reduction.
+  const uint32_t reduction_mask = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE |
+                                  CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
+  WAN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                                                        &reduction_mask, sizeof(reduction_mask)));
+  if (min_alignment > 0)
+    for (const auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                            CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+      WAN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &min_alignment, sizeof(min_alignment)));
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle, op, a, b, d, d, pref, 1, &result, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (st != CUBLAS_STATUS_SUCCESS || found == 0)
+    return "cuBLASLt has no algorithm for " + what + " (" + cublasGetStatusString(st) + ")";
+  out->algo = result.algo;
+  out->workspace_bytes = result.workspaceSize;
+  int algo_id = 0, tile = 0, stages = 0, splitk = 0, reduction = 0, swizzle = 0;
+  size_t written = 0;
+  const cublasLtMatmulAlgo_t* algo = &out->algo;
+  cublasLtMatmulAlgoConfigGetAttribute(algo, CUBLASLT_ALGO_CONFIG_ID, &algo_id, sizeof(algo_id), &written);
+  cublasLtMatmulAlgoConfigGetAttribute(algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof(tile), &written);
+  cublasLtMatmulAlgoConfigGetAttribute(algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof(stages), &written);
+  cublasLtMatmulAlgoConfigGetAttribute(algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof(splitk), &written);
+  cublasLtMatmulAlgoConfigGetAttribute(algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &reduction, sizeof(reduction), &written);
+  cublasLtMatmulAlgoConfigGetAttribute(algo, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swizzle, sizeof(swizzle), &written);
+  std::ostringstream desc;
+  desc << "algo " << algo_id << " tile " << tile << " stages " << stages << " splitK " << splitk << " reduction "
+       << reduction << " swizzle " << swizzle << " ws " << out->workspace_bytes << " B";
+  out->description = desc.str();
+  return "";
+}
+
 CublasLtGemm::~CublasLtGemm() { destroy(); }
 
 void CublasLtGemm::destroy() {
@@ -44,38 +86,14 @@ std::string CublasLtGemm::plan(cublasLtHandle_t handle, const GemmShape& s, size
   planned_ldx_ = s.k;
   planned_ldy_ = s.n;
 
-  cublasLtMatmulPreference_t pref;
-  WAN_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  WAN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                        &workspace_bytes, sizeof(workspace_bytes)));
-  // Deterministic: no in-place (atomic) split-K reduction.
-  const uint32_t reduction_mask = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE |
-                                  CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
-  WAN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
-                                                        &reduction_mask, sizeof(reduction_mask)));
-  cublasLtMatmulHeuristicResult_t result{};
-  int found = 0;
-  const cublasStatus_t st =
-      cublasLtMatmulAlgoGetHeuristic(handle, op_, a_, b_, d_, d_, pref, 1, &result, &found);
-  cublasLtMatmulPreferenceDestroy(pref);
-  if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
-    return "cuBLASLt has no algorithm for GEMM m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) +
-           " k=" + std::to_string(s.k) + " (" + cublasGetStatusString(st) + ")";
-  }
-  algo_ = result.algo;
-  workspace_bytes_ = result.workspaceSize;
-  int algo_id = 0, tile = 0, stages = 0, splitk = 0, reduction = 0, swizzle = 0;
-  size_t written = 0;
-  cublasLtMatmulAlgoConfigGetAttribute(&algo_, CUBLASLT_ALGO_CONFIG_ID, &algo_id, sizeof(algo_id), &written);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo_, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof(tile), &written);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo_, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof(stages), &written);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo_, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof(splitk), &written);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo_, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &reduction, sizeof(reduction), &written);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo_, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swizzle, sizeof(swizzle), &written);
-  std::ostringstream d;
-  d << "algo " << algo_id << " tile " << tile << " stages " << stages << " splitK " << splitk
-    << " reduction " << reduction << " swizzle " << swizzle << " ws " << workspace_bytes_ << " B";
-  description_ = d.str();
+  GemmAlgorithm chosen;
+  const std::string err = choose_deterministic_gemm_algorithm(
+      handle, op_, a_, b_, d_, workspace_bytes, 0,
+      "GEMM m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k), &chosen);
+  if (!err.empty()) return err;
+  algo_ = chosen.algo;
+  workspace_bytes_ = chosen.workspace_bytes;
+  description_ = chosen.description;
   return "";
 }
 

@@ -22,6 +22,21 @@ struct GemmShape {
   GemmEpilogue epilogue = GemmEpilogue::kBias;
 };
 
+// cuBLASLt's first heuristic algorithm for (op, a, b, d) that needs no atomic (in-place split-K)
+// reduction and at most `workspace_bytes`; `min_alignment` > 0 promises that alignment of every
+// pointer (cuBLASLt otherwise assumes 256 bytes). The same inputs give the same choice, hence
+// the same bits run to run. Returns "" or why none fits (`what` names the GEMM in the message).
+struct GemmAlgorithm {
+  cublasLtMatmulAlgo_t algo{};
+  size_t workspace_bytes = 0;
+  std::string description;  // "algo 66 tile 27 stages 35 splitK 1 reduction 0 swizzle 0 ws 0 B"
+};
+std::string choose_deterministic_gemm_algorithm(cublasLtHandle_t handle, cublasLtMatmulDesc_t op,
+                                                cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                                                cublasLtMatrixLayout_t d, size_t workspace_bytes,
+                                                uint32_t min_alignment, const std::string& what,
+                                                GemmAlgorithm* out);
+
 class CublasLtGemm {
  public:
   CublasLtGemm() = default;

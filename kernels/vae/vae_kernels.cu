@@ -6,6 +6,7 @@
 
 #include "kernels/common/cuda_check.h"
 #include "kernels/common/float16.h"
+#include "kernels/gemm/cublaslt_gemm.h"
 
 namespace wan {
 
@@ -45,41 +46,15 @@ std::string CublasLtGemmF32Out::plan(cublasLtHandle_t handle, const GemmF32OutSh
   WAN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&b_, CUDA_R_16BF, b_rows, s.trans_b ? s.k : s.n, s.ldb));
   WAN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d_, CUDA_R_32F, s.m, s.n, s.ldd));
 
-  cublasLtMatmulPreference_t pref;
-  WAN_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  WAN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                        &workspace_bytes, sizeof(workspace_bytes)));
-  // Deterministic: no in-place (atomic) split-K reduction.
-  const uint32_t reduction_mask = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE |
-                                  CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE;
-  WAN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
-                                                        &reduction_mask, sizeof(reduction_mask)));
-  // Callers promise 16-byte alignment (not cuBLASLt's default assumption of 256).
-  const uint32_t alignment = 16;
-  for (const auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                          CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
-    WAN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &alignment, sizeof(alignment)));
-  cublasLtMatmulHeuristicResult_t result{};
-  int found = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle, op_, a_, b_, d_, d_, pref, 1, &result, &found);
-  cublasLtMatmulPreferenceDestroy(pref);
-  if (st != CUBLAS_STATUS_SUCCESS || found == 0)
-    return "cuBLASLt has no algorithm for the fp32-output GEMM m=" + std::to_string(s.m) + " n=" +
-           std::to_string(s.n) + " k=" + std::to_string(s.k) + " (" + cublasGetStatusString(st) + ")";
-  algo_ = result.algo;
-  workspace_bytes_ = result.workspaceSize;
-  int algo_id = 0, tile = 0, stages = 0, splitk = 0, reduction = 0;
-  size_t written = 0;
-  cublasLtMatmulAlgoConfigGetAttribute(&algo_, CUBLASLT_ALGO_CONFIG_ID, &algo_id, sizeof(algo_id), &written);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo_, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof(tile), &written);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo_, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof(stages), &written);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo_, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof(splitk), &written);
-  cublasLtMatmulAlgoConfigGetAttribute(&algo_, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &reduction,
-                                       sizeof(reduction), &written);
-  std::ostringstream d;
-  d << "algo " << algo_id << " tile " << tile << " stages " << stages << " splitK " << splitk << " reduction "
-    << reduction << " ws " << workspace_bytes_ << " B";
-  description_ = d.str();
+  GemmAlgorithm chosen;
+  const std::string err = choose_deterministic_gemm_algorithm(
+      handle, op_, a_, b_, d_, workspace_bytes, 16,  // callers promise 16-byte alignment
+      "the fp32-output GEMM m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k),
+      &chosen);
+  if (!err.empty()) return err;
+  algo_ = chosen.algo;
+  workspace_bytes_ = chosen.workspace_bytes;
+  description_ = chosen.description;
   return "";
 }
 
