@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(json_reader run_report trace_file golden_file safetensors safetensors_index model_config)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(json_reader run_report trace_file golden_file safetensors safetensors_index model_config vae_config)
 OUT=${FUZZ_OUT:-/tmp/wan-repro-fuzz}
 CUDA=${CUDA_HOME:-/usr/local/cuda}
 CXX=${FUZZ_CXX:-clang++}
@@ -37,6 +37,7 @@ sources_of() {
     golden_file) echo "$COMMON harness/file_schemas.cc" ;;
     safetensors | safetensors_index) echo "$COMMON engine/model/safetensors.cc engine/core/tensor.cc engine/core/dtype.cc" ;;
     model_config) echo "$COMMON engine/model/config.cc" ;;
+    vae_config) echo "$COMMON engine/vae/vae_config.cc engine/vae/vae_tiling.cc" ;;
     *) echo "unknown target $1" >&2; return 1 ;;
   esac
 }

@@ -63,7 +63,7 @@ Status WanVaeConfig::validate() const {
   if (dim_mult.size() < 2 || dim_mult.size() > 6)
     return invalid_argument(where + "dim_mult needs 2 to 6 entries, got " + std::to_string(dim_mult.size()));
   for (int64_t m : dim_mult)
-    if (m < 1 || m * base_dim > kMaxDim)
+    if (m < 1 || m > kMaxDim / base_dim)  // m * base_dim <= kMaxDim, without overflowing
       return invalid_argument(where + "dim_mult entries must be >= 1 with dim_mult * base_dim <= " +
                               std::to_string(kMaxDim) + ", got " + std::to_string(m));
   // Up blocks 1.. take half the previous block's width as input (the upsampler halves it).
