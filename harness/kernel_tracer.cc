@@ -81,7 +81,7 @@ std::string range_group(const std::string& path) {
     size_t j = path.find('/', i);
     if (j == std::string::npos) j = path.size();
     const std::string part = path.substr(i, j - i);
-    if (part == "step") {  // skip "step/N"
+    if (part == "step" || part == "frame") {  // skip "step/N" and the VAE's "frame/N"
       const size_t k = path.find('/', j + 1);
       i = k == std::string::npos ? path.size() : k + 1;
       continue;

@@ -47,7 +47,8 @@ class KernelTracer final : public RangeListener {
   KernelTracer() = default;
 };
 
-// The range path without its "step/N/" parts, for grouping one kernel's launches across steps.
+// The range path without its "step/N/" (and the VAE's "frame/N/") parts, for grouping one
+// kernel's launches across steps and latent frames.
 std::string range_group(const std::string& path);
 
 }  // namespace wan

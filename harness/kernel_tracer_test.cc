@@ -16,6 +16,7 @@ TEST(RangeGroup, DropsStepIndices) {
   EXPECT_EQ(range_group("denoising/step/12/dit_forward/block/3/self_attn/dense"),
             "denoising/dit_forward/block/3/self_attn/dense");
   EXPECT_EQ(range_group("step/0"), "");
+  EXPECT_EQ(range_group("vae_decode/frame/7/up1"), "vae_decode/up1");
   EXPECT_EQ(range_group(""), "");
 }
 

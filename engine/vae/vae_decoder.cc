@@ -1,8 +1,11 @@
 #include "engine/vae/vae_decoder.h"
 
+#include "engine/core/nvtx.h"
+
 #include <chrono>
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 namespace wan {
@@ -70,8 +73,13 @@ Result<Tensor> VaeDecoder::decode_frame(int64_t t, const Tensor& z, Caches& cach
   auto seen = [&](std::string_view name, Tensor& x) {
     if (observer) observer->on_vae_op(t, tag_prefix + std::string(name), x);
   };
+  // NVTX ranges per stage ("vae_decode/frame/3/up1"): the kernel tables group by stage.
+  std::optional<ScopedRange> range;
+  range.emplace("conv_in");
   WAN_ASSIGN_OR_RETURN(Tensor x, caches.causal(ops, z, "decoder.conv_in"));
   seen("conv_in", x);
+  range.reset();
+  range.emplace("mid");
   WAN_ASSIGN_OR_RETURN(x, residual_block("decoder.mid_block.resnets.0", x, caches));
   seen("mid.res0", x);
   WAN_ASSIGN_OR_RETURN(x, attention_block("decoder.mid_block.attentions.0", x));
@@ -81,6 +89,8 @@ Result<Tensor> VaeDecoder::decode_frame(int64_t t, const Tensor& z, Caches& cach
   for (int64_t i = 0; i < config_.up_blocks(); ++i) {
     const std::string b = "decoder.up_blocks." + std::to_string(i);
     const std::string tag = "up" + std::to_string(i);
+    range.reset();
+    range.emplace(tag.c_str());
     for (int64_t j = 0; j <= config_.num_res_blocks; ++j) {
       WAN_ASSIGN_OR_RETURN(x, residual_block(b + ".resnets." + std::to_string(j), x, caches));
       seen(tag + ".res" + std::to_string(j), x);
@@ -97,6 +107,8 @@ Result<Tensor> VaeDecoder::decode_frame(int64_t t, const Tensor& z, Caches& cach
     WAN_ASSIGN_OR_RETURN(x, ops.conv(up, Tensor(), u + ".resample.1", Tensor()));
     seen(tag + ".upsample", x);
   }
+  range.reset();
+  range.emplace("head");
   WAN_ASSIGN_OR_RETURN(Tensor n, ops.rms_norm(x, "decoder.norm_out.gamma", true));
   WAN_ASSIGN_OR_RETURN(x, caches.causal(ops, n, "decoder.conv_out"));
   seen("head", x);
@@ -111,8 +123,11 @@ Result<Tensor> VaeDecoder::decode_region(const Tensor& latents, int64_t y0, int6
   WAN_ASSIGN_OR_RETURN(Tensor video, Tensor::empty({3, out_frames, oh, ow}, DType::kF32));
   Caches caches;
   int64_t written = 0;
+  ScopedRange decode_range("vae_decode");
   for (int64_t t = 0; t < frames; ++t) {
     const auto start = std::chrono::steady_clock::now();
+    const std::string frame_name = "frame/" + std::to_string(t);
+    ScopedRange frame_range(frame_name.c_str());
     // Frame by frame from the host copy: post_quant_conv is 1x1x1, so per frame equals
     // diffusers' whole-tensor call, and no op needs a strided device slice.
     WAN_ASSIGN_OR_RETURN(Tensor view, latents.slice(1, t, t + 1));
