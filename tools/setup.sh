@@ -15,6 +15,7 @@ readonly kPackages=(
   libssl-dev
   python3
   chromium               # headless rendering test of the HTML reports
+  clang                  # libFuzzer + ASan/UBSan: tools/fuzz.sh, CI's bounded fuzz step
 )
 
 missing=()

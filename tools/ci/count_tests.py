@@ -4,6 +4,9 @@
 Usage: count_tests.py LOG STATUS [TESTLOGS [LABEL]] [LOG STATUS TESTLOGS LABEL ...]
 (one run per group; TESTLOGS defaults to bazel-testlogs; a LABEL prefixes that run's failures).
 
+A group whose TESTLOGS is "fuzz-table" is a tools/fuzz.sh log instead: one case per target
+row ("NAME ok ..." passes, "NAME FAILED ..." fails; a failure with no row at all counts once).
+
 Reads the run's summary lines ("//pkg:target   PASSED in 0.1s", "(cached) PASSED",
 "FAILED", "FAILED TO BUILD", "NO STATUS", "TIMEOUT"), then each listed target's
 bazel-testlogs/<pkg>/<target>/test.xml. Prints skipped cases (GPU tests without a GPU) on
@@ -33,7 +36,32 @@ def count_xml(path):
     return passed, failed, skipped, failures
 
 
+FUZZ_ROW = re.compile(r"^(\S+)\s+(ok|FAILED)\s")
+
+
+def count_fuzz(log_path, status, label_prefix):
+    passed = failed = 0
+    names = []
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            m = FUZZ_ROW.match(line)
+            if not m:
+                continue
+            if m.group(2) == "ok":
+                passed += 1
+            else:
+                failed += 1
+                names.append(f"{label_prefix}{m.group(1)}: {line.strip()}")
+    if passed + failed == 0 and status != 0:
+        failed, names = 1, [f"{label_prefix}tools/fuzz.sh exited with {status} before fuzzing (see its message)"]
+    elif status != 0 and failed == 0:
+        failed, names = 1, [f"{label_prefix}tools/fuzz.sh exited with {status} (a target did not build?)"]
+    return passed, failed, 0, names
+
+
 def count_run(log_path, bazel_status, testlogs, label_prefix):
+    if testlogs == "fuzz-table":
+        return count_fuzz(log_path, bazel_status, label_prefix)
     passed = failed = skipped = 0
     failed_names = []
     targets = 0
