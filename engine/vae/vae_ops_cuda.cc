@@ -325,7 +325,6 @@ Result<Tensor> VaeOpsCuda::conv_cudnn(const Tensor& x, const Tensor& history, co
     shape.kt = c.kt;
     shape.kh = c.kh;
     shape.kw = c.kw;
-    shape.channels_last = true;
     WAN_RETURN_IF_ERROR(plan->plan(*cudnn_handle_, shape, options_.max_cudnn_workspace_bytes).with_context(
         "VAE conv '" + weight + "'"));
     it = cudnn_convs_.emplace(key, std::move(plan)).first;
@@ -341,7 +340,7 @@ Result<Tensor> VaeOpsCuda::conv_cudnn(const Tensor& x, const Tensor& history, co
   launch_vae_to_channels_last(causal && history.defined() ? bits(history) : nullptr, bits(x),
                               static_cast<uint16_t*>(stage_x), cin, history_pixels, history_pixels + frames * plane,
                               stream_);
-  WAN_RETURN_IF_ERROR(plan.run_channels_last(stage_x, c.weight.raw_data(), stage_y, ws));
+  WAN_RETURN_IF_ERROR(plan.run(stage_x, c.weight.raw_data(), stage_y, ws));
   launch_vae_from_channels_last(static_cast<const uint16_t*>(stage_y), c.bias.data<float>(),
                                 residual.defined() ? bits(residual) : nullptr, mutable_bits(y), c.out, frames * plane,
                                 stream_);

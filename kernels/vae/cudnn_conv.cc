@@ -182,28 +182,19 @@ Status CudnnConv::plan(const CudnnHandle& handle, const CudnnConvShape& s, size_
   WAN_CUDNN_CHECK(api, api.cudnnCreateConvolutionDescriptor(&c));
   conv_desc_ = c;
   const int in_depth = static_cast<int>(s.depth + s.kt - 1);
-  auto strides = [](const int* d) {
-    return std::vector<int>{d[1] * d[2] * d[3] * d[4], d[2] * d[3] * d[4], d[3] * d[4], d[4], 1};
-  };
   const int xd[5] = {static_cast<int>(s.batch), static_cast<int>(s.in_channels), in_depth, static_cast<int>(s.height),
                      static_cast<int>(s.width)};
   const int yd[5] = {static_cast<int>(s.batch), static_cast<int>(s.out_channels), static_cast<int>(s.depth),
                      static_cast<int>(s.height), static_cast<int>(s.width)};
   const int wd[5] = {static_cast<int>(s.out_channels), static_cast<int>(s.in_channels), static_cast<int>(s.kt),
                      static_cast<int>(s.kh), static_cast<int>(s.kw)};
-  // Channels-last strides of NCDHW dims: c fastest.
+  // Channels-last strides of NCDHW-ordered dims: c fastest.
   auto strides_last = [](const int* d) {
     return std::vector<int>{d[1] * d[2] * d[3] * d[4], 1, d[3] * d[4] * d[1], d[4] * d[1], d[1]};
   };
-  if (s.channels_last) {
-    WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(x, CUDNN_DATA_BFLOAT16, 5, xd, strides_last(xd).data()));
-    WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(y, CUDNN_DATA_BFLOAT16, 5, yd, strides_last(yd).data()));
-    WAN_CUDNN_CHECK(api, api.cudnnSetFilterNdDescriptor(w, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NHWC, 5, wd));
-  } else {
-    WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(x, CUDNN_DATA_BFLOAT16, 5, xd, strides(xd).data()));
-    WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(y, CUDNN_DATA_BFLOAT16, 5, yd, strides(yd).data()));
-    WAN_CUDNN_CHECK(api, api.cudnnSetFilterNdDescriptor(w, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NCHW, 5, wd));
-  }
+  WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(x, CUDNN_DATA_BFLOAT16, 5, xd, strides_last(xd).data()));
+  WAN_CUDNN_CHECK(api, api.cudnnSetTensorNdDescriptor(y, CUDNN_DATA_BFLOAT16, 5, yd, strides_last(yd).data()));
+  WAN_CUDNN_CHECK(api, api.cudnnSetFilterNdDescriptor(w, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NHWC, 5, wd));
   x_bytes_ = static_cast<size_t>(xd[0]) * xd[1] * xd[2] * xd[3] * xd[4] * 2;
   y_bytes_ = static_cast<size_t>(yd[0]) * yd[1] * yd[2] * yd[3] * yd[4] * 2;
   const int pad[3] = {0, static_cast<int>(s.kh / 2), static_cast<int>(s.kw / 2)};
@@ -226,14 +217,15 @@ Status CudnnConv::plan(const CudnnHandle& handle, const CudnnConvShape& s, size_
     algo_ = static_cast<int>(p.algo);
     workspace_bytes_ = bytes;
     algorithm_ = std::string(algo_name(p.algo)) + (p.mathType == CUDNN_TENSOR_OP_MATH ? " (tensor ops)" : "") +
-                 (s.channels_last ? ", channels-last" : ", NCDHW");
+                 ", channels-last";
     return Status();
   }
   return unimplemented("cuDNN " + handle.library().version_string() + " offers no deterministic algorithm within " +
                        std::to_string(max_workspace >> 20) + " MiB of workspace for this convolution");
 }
 
-Status CudnnConv::forward(const void* x, const void* w, void* y, void* workspace) const {
+Status CudnnConv::run(const void* x, const void* w, void* y, void* workspace) const {
+  if (!handle_) return failed_precondition("cuDNN conv: run() before plan()");
   const CudnnApi& api = handle_->library().api();
   const float alpha = 1.0f, beta = 0.0f;
   WAN_CUDNN_CHECK(api, api.cudnnConvolutionForward(
@@ -243,16 +235,6 @@ Status CudnnConv::forward(const void* x, const void* w, void* y, void* workspace
                            static_cast<cudnnConvolutionFwdAlgo_t>(algo_), workspace, workspace_bytes_, &beta,
                            static_cast<cudnnTensorDescriptor_t>(y_desc_), y));
   return Status();
-}
-
-Status CudnnConv::run(const void* x, const void* w, void* y, void* workspace) const {
-  if (!handle_ || shape_.channels_last) return failed_precondition("cuDNN conv: not planned NCDHW (use run_channels_last)");
-  return forward(x, w, y, workspace);
-}
-
-Status CudnnConv::run_channels_last(const void* x, const void* w, void* y, void* workspace) const {
-  if (!handle_ || !shape_.channels_last) return failed_precondition("cuDNN conv: not planned channels-last");
-  return forward(x, w, y, workspace);
 }
 
 }  // namespace wan

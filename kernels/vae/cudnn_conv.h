@@ -6,8 +6,11 @@
 // CudnnConv: one convolution shape, planned once (legacy cuDNN API, bf16 in and out, fp32
 // compute, tensor-op math; the algorithm is cuDNN's first heuristic choice that reports
 // itself deterministic and fits the workspace, recorded by name), then run any number of
-// times: y[N, Cout, D, H, W] = conv(x[N, Cin, D + kt - 1, H, W], w) with zero spatial padding
-// kh/2, kw/2 and no time padding (the caller lays the causal history in front of x).
+// times: y[N, D, H, W, Cout] = conv(x[N, D + kt - 1, H, W, Cin], w[Cout, kt, kh, kw, Cin]),
+// channels-last, with zero spatial padding kh/2, kw/2 and no time padding (the caller lays
+// the causal history in front of x). Channels-last because cuDNN's tensor-core kernels are:
+// on NCDHW bf16 cuDNN 9.14 falls back to a generic kernel (implicit_convolveNd_sgemm) several
+// times slower.
 #pragma once
 
 #include <cstddef>
@@ -65,10 +68,6 @@ struct CudnnConvShape {
   int64_t batch = 1, in_channels = 0, out_channels = 0;
   int64_t depth = 1, height = 0, width = 0;  // OUTPUT depth (time), height, width
   int64_t kt = 1, kh = 1, kw = 1;            // x has depth + kt - 1 frames
-  // Channels-last operands (NDHWC) and the weight as [Cout, kt, kh, kw, Cin]: cuDNN's
-  // tensor-core kernels are channels-last; on NCDHW bf16 cuDNN 9.14 falls back to a generic
-  // kernel (implicit_convolveNd_sgemm) several times slower.
-  bool channels_last = false;
 };
 
 class CudnnConv {
@@ -91,14 +90,13 @@ class CudnnConv {
   Status run_channels_last(const void* x, const void* w, void* y, void* workspace) const;
 
   size_t workspace_bytes() const { return workspace_bytes_; }
-  size_t x_bytes() const { return x_bytes_; }  // bytes of x and y (either layout)
+  size_t x_bytes() const { return x_bytes_; }  // bytes of x and y
   size_t y_bytes() const { return y_bytes_; }
   const CudnnConvShape& shape() const { return shape_; }
   std::string algorithm() const { return algorithm_; }  // "IMPLICIT_PRECOMP_GEMM (tensor ops)"
 
  private:
   void destroy();
-  Status forward(const void* x, const void* w, void* y, void* workspace) const;
   const CudnnHandle* handle_ = nullptr;
   CudnnConvShape shape_;
   void* x_desc_ = nullptr;  // cudnnTensorDescriptor_t
