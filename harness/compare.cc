@@ -229,6 +229,13 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
     else if (set != hc[seed] && outputs == "bit-exact") outputs = "mismatch";
   }
   if (seeds == 0) outputs = "no common seed";
+  // `repro exec` runs without --hash carry no output hash: nothing to compare.
+  const auto unhashed = [](const std::map<uint64_t, std::set<std::string>>& h) {
+    for (const auto& [seed, set] : h)
+      if (set != std::set<std::string>{"unhashed"}) return false;
+    return !h.empty();
+  };
+  if (unhashed(hb) || unhashed(hc)) outputs = "not compared (the runs hashed no outputs: pass repro exec --hash GLOB)";
   // Decoded video: the frames hash beside the latents; a change confined to the VAE keeps the
   // latents and changes the frames, and the verdict says so.
   std::map<uint64_t, std::set<std::string>> fb, fc;
@@ -488,7 +495,7 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
       if (k["verdict"] == "slower") material.push_back(k["kernel"]);
   j["kernel_summary"]["slower_total_ms"] = slower_ms;
   j["material_kernel_regressions"] = material;
-  if (outputs != "bit-exact" && outputs.rfind("not applicable", 0) != 0) {
+  if (outputs != "bit-exact" && outputs.rfind("not applicable", 0) != 0 && outputs.rfind("not compared", 0) != 0) {
     c.outcome = CompareOutcome::kOutputMismatch;
   } else if (e2e.verdict == stats::Verdict::kSlower || !material.empty()) {
     c.outcome = CompareOutcome::kRegression;

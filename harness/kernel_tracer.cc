@@ -74,24 +74,6 @@ std::string join(const std::vector<std::string>& parts) {
 
 }  // namespace
 
-std::string range_group(const std::string& path) {
-  std::string out;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    const std::string part = path.substr(i, j - i);
-    if (part == "step" || part == "frame") {  // skip "step/N" and the VAE's "frame/N"
-      const size_t k = path.find('/', j + 1);
-      i = k == std::string::npos ? path.size() : k + 1;
-      continue;
-    }
-    out += (out.empty() ? "" : "/") + part;
-    i = j + 1;
-  }
-  return out;
-}
-
 Result<std::unique_ptr<KernelTracer>> KernelTracer::start() {
   TracerState& s = state();
   if (s.active) return failed_precondition("a kernel tracer is already running in this process");

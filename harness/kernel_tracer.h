@@ -13,16 +13,9 @@
 
 #include "engine/core/nvtx.h"
 #include "engine/core/status.h"
+#include "harness/kernel_summary.h"
 
 namespace wan {
-
-struct KernelRecord {
-  std::string name;
-  std::string range;  // NVTX path at launch ("" outside any range)
-  uint64_t start_ns = 0, end_ns = 0;
-  int grid[3] = {0, 0, 0}, block[3] = {0, 0, 0};
-  int registers = 0, static_smem = 0, dynamic_smem = 0;
-};
 
 class KernelTracer final : public RangeListener {
  public:
@@ -46,9 +39,5 @@ class KernelTracer final : public RangeListener {
  private:
   KernelTracer() = default;
 };
-
-// The range path without its "step/N/" (and the VAE's "frame/N/") parts, for grouping one
-// kernel's launches across steps and latent frames.
-std::string range_group(const std::string& path);
 
 }  // namespace wan

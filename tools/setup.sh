@@ -13,6 +13,7 @@ readonly kPackages=(
   libbenchmark-dev
   nlohmann-json3-dev
   libssl-dev
+  zlib1g-dev             # PNG pixel hashes of `repro exec --hash`
   python3
   chromium               # headless rendering test of the HTML reports
   clang                  # libFuzzer + ASan/UBSan: tools/fuzz.sh, CI's bounded fuzz step

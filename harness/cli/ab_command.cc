@@ -1,5 +1,7 @@
 // `repro ab --base BIN --cand BIN [case flags]`: interleaved A/B runs of two builds in fresh
-// processes, ABBA order (A B, then B A, ...) so clock and thermal drift cancel, then the same
+// processes; `repro ab --base-cmd '...' --cand-cmd '...' [exec flags]`: the same for two
+// commands of any program, each process one `repro exec` run (kernels traced by injection,
+// outputs hashed with --hash); ABBA order (A B, then B A, ...) so clock and thermal drift cancel, then the same
 // comparison as `repro compare` over the merged reports, with the end to end judged PAIRED
 // (base and candidate process k ran back to back: runs carry "ab_pair": k).
 // --adaptive: after the first --processes pairs, adds --pairs-per-look (4) ABBA pairs at a time
@@ -44,16 +46,37 @@ Result<nlohmann::json> run_build(const std::string& binary, const std::vector<st
 
 int ab_command(const std::vector<std::string>& args) {
   std::set<std::string> value_flags = case_value_flags();
-  for (const char* n : {"base", "cand", "processes", "runs-per-process", "out-dir", "min-effect", "kernel-min-effect",
-                        "alpha", "max-processes", "max-minutes", "pairs-per-look"})
+  for (const char* n : {"base", "cand", "base-cmd", "cand-cmd", "processes", "runs-per-process", "out-dir", "min-effect",
+                        "kernel-min-effect", "alpha", "max-processes", "max-minutes", "pairs-per-look"})
     value_flags.insert(n);
-  auto flags = Flags::parse(args, value_flags, {"no-kernels", "no-cuda-graphs", "adaptive"});
+  for (const std::string& n : exec_value_flags()) value_flags.insert(n);
+  std::set<std::string> bool_flags = {"no-kernels", "no-cuda-graphs", "adaptive"};
+  for (const std::string& n : exec_bool_flags()) bool_flags.insert(n);
+  auto flags = Flags::parse(args, value_flags, bool_flags);
   if (!flags.ok()) return fail("ab", flags.status());
   const Flags& f = flags.value();
-  if (!f.has("base") || !f.has("cand"))
+  const bool commands = f.has("base-cmd") || f.has("cand-cmd");
+  if (commands ? !(f.has("base-cmd") && f.has("cand-cmd")) || f.has("base") || f.has("cand") : !f.has("base") || !f.has("cand"))
     return fail("ab", invalid_argument("usage: repro ab --base BIN --cand BIN [case flags] [--processes 8] "
                                        "[--runs-per-process 3] [--out-dir DIR] [--alpha 0.05] [--adaptive [--max-processes 40] "
-                                       "[--pairs-per-look 4] [--max-minutes 60]]"));
+                                       "[--pairs-per-look 4] [--max-minutes 60]]\n"
+                                       "   or: repro ab --base-cmd 'PROGRAM ARGS' --cand-cmd 'PROGRAM ARGS' [--hash GLOB] "
+                                       "[--time-range NAME] [exec flags] [--processes 8] [...]"));
+  // Command mode: each side is an exec spec; every process is one run of its command.
+  ExecSpec specs[2];
+  if (commands) {
+    if (f.has("runs-per-process") && f.get("runs-per-process") != "1")
+      return fail("ab", invalid_argument("--runs-per-process applies to --base/--cand builds; with --base-cmd/--cand-cmd "
+                                         "each process is one run (time in-process repetitions with --time-range)"));
+    for (int side = 0; side < 2; ++side) {
+      auto words = split_command_line(f.get(side == 0 ? "base-cmd" : "cand-cmd"));
+      if (!words.ok()) return fail("ab", words.status());
+      auto spec = exec_spec_from_flags(f, words.value());
+      if (!spec.ok()) return fail("ab", spec.status());
+      specs[side] = spec.value();
+      specs[side].quiet = true;
+    }
+  }
   std::vector<std::string> case_args;
   for (const std::string& name : case_value_flags())
     if (f.has(name)) {
@@ -63,7 +86,7 @@ int ab_command(const std::vector<std::string>& args) {
   std::vector<std::string> extra;
   if (f.has("no-kernels")) extra.push_back("--no-kernels");
   if (f.has("no-cuda-graphs")) extra.push_back("--no-cuda-graphs");
-  auto processes = f.get_int("processes", 8), runs = f.get_int("runs-per-process", 3);
+  auto processes = f.get_int("processes", 8), runs = f.get_int("runs-per-process", commands ? 1 : 3);
   if (!processes.ok() || !runs.ok() || processes.value() < 1 || runs.value() < 1)
     return fail("ab", invalid_argument("--processes and --runs-per-process need positive integers"));
   const std::string dir = f.get("out-dir", "repro-out/ab-" + std::to_string(::getpid()));
@@ -102,7 +125,16 @@ int ab_command(const std::vector<std::string>& args) {
       std::fprintf(stderr, "repro ab: process %lld/%lld, %s\n", static_cast<long long>(i + 1),
                    static_cast<long long>(planned), side == 0 ? "base" : "candidate");
       const std::string report = dir + "/" + (side == 0 ? "base-" : "cand-") + std::to_string(i) + ".json";
-      WAN_ASSIGN_OR_RETURN(nlohmann::json r, run_build(bins[side], case_args, static_cast<int>(runs.value()), report, extra));
+      nlohmann::json r;
+      if (commands) {
+        const nlohmann::json run = exec_one_run(specs[side], dir, (side == 0 ? "base-" : "cand-") + std::to_string(i), static_cast<int>(i));
+        if (run.contains("failed"))
+          return unavailable(std::string(side == 0 ? "the base" : "the candidate") + " command failed in process " +
+                             std::to_string(i + 1) + ": " + run["failed"].get<std::string>());
+        r = exec_report(specs[side], nlohmann::json::array({run}), nlohmann::json::array(), {}, 0);
+      } else {
+        WAN_ASSIGN_OR_RETURN(r, run_build(bins[side], case_args, static_cast<int>(runs.value()), report, extra));
+      }
       for (auto& run : r["runs"]) run["ab_pair"] = i;
       if (merged[side].is_null()) {
         merged[side] = r;

@@ -6,7 +6,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/core/status.h"
+#include "harness/exec/output_hashing.h"
 #include "harness/cli/flags.h"
 #include "harness/run_case.h"
 
@@ -20,6 +23,37 @@ int compare_command(const std::vector<std::string>& args);
 int ab_command(const std::vector<std::string>& args);
 int bench_command(const std::vector<std::string>& args);
 int attention_command(const std::vector<std::string>& args);
+int exec_command(const std::vector<std::string>& args, const std::vector<std::string>& argv0);
+
+// What `repro exec` runs and measures (shared with `repro ab --base-cmd/--cand-cmd`).
+struct ExecSpec {
+  std::vector<std::string> program;  // as given; {run_dir} substituted per run
+  std::string executable;            // program[0] resolved on PATH
+  std::vector<std::string> hash_globs;
+  HashMode hash_mode = HashMode::kAuto;
+  double timeout_seconds = 3600;
+  std::string time_range;            // NVTX range name whose durations are the run's time
+  bool capture_profiler_api = false; // kernels only between cudaProfilerStart/Stop
+  bool trace = true;                 // CUPTI + NVTX injection (--no-trace: wall clock only)
+  std::string trace_unavailable;     // why not, when a profiler holds the CUDA injection
+  std::string injection_library;     // absolute path of librepro_inject.so
+  bool quiet = false, show_output = false;
+  nlohmann::json case_json() const;  // the recorded case (program, hashing, timing choices)
+  std::string case_id() const;       // "exec-" + 16 hex digits of its SHA-1
+};
+// The exec flags (--hash, --hash-mode, --timeout, --time-range, --capture-range, --inject-lib;
+// --no-trace, --show-output) and the program after --. NOT_FOUND when the program cannot be found.
+const std::set<std::string>& exec_value_flags();
+const std::set<std::string>& exec_bool_flags();
+Result<ExecSpec> exec_spec_from_flags(const Flags& flags, const std::vector<std::string>& program);
+// One run in a fresh process under out_dir/<label>: its run record, or one with "failed".
+nlohmann::json exec_one_run(const ExecSpec& spec, const std::string& out_dir, const std::string& label, int index);
+// The run report over the successful runs (schema wan-repro.run, kind exec).
+nlohmann::json exec_report(const ExecSpec& spec, const nlohmann::json& runs, const nlohmann::json& failed,
+                           const std::vector<std::string>& command, int warmup);
+// Splits a command string as a POSIX shell would split words (quotes, backslashes), without
+// expanding anything. INVALID_ARGUMENT for an unterminated quote.
+Result<std::vector<std::string>> split_command_line(const std::string& command);
 
 // Flags shared by every command that describes a case (run, golden, trace).
 const std::set<std::string>& case_value_flags();

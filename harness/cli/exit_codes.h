@@ -17,6 +17,7 @@ enum ExitCode : int {
   kExitRegression = 8,       // `compare`/`ab`: significantly slower end to end
   kExitOutputMismatch = 9,   // `compare`/`ab`: outputs not bit-exact
   kExitInconclusive = 10,    // `compare`/`ab`: more runs needed for a verdict
+  kExitProgramFailed = 11,   // `exec`: a run of the program failed, timed out or wrote no --hash file
   kExitInternal = 70,        // a bug
 };
 

@@ -36,6 +36,17 @@ commands:
   ab --base BIN --cand BIN [case flags]
                  interleaved A/B of two builds in fresh processes (ABBA order), then compare
                  (--processes 8, --runs-per-process 3, --out-dir DIR)
+  ab --base-cmd 'PROGRAM ARGS' --cand-cmd 'PROGRAM ARGS' [exec flags]
+                 the same for two commands of any program: ABBA pairs of `exec` runs
+  exec [flags] -- PROGRAM ARGS...
+                 any CUDA program under the harness: N runs, each a fresh process with a fresh
+                 {run_dir} (also $REPRO_RUN_DIR); kernels traced by CUPTI injection and
+                 attributed to the program's NVTX ranges (child processes included); outputs
+                 hashed; the same run report as `run` (--runs 3, --hash GLOB[,GLOB] relative to
+                 {run_dir}, --hash-mode auto|raw, --time-range NAME (the run's time: host
+                 durations of the NVTX ranges NAME or NAME/...), --capture-range
+                 none|cudaProfilerApi, --timeout 3600, --warmup N, --no-trace, --show-output,
+                 --out-dir DIR, --report PATH, --force, --inject-lib PATH)
   bench --benchmarks BIN[,BIN...]
                  runs Google Benchmark kernel suites (--repetitions 10, --filter, --flush-l2)
                  into a run-shaped report that `repro compare` judges per benchmark
@@ -65,7 +76,8 @@ exit codes: 0 ok (deterministic; golden matched, missing or not comparable), 1 r
   2 bad command line, 3 corrupt or unreadable input file, 4 golden mismatch,
   5 traces differ, 6 unavailable (no GPU, out of memory, I/O), 7 refused to overwrite,
   8 regression (compare), 9 outputs not bit-exact (compare), 10 inconclusive (compare),
-  70 internal error
+  11 a run of the program failed, timed out or wrote no --hash file (exec; the other runs
+  are kept in the report), 70 internal error
 )";
 
 }  // namespace
@@ -90,6 +102,7 @@ int main(int argc, char** argv) {
   if (command == "ab") return wan::cli::ab_command(rest);
   if (command == "bench") return wan::cli::bench_command(rest);
   if (command == "attention") return wan::cli::attention_command(rest);
+  if (command == "exec") return wan::cli::exec_command(rest, all);
   std::fprintf(stderr, "repro: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return wan::cli::kExitUsage;
 }

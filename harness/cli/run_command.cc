@@ -66,39 +66,6 @@ struct RunOptions {
   VaeDecoder* decoder = nullptr;    // decodes the latents to video when the case has a VAE
 };
 
-// Per-kernel totals of one run, grouped by (kernel name, NVTX range without step indices).
-nlohmann::json summarize_kernels(const std::vector<KernelRecord>& records, double* total_ms, double* span_ms) {
-  struct Group {
-    int64_t count = 0;
-    uint64_t ns = 0;
-    const KernelRecord* first = nullptr;
-  };
-  std::map<std::pair<std::string, std::string>, Group> groups;
-  uint64_t total = 0, lo = UINT64_MAX, hi = 0;
-  for (const KernelRecord& r : records) {
-    Group& g = groups[{r.name, range_group(r.range)}];
-    ++g.count;
-    g.ns += r.end_ns - r.start_ns;
-    if (!g.first) g.first = &r;
-    total += r.end_ns - r.start_ns;
-    lo = std::min(lo, r.start_ns);
-    hi = std::max(hi, r.end_ns);
-  }
-  *total_ms = total / 1e6;
-  *span_ms = records.empty() ? 0.0 : (hi - lo) / 1e6;
-  std::vector<nlohmann::json> out;
-  for (const auto& [key, g] : groups) {
-    const KernelRecord& f = *g.first;
-    out.push_back({{"name", key.first}, {"range", key.second}, {"count", g.count}, {"total_us", g.ns / 1e3},
-                   {"grid", {f.grid[0], f.grid[1], f.grid[2]}}, {"block", {f.block[0], f.block[1], f.block[2]}},
-                   {"registers", f.registers}, {"smem", f.static_smem + f.dynamic_smem}});
-  }
-  std::sort(out.begin(), out.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
-    return a["total_us"].get<double>() > b["total_us"].get<double>();
-  });
-  return out;
-}
-
 // One generation in this process; returns its run record.
 Result<nlohmann::json> generate_once(Pipeline& pipeline, const RunCase& run_case, uint64_t seed,
                                      int index, int total, const RunOptions& o, Tensor* latents_out,

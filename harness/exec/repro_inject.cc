@@ -1,0 +1,408 @@
+// The injection library of `repro exec`: loaded into a program we did not write through
+// CUDA_INJECTION64_PATH (the CUDA driver calls InitializeInjection at cuInit) and
+// NVTX_INJECTION64_PATH (NVTX 3 calls InitializeInjectionNvtx2 at the first NVTX call). Both
+// variables name this one file, so both entry points share the state below.
+//
+// What it records, per process, into $REPRO_EXEC_TRACE_DIR/proc-<pid>.trace (the line format
+// is documented in harness/exec/exec_trace.h, which reads it):
+//   - CUPTI CONCURRENT_KERNEL records (name, times, launch shape), streamed from every
+//     bufferCompleted, so a worker killed at shutdown loses at most its last buffer; a forced
+//     flush at cuProfilerStop and at exit; CUPTI's dropped-record count.
+//   - NVTX ranges without libcupti as the NVTX injection (that crashes in CUPTI 13.0): its own
+//     per-thread range stacks; each thread keeps exactly one CUPTI external correlation id
+//     pushed, the id of its current full range path ("step/3/layer/5/attn"), so every kernel
+//     maps to its whole chain of enclosing ranges (torch.cuda.nvtx, emit_nvtx, our engine's).
+//   - cuProfilerStart/Stop timestamps, for `repro exec --capture-range cudaProfilerApi`.
+//   - Host durations of the ranges named by $REPRO_EXEC_TIME_RANGE (`--time-range`).
+// When another tool holds CUPTI (Nsight Compute/Systems, a profiler inside the program),
+// cuptiSubscribe_v2 names it: the library records "U <who>" and stays out of the way, and
+// `repro exec` falls back to wall-clock timing and says so. Without $REPRO_EXEC_TRACE_DIR the
+// library is inert. Child processes inherit the variables and write their own files.
+#include <cupti.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <nvtx3/nvToolsExt.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+constexpr size_t kBufferBytes = 8u << 20;  // HARNESS.md: 1-10 MB activity buffers
+constexpr size_t kAlign = 8;
+constexpr size_t kPendingFlushBytes = 1u << 16;
+
+uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Names may hold anything; the line format is tab-separated with the name last.
+std::string clean(const char* s) {
+  std::string out = s ? s : "";
+  for (char& c : out)
+    if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+  return out;
+}
+
+// The per-process trace file. Lines are appended to `pending` and written with write(2) at
+// every activity buffer, at a forced flush and when 64 KiB are pending.
+class TraceWriter {
+ public:
+  bool enabled() {
+    std::call_once(once_, [this] { dir_ = std::getenv("REPRO_EXEC_TRACE_DIR") ? std::getenv("REPRO_EXEC_TRACE_DIR") : ""; });
+    return !dir_.empty();
+  }
+  void line(const std::string& text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_ += text;
+    pending_ += '\n';
+    if (pending_.size() >= kPendingFlushBytes) write_locked();
+  }
+  void flush() {
+    std::lock_guard<std::mutex> lock(mu_);
+    write_locked();
+  }
+  // After fork the child writes its own file (the pid names it); the parent's pending lines
+  // stay the parent's.
+  void after_fork_in_child() {
+    fd_ = -1;
+    pid_ = 0;
+    pending_.clear();
+  }
+
+ private:
+  void write_locked() {
+    if (pending_.empty() || dir_.empty()) return;
+    const int pid = static_cast<int>(getpid());
+    if (fd_ < 0 || pid_ != pid) {
+      pid_ = pid;
+      const std::string path = dir_ + "/proc-" + std::to_string(pid) + ".trace";
+      fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (fd_ < 0) {
+        std::fprintf(stderr, "repro exec injection: cannot write %s: %s (no trace for this process)\n", path.c_str(),
+                     std::strerror(errno));
+        dir_.clear();
+        return;
+      }
+      const std::string head = "# repro-exec-trace 1\nI\t" + std::to_string(pid) + "\t" + std::to_string(getppid()) + "\n";
+      (void)!write(fd_, head.data(), head.size());
+    }
+    size_t done = 0;
+    while (done < pending_.size()) {
+      const ssize_t n = write(fd_, pending_.data() + done, pending_.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    pending_.clear();
+  }
+
+  std::once_flag once_;
+  std::string dir_;
+  std::mutex mu_;
+  std::string pending_;
+  int fd_ = -1;
+  int pid_ = 0;
+};
+
+TraceWriter& writer() {
+  static TraceWriter* w = new TraceWriter();  // never destroyed: used from atexit handlers
+  return *w;
+}
+
+// ---- NVTX: range paths and per-thread stacks -----------------------------------------------
+
+// Range paths are interned: (parent id, name) -> id; id 0 is "outside every range". A new path
+// is written ("P id path") before any kernel can refer to it.
+class PathTable {
+ public:
+  uint32_t child(uint32_t parent, const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = ids_.find({parent, name});
+    if (it != ids_.end()) return it->second;
+    const uint32_t id = static_cast<uint32_t>(paths_.size());
+    const std::string path = parent == 0 ? name : paths_[parent] + "/" + name;
+    paths_.push_back(path);
+    ids_.emplace(std::make_pair(parent, name), id);
+    writer().line("P\t" + std::to_string(id) + "\t" + path);
+    return id;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> paths_{""};
+  std::map<std::pair<uint32_t, std::string>, uint32_t> ids_;
+};
+
+PathTable& paths() {
+  static PathTable* t = new PathTable();
+  return *t;
+}
+
+std::atomic<bool> g_cupti_ready{false};
+std::string g_time_range;  // REPRO_EXEC_TIME_RANGE, read once at NVTX init
+
+struct ThreadRanges {
+  std::vector<uint32_t> ids;        // path id per open range
+  std::vector<uint64_t> starts_ns;  // host start per open range
+  std::vector<bool> timed;          // range matched --time-range
+  bool ext_pushed = false;          // one CUPTI external id pushed for this thread
+};
+thread_local ThreadRanges t_ranges;
+
+// Keeps this thread's one external correlation id equal to its current path.
+void sync_external_id() {
+  if (!g_cupti_ready.load(std::memory_order_acquire)) return;
+  ThreadRanges& t = t_ranges;
+  uint64_t last = 0;
+  if (t.ext_pushed) cuptiActivityPopExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM1, &last);
+  t.ext_pushed = !t.ids.empty();
+  if (t.ext_pushed) cuptiActivityPushExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM1, t.ids.back());
+}
+
+bool matches_time_range(const std::string& name) {
+  if (g_time_range.empty()) return false;
+  return name == g_time_range ||
+         (name.size() > g_time_range.size() && name.compare(0, g_time_range.size(), g_time_range) == 0 &&
+          name[g_time_range.size()] == '/');
+}
+
+int push_range(const std::string& raw_name) {
+  if (!writer().enabled()) return 0;
+  const std::string name = clean(raw_name.c_str());
+  ThreadRanges& t = t_ranges;
+  const uint32_t parent = t.ids.empty() ? 0 : t.ids.back();
+  t.ids.push_back(paths().child(parent, name));
+  const bool timed = matches_time_range(name);
+  t.timed.push_back(timed);
+  t.starts_ns.push_back(timed ? monotonic_ns() : 0);
+  sync_external_id();
+  return static_cast<int>(t.ids.size()) - 1;
+}
+
+int pop_range() {
+  if (!writer().enabled()) return -1;
+  ThreadRanges& t = t_ranges;
+  if (t.ids.empty()) return -1;  // unbalanced pop: NVTX's "error" level
+  const int level = static_cast<int>(t.ids.size()) - 1;
+  if (t.timed.back())
+    writer().line("R\t" + std::to_string(t.ids.back()) + "\t" + std::to_string(monotonic_ns() - t.starts_ns.back()));
+  t.ids.pop_back();
+  t.timed.pop_back();
+  t.starts_ns.pop_back();
+  sync_external_id();
+  return level;
+}
+
+std::string narrow(const wchar_t* w) {
+  std::string out;
+  for (; w && *w; ++w) out += (*w > 0 && *w < 128) ? static_cast<char>(*w) : '?';
+  return out;
+}
+
+std::string message_of(const nvtxEventAttributes_t* a) {
+  if (!a) return "";
+  switch (a->messageType) {
+    case NVTX_MESSAGE_TYPE_ASCII: return a->message.ascii ? a->message.ascii : "";
+    case NVTX_MESSAGE_TYPE_UNICODE: return narrow(a->message.unicode);
+    case NVTX_MESSAGE_TYPE_REGISTERED:  // handles are the strings registered below
+      return a->message.registered ? reinterpret_cast<const char*>(a->message.registered) : "";
+    default: return "";
+  }
+}
+
+int NVTX_API nvtx_push_a(const char* m) { return push_range(m ? m : ""); }
+int NVTX_API nvtx_push_w(const wchar_t* m) { return push_range(narrow(m)); }
+int NVTX_API nvtx_push_ex(const nvtxEventAttributes_t* a) { return push_range(message_of(a)); }
+int NVTX_API nvtx_pop() { return pop_range(); }
+int NVTX_API nvtx_domain_push_ex(nvtxDomainHandle_t, const nvtxEventAttributes_t* a) { return push_range(message_of(a)); }
+int NVTX_API nvtx_domain_pop(nvtxDomainHandle_t) { return pop_range(); }
+nvtxStringHandle_t NVTX_API nvtx_register_a(nvtxDomainHandle_t, const char* s) {
+  return reinterpret_cast<nvtxStringHandle_t>(strdup(s ? s : ""));  // lives as long as the process
+}
+nvtxStringHandle_t NVTX_API nvtx_register_w(nvtxDomainHandle_t, const wchar_t* s) {
+  return reinterpret_cast<nvtxStringHandle_t>(strdup(narrow(s).c_str()));
+}
+
+bool set_slot(const NvtxExportTableCallbacks* etbl, NvtxCallbackModule module, unsigned int cbid, NvtxFunctionPointer fn) {
+  NvtxFunctionTable table = nullptr;
+  unsigned int size = 0;
+  if (!etbl->GetModuleFunctionTable(module, &table, &size) || !table || cbid > size || !table[cbid]) return false;
+  *table[cbid] = fn;
+  return true;
+}
+
+// ---- CUPTI -----------------------------------------------------------------------------------
+
+std::atomic<uint64_t> g_dropped{0};
+CUpti_SubscriberHandle g_subscriber = nullptr;
+
+void CUPTIAPI buffer_requested(uint8_t** buffer, size_t* size, size_t* max_records) {
+  *size = kBufferBytes;
+  *buffer = static_cast<uint8_t*>(std::aligned_alloc(kAlign, kBufferBytes));
+  *max_records = 0;
+}
+
+void CUPTIAPI buffer_completed(CUcontext ctx, uint32_t stream_id, uint8_t* buffer, size_t, size_t valid) {
+  CUpti_Activity* record = nullptr;
+  std::string lines;
+  while (cuptiActivityGetNextRecord(buffer, valid, &record) == CUPTI_SUCCESS) {
+    if (record->kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) {
+      const auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(record);
+      char head[320];
+      std::snprintf(head, sizeof(head), "K\t%u\t%llu\t%llu\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%u\t%u\t",
+                    k->correlationId, static_cast<unsigned long long>(k->start), static_cast<unsigned long long>(k->end),
+                    k->gridX, k->gridY, k->gridZ, k->blockX, k->blockY, k->blockZ, k->registersPerThread,
+                    k->staticSharedMemory, k->dynamicSharedMemory, k->deviceId, k->streamId);
+      lines += head;
+      lines += clean(k->name);
+      lines += '\n';
+    } else if (record->kind == CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION) {
+      const auto* e = reinterpret_cast<const CUpti_ActivityExternalCorrelation*>(record);
+      if (e->externalKind == CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM1)
+        lines += "X\t" + std::to_string(e->correlationId) + "\t" + std::to_string(e->externalId) + "\n";
+    }
+  }
+  size_t dropped = 0;
+  if (cuptiActivityGetNumDroppedRecords(ctx, stream_id, &dropped) == CUPTI_SUCCESS && dropped > 0) {
+    g_dropped += dropped;
+    lines += "D\t" + std::to_string(dropped) + "\n";
+  }
+  std::free(buffer);
+  if (!lines.empty()) {
+    lines.pop_back();
+    writer().line(lines);
+  }
+  writer().flush();
+}
+
+void timestamp_line(const char* tag) {
+  uint64_t ts = 0;
+  cuptiGetTimestamp(&ts);
+  writer().line(std::string(tag) + "\t" + std::to_string(ts));
+}
+
+void CUPTIAPI on_callback(void*, CUpti_CallbackDomain domain, CUpti_CallbackId cbid, const void* data) {
+  if (domain != CUPTI_CB_DOMAIN_DRIVER_API) return;
+  const auto* info = static_cast<const CUpti_CallbackData*>(data);
+  if (cbid == CUPTI_DRIVER_TRACE_CBID_cuProfilerStart && info->callbackSite == CUPTI_API_EXIT) {
+    timestamp_line("S");
+  } else if (cbid == CUPTI_DRIVER_TRACE_CBID_cuProfilerStop && info->callbackSite == CUPTI_API_ENTER) {
+    timestamp_line("T");
+    cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+    writer().flush();
+  }
+}
+
+void at_exit() {
+  if (g_cupti_ready.load()) cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+  writer().line("E\t" + std::to_string(g_dropped.load()));
+  writer().flush();
+}
+
+std::string cupti_error(CUptiResult r) {
+  const char* text = "unknown";
+  cuptiGetResultString(r, &text);
+  return text;
+}
+
+using SubscribeV2 = CUptiResult(CUPTIAPI*)(CUpti_SubscriberHandle*, CUpti_CallbackFunc, void*, CUpti_SubscriberParams*);
+
+// Subscribes through cuptiSubscribe_v2 where the CUPTI at run time has it (it names the tool
+// that holds CUPTI), else cuptiSubscribe. Returns "" or why tracing is unavailable.
+std::string subscribe() {
+  char old_name[CUPTI_OLD_SUBSCRIBER_NAME_MIN_LEN + 1] = {0};
+  CUptiResult r;
+  if (auto v2 = reinterpret_cast<SubscribeV2>(dlsym(RTLD_DEFAULT, "cuptiSubscribe_v2"))) {
+    CUpti_SubscriberParams params;
+    std::memset(&params, 0, sizeof(params));
+    params.structSize = CUpti_SubscriberParams_STRUCT_SIZE;
+    params.subscriberName = "repro exec";
+    params.oldSubscriberName = old_name;
+    params.oldSubscriberSize = CUPTI_OLD_SUBSCRIBER_NAME_MIN_LEN;
+    r = v2(&g_subscriber, on_callback, nullptr, &params);
+  } else {
+    r = cuptiSubscribe(&g_subscriber, on_callback, nullptr);
+  }
+  if (r == CUPTI_SUCCESS) return "";
+  if (r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED)
+    return std::string("CUPTI is held by ") + (old_name[0] ? old_name : "another tool (it did not say which)") +
+           "; kernels are not traced";
+  return "cuptiSubscribe failed: " + cupti_error(r);
+}
+
+}  // namespace
+
+extern "C" {
+
+// CUDA driver entry point (CUDA_INJECTION64_PATH), called once at cuInit.
+__attribute__((visibility("default"))) int InitializeInjection(void) {
+  static std::atomic<bool> done{false};
+  if (done.exchange(true) || !writer().enabled()) return 1;
+  pthread_atfork(nullptr, nullptr, [] { writer().after_fork_in_child(); t_ranges = ThreadRanges(); });
+  const std::string unavailable = subscribe();
+  if (!unavailable.empty()) {
+    writer().line("U\t" + clean(unavailable.c_str()));
+    writer().flush();
+    return 1;
+  }
+  cuptiEnableCallback(1, g_subscriber, CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuProfilerStart);
+  cuptiEnableCallback(1, g_subscriber, CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuProfilerStop);
+  CUptiResult r = cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed);
+  // External-correlation records are emitted per API call: API activity must be on (its own
+  // records are not written).
+  for (CUpti_ActivityKind kind : {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
+                                  CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER})
+    if (r == CUPTI_SUCCESS) r = cuptiActivityEnable(kind);
+  if (r != CUPTI_SUCCESS) {
+    writer().line("U\tCUPTI activity tracing could not start: " + cupti_error(r));
+    writer().flush();
+    return 1;
+  }
+  uint32_t version = 0;
+  cuptiGetVersion(&version);
+  writer().line("C\t" + std::to_string(version));
+  g_cupti_ready.store(true, std::memory_order_release);
+  sync_external_id();  // ranges this thread opened before cuInit
+  std::atexit(at_exit);
+  return 1;
+}
+
+// NVTX 3 entry point (NVTX_INJECTION64_PATH), called at the first NVTX call of the process.
+__attribute__((visibility("default"))) int InitializeInjectionNvtx2(NvtxGetExportTableFunc_t get_export_table) {
+  if (!writer().enabled()) return 0;  // NVTX then keeps its no-op implementation
+  if (const char* t = std::getenv("REPRO_EXEC_TIME_RANGE")) g_time_range = t;
+  const auto* etbl = static_cast<const NvtxExportTableCallbacks*>(get_export_table(NVTX_ETID_CALLBACKS));
+  if (!etbl || !etbl->GetModuleFunctionTable) return 0;
+  bool ok = set_slot(etbl, NVTX_CB_MODULE_CORE, NVTX_CBID_CORE_RangePushA, reinterpret_cast<NvtxFunctionPointer>(nvtx_push_a));
+  ok = ok && set_slot(etbl, NVTX_CB_MODULE_CORE, NVTX_CBID_CORE_RangePushW, reinterpret_cast<NvtxFunctionPointer>(nvtx_push_w));
+  ok = ok && set_slot(etbl, NVTX_CB_MODULE_CORE, NVTX_CBID_CORE_RangePushEx, reinterpret_cast<NvtxFunctionPointer>(nvtx_push_ex));
+  ok = ok && set_slot(etbl, NVTX_CB_MODULE_CORE, NVTX_CBID_CORE_RangePop, reinterpret_cast<NvtxFunctionPointer>(nvtx_pop));
+  // Domain ranges (libraries' own domains) and registered strings are best effort: an NVTX
+  // older than the CORE2 module still gets the core ranges.
+  set_slot(etbl, NVTX_CB_MODULE_CORE2, NVTX_CBID_CORE2_DomainRangePushEx, reinterpret_cast<NvtxFunctionPointer>(nvtx_domain_push_ex));
+  set_slot(etbl, NVTX_CB_MODULE_CORE2, NVTX_CBID_CORE2_DomainRangePop, reinterpret_cast<NvtxFunctionPointer>(nvtx_domain_pop));
+  set_slot(etbl, NVTX_CB_MODULE_CORE2, NVTX_CBID_CORE2_DomainRegisterStringA, reinterpret_cast<NvtxFunctionPointer>(nvtx_register_a));
+  set_slot(etbl, NVTX_CB_MODULE_CORE2, NVTX_CBID_CORE2_DomainRegisterStringW, reinterpret_cast<NvtxFunctionPointer>(nvtx_register_w));
+  if (!ok) return 0;
+  writer().line("N\t1");
+  writer().flush();
+  static std::atomic<bool> exit_hook{false};
+  if (!exit_hook.exchange(true) && !g_cupti_ready.load()) std::atexit([] { writer().flush(); });
+  return 1;
+}
+
+}  // extern "C"

@@ -1,0 +1,59 @@
+#include "harness/kernel_summary.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+namespace wan {
+
+std::string range_group(const std::string& path) {
+  std::string out;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    const std::string part = path.substr(i, j - i);
+    if (part == "step" || part == "frame") {  // skip "step/N" and the VAE's "frame/N"
+      const size_t k = path.find('/', j + 1);
+      i = k == std::string::npos ? path.size() : k + 1;
+      continue;
+    }
+    out += (out.empty() ? "" : "/") + part;
+    i = j + 1;
+  }
+  return out;
+}
+
+nlohmann::json summarize_kernels(const std::vector<KernelRecord>& records, double* total_ms, double* span_ms) {
+  struct Group {
+    int64_t count = 0;
+    uint64_t ns = 0;
+    const KernelRecord* first = nullptr;
+  };
+  std::map<std::pair<std::string, std::string>, Group> groups;
+  uint64_t total = 0, lo = UINT64_MAX, hi = 0;
+  for (const KernelRecord& r : records) {
+    Group& g = groups[{r.name, range_group(r.range)}];
+    ++g.count;
+    g.ns += r.end_ns - r.start_ns;
+    if (!g.first) g.first = &r;
+    total += r.end_ns - r.start_ns;
+    lo = std::min(lo, r.start_ns);
+    hi = std::max(hi, r.end_ns);
+  }
+  *total_ms = total / 1e6;
+  *span_ms = records.empty() ? 0.0 : (hi - lo) / 1e6;
+  std::vector<nlohmann::json> out;
+  for (const auto& [key, g] : groups) {
+    const KernelRecord& f = *g.first;
+    out.push_back({{"name", key.first}, {"range", key.second}, {"count", g.count}, {"total_us", g.ns / 1e3},
+                   {"grid", {f.grid[0], f.grid[1], f.grid[2]}}, {"block", {f.block[0], f.block[1], f.block[2]}},
+                   {"registers", f.registers}, {"smem", f.static_smem + f.dynamic_smem}});
+  }
+  std::stable_sort(out.begin(), out.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+    return a["total_us"].get<double>() > b["total_us"].get<double>();
+  });
+  return out;
+}
+
+}  // namespace wan
