@@ -218,8 +218,11 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
   // 1. Outputs.
   std::map<uint64_t, std::set<std::string>> hb, hc;
   // Outputs: every run, throttled or not.
-  for (const auto& r : base_report["runs"]) hb[r["seed"].get<uint64_t>()].insert(r["latents_sha1"].get<std::string>());
-  for (const auto& r : cand_report["runs"]) hc[r["seed"].get<uint64_t>()].insert(r["latents_sha1"].get<std::string>());
+  // `repro exec` runs have no seed (the program chooses its own): they pair with every seed.
+  const bool any_exec = base_report.value("kind", "") == "exec" || cand_report.value("kind", "") == "exec";
+  const auto seed_of = [&](const nlohmann::json& r) { return any_exec ? uint64_t{0} : r["seed"].get<uint64_t>(); };
+  for (const auto& r : base_report["runs"]) hb[seed_of(r)].insert(r["latents_sha1"].get<std::string>());
+  for (const auto& r : cand_report["runs"]) hc[seed_of(r)].insert(r["latents_sha1"].get<std::string>());
   std::string outputs = "bit-exact";
   int seeds = 0;
   for (const auto& [seed, set] : hb) {
@@ -239,8 +242,8 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
   // Decoded video: the frames hash beside the latents; a change confined to the VAE keeps the
   // latents and changes the frames, and the verdict says so.
   std::map<uint64_t, std::set<std::string>> fb, fc;
-  for (const auto& r : base_report["runs"]) fb[r["seed"].get<uint64_t>()].insert(r.value("frames_sha1", ""));
-  for (const auto& r : cand_report["runs"]) fc[r["seed"].get<uint64_t>()].insert(r.value("frames_sha1", ""));
+  for (const auto& r : base_report["runs"]) fb[seed_of(r)].insert(r.value("frames_sha1", ""));
+  for (const auto& r : cand_report["runs"]) fc[seed_of(r)].insert(r.value("frames_sha1", ""));
   std::string frames = "bit-exact";
   bool any_frames = false;
   for (const auto& [seed, set] : fb) {

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(json_reader run_report trace_file golden_file safetensors safetensors_index model_config vae_config)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(json_reader run_report trace_file golden_file safetensors safetensors_index model_config vae_config exec_trace output_hashing)
 OUT=${FUZZ_OUT:-/tmp/wan-repro-fuzz}
 CUDA=${CUDA_HOME:-/usr/local/cuda}
 CXX=${FUZZ_CXX:-clang++}
@@ -38,12 +38,15 @@ sources_of() {
     safetensors | safetensors_index) echo "$COMMON engine/model/safetensors.cc engine/core/tensor.cc engine/core/dtype.cc" ;;
     model_config) echo "$COMMON engine/model/config.cc" ;;
     vae_config) echo "$COMMON engine/vae/vae_config.cc engine/vae/vae_tiling.cc" ;;
+    exec_trace) echo "$COMMON harness/exec/exec_trace.cc harness/kernel_summary.cc" ;;
+    output_hashing) echo "$COMMON harness/exec/output_hashing.cc harness/hashing.cc engine/model/safetensors.cc engine/core/tensor.cc engine/core/dtype.cc engine/vae/video_frames.cc kernels/cpu/parallel.cc" ;;
     *) echo "unknown target $1" >&2; return 1 ;;
   esac
 }
 libs_of() {
   case $1 in
     safetensors | safetensors_index) echo "$CUDA/lib64/libcudart_static.a -ldl -lrt -lpthread" ;;
+    output_hashing) echo "$CUDA/lib64/libcudart_static.a /usr/lib/x86_64-linux-gnu/libcrypto.a /usr/lib/x86_64-linux-gnu/libz.a -ldl -lrt -lpthread" ;;
   esac
 }
 

@@ -7,7 +7,10 @@
 // reports and the exit codes work unchanged.
 #include <unistd.h>
 
+extern char** environ;
+
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -76,6 +79,40 @@ std::string default_injection_library() {
   return "";
 }
 
+// Nsight Compute / Systems refuse to run when another CUDA injection is set, and own CUPTI:
+// when one launched us (its CUDA_INJECTION64_PATH, or the LD_PRELOAD it uses to follow child
+// processes) or the program is one, kernels are not traced and the runs are timed by the wall
+// clock. Returns why, or "".
+std::string profiler_in_charge(const std::string& executable) {
+  if (const char* held = std::getenv("CUDA_INJECTION64_PATH"))
+    return std::string("CUDA_INJECTION64_PATH is already set (") + held +
+           "): a profiler holds the CUDA injection, so kernels are not traced; wall-clock timing only";
+  // Nsight Compute follows child processes through its own injection and says so in the
+  // environment (NV_NSIGHT_INJECTION_*, seen under ncu 2025 on CUDA 13).
+  for (char** e = environ; *e; ++e) {
+    const std::string kv = *e;
+    for (const char* prefix : {"NV_NSIGHT_INJECTION", "NVIDIA_PROCESS_INJECTION", "NSYS_"})
+      if (kv.rfind(prefix, 0) == 0)
+        return "a profiler is attached (" + kv.substr(0, kv.find('=')) +
+               " is set: Nsight Compute/Systems): it owns CUPTI and refuses a second CUDA injection, so kernels are not "
+               "traced; wall-clock timing only";
+  }
+  if (const char* preload = std::getenv("LD_PRELOAD")) {
+    std::string p = preload;
+    for (char& c : p) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const char* marker : {"nsight", "treelauncher", "interceptorinjection", "nsys", "ncu"})
+      if (p.find(marker) != std::string::npos)
+        return std::string("a profiler is attached (LD_PRELOAD=") + preload +
+               "): it owns CUPTI and refuses a second CUDA injection, so kernels are not traced; wall-clock timing only";
+  }
+  const std::string base = executable.substr(executable.rfind('/') + 1);
+  for (const char* tool : {"ncu", "nsys", "nv-nsight-cu-cli", "compute-sanitizer", "cuda-gdb"})
+    if (base == tool)
+      return "the program is " + base + ", which owns CUPTI and refuses a second CUDA injection, so kernels are not "
+             "traced; wall-clock timing only";
+  return "";
+}
+
 }  // namespace
 
 Result<ExecSpec> exec_spec_from_flags(const Flags& f, const std::vector<std::string>& program) {
@@ -114,12 +151,7 @@ Result<ExecSpec> exec_spec_from_flags(const Flags& f, const std::vector<std::str
       return not_found("--inject-lib '" + s.injection_library + "' is not a readable file");
     s.injection_library = absolute.string();
   }
-  if (const char* held = std::getenv("CUDA_INJECTION64_PATH")) {
-    // A profiler (Nsight Compute/Systems) launched us: it keeps the CUDA injection.
-    if (s.trace)
-      s.trace_unavailable = std::string("CUDA_INJECTION64_PATH is already set (") + held +
-                            "): a profiler holds the CUDA injection, so kernels are not traced; wall-clock timing only";
-  }
+  if (s.trace) s.trace_unavailable = profiler_in_charge(s.executable);
   return s;
 }
 
@@ -194,7 +226,10 @@ nlohmann::json exec_one_run(const ExecSpec& s, const std::string& out_dir, const
     return record;
   }
   if (r.exit_code != 0) {
-    record["failed"] = "exited with status " + std::to_string(r.exit_code) + log_hint;
+    std::string hint;
+    if (!s.show_output && tail_of(o.stderr_path, 50).find("CUDA_INJECTION64_PATH") != std::string::npos)
+      hint = "\n  (the program refused repro's CUDA injection: a profiler inside it? pass --no-trace)";
+    record["failed"] = "exited with status " + std::to_string(r.exit_code) + log_hint + hint;
     return record;
   }
 
@@ -224,7 +259,7 @@ nlohmann::json exec_one_run(const ExecSpec& s, const std::string& out_dir, const
     uint64_t dropped = 0;
     int64_t malformed = 0;
     for (const ExecProcessTrace& p : t.processes) {
-      processes.push_back({{"pid", p.pid}, {"ppid", p.ppid}, {"cupti", p.cupti}, {"nvtx", p.nvtx},
+      processes.push_back({{"pid", p.pid}, {"ppid", p.ppid}, {"cupti", p.cupti}, {"api_records", p.api_records}, {"nvtx", p.nvtx},
                            {"kernel_records", p.kernels}, {"dropped_records", p.dropped},
                            {"flushed_at_exit", p.clean_exit}, {"capture_windows", p.capture_windows.size()}});
       if (!p.unavailable.empty()) processes.back()["unavailable"] = p.unavailable;

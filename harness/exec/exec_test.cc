@@ -75,6 +75,30 @@ TEST(ExecTrace, ResolvesRangesThroughExternalCorrelation) {
   EXPECT_EQ(range_group(kernels[0].range), "denoise/layer/2");
 }
 
+TEST(ExecTrace, EmitNvtxNamesGroupAcrossCalls) {
+  EXPECT_EQ(normalize_range_path("step/2/aten::linear, seq = 1234, op_id = 99, sizes = [[1, 8], [8, 8]]"),
+            "step/2/aten::linear, sizes = [[1, 8], [8, 8]]");
+  EXPECT_EQ(normalize_range_path("a/aten::mm, seq = 7, op_id = 3, input_op_ids = [(1,0), (2,0)]/inner"), "a/aten::mm/inner");
+  EXPECT_EQ(normalize_range_path("denoise/step/0/layer/2"), "denoise/step/0/layer/2");
+  std::vector<KernelRecord> kernels;
+  auto p = parse_exec_trace(
+      "# repro-exec-trace 1\nI\t1\t0\nC\t1\nP\t1\taten::mm, seq = 5\nP\t2\taten::mm, seq = 6\nX\t1\t1\nX\t2\t2\n"
+      "K\t1\t0\t1\t1\t1\t1\t1\t1\t1\t1\t0\t0\t0\t0\tgemm\nK\t2\t2\t3\t1\t1\t1\t1\t1\t1\t1\t0\t0\t0\t0\tgemm\n",
+      "f", &kernels, nullptr);
+  ASSERT_TRUE(p.ok());
+  ASSERT_EQ(kernels.size(), 2u);
+  EXPECT_EQ(kernels[0].range, "aten::mm");
+  EXPECT_EQ(kernels[1].range, "aten::mm");
+}
+
+TEST(ExecTrace, StopBeforeStartIsMalformed) {  // found by tests/fuzz/exec_trace_fuzz.cc
+  auto p = parse_exec_trace("# repro-exec-trace 1\nS\t1000\nT\t10\n", "f", nullptr, nullptr);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->malformed_lines, 1);
+  ASSERT_EQ(p->capture_windows.size(), 1u);  // the window stays open to the end
+  EXPECT_EQ(p->capture_windows[0].first, 1000u);
+}
+
 TEST(ExecTrace, TruncatedLastLineIsCountedNotFatal) {
   std::string text = kProcess;
   text = text.substr(0, text.find("E\t0"));  // killed before the exit flush...

@@ -1,6 +1,8 @@
 #include "harness/exec/exec_trace.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <sstream>
@@ -42,6 +44,24 @@ bool to_int(const std::string& s, int* v) {
 }
 
 }  // namespace
+
+std::string normalize_range_path(const std::string& path) {
+  std::string out = path;
+  // ", seq = 123" and ", op_id = 45": numbers that change with every call.
+  for (const char* key : {", seq = ", ", op_id = "}) {
+    for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at)) {
+      size_t end = at + std::strlen(key);
+      while (end < out.size() && std::isdigit(static_cast<unsigned char>(out[end]))) ++end;
+      out.erase(at, end - at);
+    }
+  }
+  // ", input_op_ids = [...]": ids of the producing ops, up to the end of the path component.
+  for (size_t at = out.find(", input_op_ids = "); at != std::string::npos; at = out.find(", input_op_ids = ", at)) {
+    const size_t end = out.find('/', at);
+    out.erase(at, (end == std::string::npos ? out.size() : end) - at);
+  }
+  return out;
+}
 
 bool ExecTrace::any_cupti() const {
   for (const auto& p : processes)
@@ -103,14 +123,19 @@ Result<ExecProcessTrace> parse_exec_trace(const std::string& text, const std::st
         ok = f.size() == 2 && to_int(f[0], &p.pid) && to_int(f[1], &p.ppid);
         break;
       }
-      case 'C': p.cupti = true; break;
+      case 'C': {
+        p.cupti = true;
+        const auto f = split_tabs(body, 2);
+        if (f.size() == 2) p.api_records = f[1];
+        break;
+      }
       case 'N': p.nvtx = true; break;
       case 'U': p.unavailable = body; break;
       case 'P': {
         const auto f = split_tabs(body, 2);
         uint64_t id = 0;
         ok = f.size() == 2 && to_u64(f[0], &id);
-        if (ok) path_of[id] = f[1];
+        if (ok) path_of[id] = normalize_range_path(f[1]);
         break;
       }
       case 'X': {
@@ -147,7 +172,7 @@ Result<ExecProcessTrace> parse_exec_trace(const std::string& text, const std::st
       }
       case 'T': {
         uint64_t ts = 0;
-        ok = to_u64(body, &ts);
+        ok = to_u64(body, &ts) && (!window_open || ts >= open_start);  // a stop before its start: malformed
         if (ok && window_open) {
           p.capture_windows.emplace_back(open_start, ts);
           window_open = false;

@@ -5,7 +5,7 @@
 // Line format (tab-separated, one record per line, the free-text field last):
 //   # repro-exec-trace 1          header
 //   I pid ppid                    the process
-//   C cupti_version               CUPTI tracing started
+//   C cupti_version api_records   CUPTI tracing started ("launch-apis" or "all-apis")
 //   N 1                           the NVTX injection is active
 //   U reason                      tracing unavailable (CUPTI held by another tool, ...)
 //   P id path                     range path id -> "step/3/layer/5/attn"
@@ -32,6 +32,7 @@ struct ExecProcessTrace {
   std::string file;
   int pid = 0, ppid = 0;
   bool cupti = false;         // C line: kernels traced
+  std::string api_records;    // C line: which API records carried the external ids
   bool nvtx = false;          // N line: ranges seen
   bool clean_exit = false;    // E line
   std::string unavailable;    // U line
@@ -49,6 +50,12 @@ struct ExecTrace {
   bool any_cupti() const;
   std::string unavailable_reason() const;  // "" when some process traced kernels
 };
+
+// A range path with the per-call parts of torch.autograd.profiler.emit_nvtx's names removed
+// (", seq = N", ", op_id = N", ", input_op_ids = [...]"; ", sizes = [...]" is kept), so the
+// same op in the same place groups across steps and runs:
+// "step/2/aten::linear, seq = 1234, op_id = 99, sizes = [[1, 8]]" -> "step/2/aten::linear, sizes = [[1, 8]]".
+std::string normalize_range_path(const std::string& path);
 
 // Parses one trace file's text. Errors: DATA_LOSS when the header is missing (not a trace).
 Result<ExecProcessTrace> parse_exec_trace(const std::string& text, const std::string& file,

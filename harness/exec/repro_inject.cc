@@ -9,9 +9,11 @@
 //     bufferCompleted, so a worker killed at shutdown loses at most its last buffer; a forced
 //     flush at cuProfilerStop and at exit; CUPTI's dropped-record count.
 //   - NVTX ranges without libcupti as the NVTX injection (that crashes in CUPTI 13.0): its own
-//     per-thread range stacks; each thread keeps exactly one CUPTI external correlation id
-//     pushed, the id of its current full range path ("step/3/layer/5/attn"), so every kernel
-//     maps to its whole chain of enclosing ranges (torch.cuda.nvtx, emit_nvtx, our engine's).
+//     per-thread range stacks; each range pushes the CUPTI external correlation id of its full
+//     path ("step/3/layer/5/attn"), so every kernel maps to its whole chain of enclosing
+//     ranges (torch.cuda.nvtx, emit_nvtx, our engine's).
+//   - API records only for the launch APIs where CUPTI can select them (they carry the
+//     external ids; recording every CUDA call would slow host-bound programs).
 //   - cuProfilerStart/Stop timestamps, for `repro exec --capture-range cudaProfilerApi`.
 //   - Host durations of the ranges named by $REPRO_EXEC_TIME_RANGE (`--time-range`).
 // When another tool holds CUPTI (Nsight Compute/Systems, a profiler inside the program),
@@ -19,6 +21,8 @@
 // `repro exec` falls back to wall-clock timing and says so. Without $REPRO_EXEC_TRACE_DIR the
 // library is inert. Child processes inherit the variables and write their own files.
 #include <cupti.h>
+#include <cupti_driver_cbid.h>
+#include <cupti_runtime_cbid.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <nvtx3/nvToolsExt.h>
@@ -159,18 +163,19 @@ struct ThreadRanges {
   std::vector<uint32_t> ids;        // path id per open range
   std::vector<uint64_t> starts_ns;  // host start per open range
   std::vector<bool> timed;          // range matched --time-range
-  bool ext_pushed = false;          // one CUPTI external id pushed for this thread
+  std::vector<bool> pushed;         // its id is on CUPTI's external-id stack of this thread
 };
 thread_local ThreadRanges t_ranges;
 
-// Keeps this thread's one external correlation id equal to its current path.
-void sync_external_id() {
-  if (!g_cupti_ready.load(std::memory_order_acquire)) return;
+// CUPTI keeps a per-thread stack of external ids: each range pushes its path id and pops it,
+// one call each. Ranges opened before CUPTI started have none; the innermost such range gets
+// its id pushed as soon as it is the current one (at cuInit for the initialising thread, else at
+// the next NVTX call of that thread).
+void push_external_id_of_top() {
   ThreadRanges& t = t_ranges;
-  uint64_t last = 0;
-  if (t.ext_pushed) cuptiActivityPopExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM1, &last);
-  t.ext_pushed = !t.ids.empty();
-  if (t.ext_pushed) cuptiActivityPushExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM1, t.ids.back());
+  if (t.ids.empty() || t.pushed.back() || !g_cupti_ready.load(std::memory_order_acquire)) return;
+  cuptiActivityPushExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM1, t.ids.back());
+  t.pushed.back() = true;
 }
 
 bool matches_time_range(const std::string& name) {
@@ -188,8 +193,9 @@ int push_range(const std::string& raw_name) {
   t.ids.push_back(paths().child(parent, name));
   const bool timed = matches_time_range(name);
   t.timed.push_back(timed);
+  t.pushed.push_back(false);
+  push_external_id_of_top();
   t.starts_ns.push_back(timed ? monotonic_ns() : 0);
-  sync_external_id();
   return static_cast<int>(t.ids.size()) - 1;
 }
 
@@ -200,10 +206,15 @@ int pop_range() {
   const int level = static_cast<int>(t.ids.size()) - 1;
   if (t.timed.back())
     writer().line("R\t" + std::to_string(t.ids.back()) + "\t" + std::to_string(monotonic_ns() - t.starts_ns.back()));
+  if (t.pushed.back()) {
+    uint64_t last = 0;
+    cuptiActivityPopExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM1, &last);
+  }
   t.ids.pop_back();
   t.timed.pop_back();
   t.starts_ns.pop_back();
-  sync_external_id();
+  t.pushed.pop_back();
+  push_external_id_of_top();
   return level;
 }
 
@@ -319,6 +330,41 @@ std::string cupti_error(CUptiResult r) {
   return text;
 }
 
+using EnableApi = CUptiResult(CUPTIAPI*)(CUpti_CallbackId, uint8_t);
+
+// External-correlation records come with API activity records. All API records cost every
+// CUDA call of the program (~1-2 us each); only the launch APIs are needed, so where the
+// CUPTI at run time can select APIs (cuptiActivityEnableRuntimeApi/DriverApi), only those are
+// recorded. Returns the mode for the trace's C line.
+const char* enable_api_records(CUptiResult* r) {
+  auto runtime = reinterpret_cast<EnableApi>(dlsym(RTLD_DEFAULT, "cuptiActivityEnableRuntimeApi"));
+  auto driver = reinterpret_cast<EnableApi>(dlsym(RTLD_DEFAULT, "cuptiActivityEnableDriverApi"));
+  if (runtime && driver) {
+    const CUpti_CallbackId runtime_launches[] = {
+        CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000,        CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_ptsz_v7000,
+        CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernelExC_v11060,    CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernelExC_ptsz_v11060,
+        CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_v13000,     CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_ptsz_v13000,
+        CUPTI_RUNTIME_TRACE_CBID_cudaLaunchCooperativeKernel_v9000,
+        CUPTI_RUNTIME_TRACE_CBID_cudaLaunchCooperativeKernel_ptsz_v9000,
+        CUPTI_RUNTIME_TRACE_CBID_cudaLaunchCooperativeKernelMultiDevice_v9000,
+        CUPTI_RUNTIME_TRACE_CBID_cudaGraphLaunch_v10000,        CUPTI_RUNTIME_TRACE_CBID_cudaGraphLaunch_ptsz_v10000};
+    const CUpti_CallbackId driver_launches[] = {
+        CUPTI_DRIVER_TRACE_CBID_cuLaunch,                   CUPTI_DRIVER_TRACE_CBID_cuLaunchGrid,
+        CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel,             CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel_ptsz,
+        CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx,           CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx_ptsz,
+        CUPTI_DRIVER_TRACE_CBID_cuLaunchCooperativeKernel,  CUPTI_DRIVER_TRACE_CBID_cuLaunchCooperativeKernel_ptsz,
+        CUPTI_DRIVER_TRACE_CBID_cuLaunchCooperativeKernelMultiDevice,
+        CUPTI_DRIVER_TRACE_CBID_cuGraphLaunch,              CUPTI_DRIVER_TRACE_CBID_cuGraphLaunch_ptsz};
+    bool ok = true;
+    for (CUpti_CallbackId id : runtime_launches) ok = ok && runtime(id, 1) == CUPTI_SUCCESS;
+    for (CUpti_CallbackId id : driver_launches) ok = ok && driver(id, 1) == CUPTI_SUCCESS;
+    if (ok) return "launch-apis";
+  }
+  *r = cuptiActivityEnable(CUPTI_ACTIVITY_KIND_RUNTIME);
+  if (*r == CUPTI_SUCCESS) *r = cuptiActivityEnable(CUPTI_ACTIVITY_KIND_DRIVER);
+  return "all-apis";
+}
+
 using SubscribeV2 = CUptiResult(CUPTIAPI*)(CUpti_SubscriberHandle*, CUpti_CallbackFunc, void*, CUpti_SubscriberParams*);
 
 // Subscribes through cuptiSubscribe_v2 where the CUPTI at run time has it (it names the tool
@@ -362,11 +408,9 @@ __attribute__((visibility("default"))) int InitializeInjection(void) {
   cuptiEnableCallback(1, g_subscriber, CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuProfilerStart);
   cuptiEnableCallback(1, g_subscriber, CUPTI_CB_DOMAIN_DRIVER_API, CUPTI_DRIVER_TRACE_CBID_cuProfilerStop);
   CUptiResult r = cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed);
-  // External-correlation records are emitted per API call: API activity must be on (its own
-  // records are not written).
-  for (CUpti_ActivityKind kind : {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
-                                  CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER})
+  for (CUpti_ActivityKind kind : {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION})
     if (r == CUPTI_SUCCESS) r = cuptiActivityEnable(kind);
+  const char* api_mode = r == CUPTI_SUCCESS ? enable_api_records(&r) : "";
   if (r != CUPTI_SUCCESS) {
     writer().line("U\tCUPTI activity tracing could not start: " + cupti_error(r));
     writer().flush();
@@ -374,9 +418,9 @@ __attribute__((visibility("default"))) int InitializeInjection(void) {
   }
   uint32_t version = 0;
   cuptiGetVersion(&version);
-  writer().line("C\t" + std::to_string(version));
+  writer().line("C\t" + std::to_string(version) + "\t" + api_mode);
   g_cupti_ready.store(true, std::memory_order_release);
-  sync_external_id();  // ranges this thread opened before cuInit
+  push_external_id_of_top();  // the range this thread is in at cuInit
   std::atexit(at_exit);
   return 1;
 }
