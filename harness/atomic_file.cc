@@ -72,8 +72,12 @@ Status fsync_directory(const std::string& dir) {
 }
 
 // Renames `temp` onto `path`; with kRefuse, never replaces what is there. The caller removes
-// `temp` when this fails.
-Status publish(const std::string& temp, const std::string& path, Overwrite overwrite, const std::string& hint) {
+// `temp` when this fails. *renamed says whether `path` now holds the new content (true also
+// when only the final directory flush failed: the content is complete but may not survive a
+// crash).
+Status publish(const std::string& temp, const std::string& path, Overwrite overwrite, const std::string& hint,
+               bool* renamed = nullptr) {
+  if (renamed) *renamed = false;
   if (overwrite == Overwrite::kAllow) {
     if (::rename(temp.c_str(), path.c_str()) != 0)
       return io_error("renaming '" + temp + "' to '" + path + "'", errno);
@@ -88,7 +92,12 @@ Status publish(const std::string& temp, const std::string& path, Overwrite overw
     }
     ::unlink(temp.c_str());
   }
-  return fsync_directory(directory_of(path));
+  if (renamed) *renamed = true;
+  const Status flushed = fsync_directory(directory_of(path));
+  if (!flushed.ok())
+    return Status(flushed.code(), "'" + path + "' was written in full, but " + flushed.message() +
+                                      " (the rename may not survive a crash)");
+  return flushed;
 }
 
 // A new mode-0700 directory beside `path` under a random temporary name.
@@ -206,7 +215,14 @@ Status write_directory_atomically(const std::string& path,
       return io_error("moving the existing '" + path + "' aside", err);
     }
   }
-  s = publish(dir, path, Overwrite::kRefuse, overwrite_hint);
+  bool renamed = false;
+  s = publish(dir, path, Overwrite::kRefuse, overwrite_hint, &renamed);
+  if (!s.ok() && renamed) {
+    // The new folder is in place but its directory entry may not be durable: keep the old
+    // one where it was moved and say where.
+    if (!aside.empty()) return Status(s.code(), s.message() + "; the previous '" + path + "' is kept at '" + aside + "'");
+    return s;
+  }
   if (!s.ok()) {
     remove(dir);
     if (!aside.empty()) ::rename(aside.c_str(), path.c_str());  // put the old one back

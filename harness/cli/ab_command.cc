@@ -89,8 +89,10 @@ int ab_command(const std::vector<std::string>& args) {
   auto processes = f.get_int("processes", 8), runs = f.get_int("runs-per-process", commands ? 1 : 3);
   if (!processes.ok() || !runs.ok() || processes.value() < 1 || runs.value() < 1)
     return fail("ab", invalid_argument("--processes and --runs-per-process need positive integers"));
-  const std::string dir = f.get("out-dir", "repro-out/ab-" + std::to_string(::getpid()));
   std::error_code ec;
+  // Absolute: with --base-cmd/--cand-cmd it reaches the programs ({run_dir}, trace files).
+  const std::string dir =
+      std::filesystem::absolute(f.get("out-dir", "repro-out/ab-" + std::to_string(::getpid())), ec).lexically_normal().string();
   std::filesystem::create_directories(dir, ec);
   if (ec) return fail("ab", unavailable("cannot create --out-dir '" + dir + "': " + ec.message()));
   CompareOptions o;

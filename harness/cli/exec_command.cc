@@ -140,11 +140,12 @@ Result<ExecSpec> exec_spec_from_flags(const Flags& f, const std::vector<std::str
   s.trace = !f.has("no-trace");
   s.quiet = f.has("quiet");
   s.show_output = f.has("show-output");
-  if (s.trace) {
+  if (s.trace || !s.time_range.empty()) {  // --time-range needs the NVTX side even with --no-trace
     s.injection_library = f.get("inject-lib", default_injection_library());
     if (s.injection_library.empty())
       return unavailable("the injection library librepro_inject.so is not beside this repro executable; pass --inject-lib "
-                         "PATH (bazel-bin/harness/librepro_inject.so) or --no-trace for wall-clock timing only");
+                         "PATH (bazel-bin/harness/librepro_inject.so), or --no-trace without --time-range for wall-clock "
+                         "timing only");
     std::error_code ec;
     const auto absolute = std::filesystem::absolute(s.injection_library, ec);
     if (ec || ::access(absolute.c_str(), R_OK) != 0)
@@ -178,6 +179,9 @@ nlohmann::json exec_one_run(const ExecSpec& s, const std::string& out_dir, const
   const std::string log_dir = out_dir + "/logs";
   nlohmann::json record = {{"index", index}, {"seed", 0}, {"run_dir", run_dir}, {"fresh_process", true}};
   std::error_code ec;
+  // A fresh directory per run: nothing of an earlier run (outputs, trace files) can count.
+  fs::remove_all(run_dir, ec);
+  fs::remove_all(trace_dir, ec);
   for (const std::string& d : {run_dir, trace_dir, log_dir}) {
     fs::create_directories(d, ec);
     if (ec) {
@@ -217,6 +221,11 @@ nlohmann::json exec_one_run(const ExecSpec& s, const std::string& out_dir, const
   record["process_seconds"] = r.seconds;
   record["exit_status"] = r.exit_code;
   const std::string log_hint = s.show_output ? "" : "; its standard error (" + o.stderr_path + ") ends:\n" + tail_of(o.stderr_path, 8);
+  if (r.interrupted) {
+    record["failed"] = std::string("interrupted: repro received ") + strsignal(r.interrupted) + " and passed it on";
+    record["interrupted"] = r.interrupted;
+    return record;
+  }
   if (r.timed_out) {
     record["failed"] = "timed out after " + std::to_string(s.timeout_seconds) + " s (--timeout); its process group was ended" + log_hint;
     return record;
@@ -264,6 +273,7 @@ nlohmann::json exec_one_run(const ExecSpec& s, const std::string& out_dir, const
                            {"flushed_at_exit", p.clean_exit}, {"capture_windows", p.capture_windows.size()}});
       if (!p.unavailable.empty()) processes.back()["unavailable"] = p.unavailable;
       if (p.malformed_lines) processes.back()["truncated_or_malformed_lines"] = p.malformed_lines;
+      if (p.incomplete_buffers) processes.back()["incomplete_activity_buffers"] = p.incomplete_buffers;
       dropped += p.dropped;
       malformed += p.malformed_lines;
     }
@@ -280,7 +290,11 @@ nlohmann::json exec_one_run(const ExecSpec& s, const std::string& out_dir, const
       record["kernels"] = summarize_kernels(t.kernels, &total_ms, &span_ms);
       record["gpu_kernel_ms"] = total_ms;
       record["gpu_span_ms"] = span_ms;
-      if (dropped) record["kernels_warning"] = "CUPTI dropped " + std::to_string(dropped) + " records: kernel totals are low";
+      int64_t incomplete = 0;
+      for (const ExecProcessTrace& p : t.processes) incomplete += p.incomplete_buffers;
+      if (dropped || incomplete)
+        record["kernels_warning"] = "CUPTI dropped " + std::to_string(dropped) + " records and " + std::to_string(incomplete) +
+                                    " activity buffer(s) ended early: kernel totals are low";
     }
     if (!s.time_range.empty()) {
       std::vector<double> durations;
@@ -435,12 +449,17 @@ int exec_command(const std::vector<std::string>& args, const std::vector<std::st
     if (w.contains("failed")) return fail("exec", unavailable("the warm-up run failed: " + w["failed"].get<std::string>()));
   }
   nlohmann::json ok_runs = nlohmann::json::array(), failed = nlohmann::json::array();
+  int interrupted = 0;
   for (int i = 0; i < runs.value(); ++i) {
     if (!s.quiet) std::fprintf(stderr, "run %d/%lld\n", i + 1, static_cast<long long>(runs.value()));
     nlohmann::json r = exec_one_run(s, out_dir, "run-" + std::to_string(i + 1), i);
     if (r.contains("failed")) {
       std::fprintf(stderr, "repro exec: run %d failed: %s\n", i + 1, r["failed"].get<std::string>().c_str());
       failed.push_back(r);
+      if (r.contains("interrupted")) {
+        interrupted = r["interrupted"].get<int>();
+        break;  // the user asked to stop: the report keeps what ran
+      }
     } else {
       if (!s.quiet)
         std::fprintf(stderr, "  %.3f s, sha1 %s\n", r["seconds"].get<double>(), r["latents_sha1"].get<std::string>().c_str());
@@ -451,6 +470,7 @@ int exec_command(const std::vector<std::string>& args, const std::vector<std::st
   const Status written = write_file_atomically(report_path, report.dump(2) + "\n", overwrite);
   if (!written.ok()) return fail("exec", written);
   if (!s.quiet) print_exec_summary(report, report_path);
+  if (interrupted) return 128 + interrupted;
   if (!failed.empty()) return kExitProgramFailed;
   return report["determinism"]["verdict"] == "differ" ? kExitNondeterministic : kExitOk;
 }

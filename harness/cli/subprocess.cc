@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -20,6 +21,29 @@
 extern char** environ;
 
 namespace wan::cli {
+namespace {
+
+std::atomic<pid_t> g_forward_group{0};
+std::atomic<int> g_interrupted{0};
+
+extern "C" void forward_signal(int sig) {
+  g_interrupted.store(sig);
+  const pid_t group = g_forward_group.load();
+  if (group > 0) ::kill(-group, sig);
+}
+
+// Ends what is left of a process group: SIGTERM, then SIGKILL after `grace` if anything remains.
+void end_group(pid_t group, std::chrono::milliseconds grace) {
+  if (::kill(-group, SIGTERM) != 0) return;  // ESRCH: nothing left
+  const auto until = std::chrono::steady_clock::now() + grace;
+  while (std::chrono::steady_clock::now() < until) {
+    if (::kill(-group, 0) != 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(-group, SIGKILL);
+}
+
+}  // namespace
 
 Result<int> run_subprocess(const std::vector<std::string>& argv_in, bool discard_stdout) {
   if (argv_in.empty()) return invalid_argument("run_subprocess: empty command");
@@ -93,13 +117,21 @@ Result<SpawnResult> spawn_and_wait(const std::vector<std::string>& argv_in, cons
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  // Not the terminal: a program that reads stdin in its own process group would stop (SIGTTIN).
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   if (!o.stdout_path.empty())
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, o.stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (!o.stderr_path.empty())
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, o.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  // Default dispositions for the signals repro forwards (a shell may have started repro with
+  // SIGINT ignored, and ignored signals would stay ignored in the program).
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&attr, 0);
   SpawnResult r;
   const auto start = std::chrono::steady_clock::now();
@@ -110,6 +142,15 @@ Result<SpawnResult> spawn_and_wait(const std::vector<std::string>& argv_in, cons
   if (spawned != 0)
     return unavailable("cannot start '" + args[0] + "': " + std::strerror(spawned) + " (does it exist, is it executable?)");
   r.pid = pid;
+  // Signals to repro reach the program too (it is in its own process group, off the terminal's).
+  g_interrupted.store(0);
+  g_forward_group.store(pid);
+  struct sigaction forward = {}, old_int = {}, old_term = {}, old_hup = {};
+  forward.sa_handler = forward_signal;
+  sigemptyset(&forward.sa_mask);
+  sigaction(SIGINT, &forward, &old_int);
+  sigaction(SIGTERM, &forward, &old_term);
+  sigaction(SIGHUP, &forward, &old_hup);
   // The wait blocks (no polling delay in the measured time); a watcher thread ends the
   // process group at the timeout.
   std::mutex mu;
@@ -139,7 +180,12 @@ Result<SpawnResult> spawn_and_wait(const std::vector<std::string>& argv_in, cons
   if (watcher.joinable()) watcher.join();
   if (waited < 0) return internal_error("waiting for '" + args[0] + "' failed: " + std::strerror(wait_errno));
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  ::kill(-pid, SIGTERM);  // workers the program left behind (ESRCH when none: fine)
+  end_group(pid, std::chrono::milliseconds(2000));  // workers the program left behind
+  g_forward_group.store(0);
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  sigaction(SIGHUP, &old_hup, nullptr);
+  r.interrupted = g_interrupted.exchange(0);
   if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
   else r.exit_code = WEXITSTATUS(status);
   return r;

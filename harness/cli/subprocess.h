@@ -25,10 +25,13 @@ struct SpawnResult {
   int exit_code = -1;   // when it exited
   int signal = 0;       // when a signal ended it
   bool timed_out = false;
+  int interrupted = 0;  // SIGINT/SIGTERM/SIGHUP that repro received meanwhile (forwarded to the group)
   double seconds = 0;   // spawn to exit
 };
-// UNAVAILABLE if the program could not start (the message says why). After the program
-// exits, what is left of its process group is sent SIGTERM (stray workers).
+// UNAVAILABLE if the program could not start (the message says why). Its standard input is
+// /dev/null. SIGINT, SIGTERM and SIGHUP sent to repro while it waits are forwarded to the
+// program's process group. After the program exits, what is left of its group (stray
+// workers) gets SIGTERM, and SIGKILL 2 s later.
 Result<SpawnResult> spawn_and_wait(const std::vector<std::string>& argv, const SpawnOptions& options);
 
 // PROGRAM as execvp would find it: a path with '/' as given, else the first executable on

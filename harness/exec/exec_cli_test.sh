@@ -87,6 +87,28 @@ check "the process saw NVTX" test "$(field d8/report.json 'r["runs"][0]["process
 check "a --time-range that never closes fails the run (got $rc)" test $rc -eq 11
 check "and names the range" grep -q "no NVTX range named 'nosuchrange'" d8b/report.json
 
+"${X[@]}" --runs 1 --out-dir d8c --no-trace --time-range step -- "$PROG" 2 20 > out.txt 2>&1; rc=$?
+check "--time-range works with --no-trace (got $rc)" test $rc -eq 0
+check "and times the two steps" test "$(field d8c/report.json 'len(r["runs"][0]["step_seconds"])')" = 2
+
+# 8b. --force reuse: a run directory starts empty, so an earlier run's output cannot be hashed.
+"${X[@]}" --runs 1 --out-dir d8d --hash out.txt -- "$PROG" 1 1 '{run_dir}/out.txt' > out.txt 2>&1
+"${X[@]}" --runs 1 --out-dir d8d --force --hash out.txt -- "$PROG" 1 1 > out.txt 2>&1; rc=$?
+check "a stale output of an earlier run does not count (got $rc)" test $rc -eq 11
+
+# 8c. A signal to repro (Ctrl-C, a CI cancel) reaches the program; the report keeps what ran.
+"${X[@]}" --runs 3 --out-dir d8e -- /bin/sh -c 'echo $$ > "$REPRO_RUN_DIR/pid"; sleep 30' > out.txt 2>&1 &
+repro_pid=$!
+for _ in $(seq 50); do [ -s d8e/run-1/pid ] && break; sleep 0.1; done
+start=$(date +%s)
+kill -TERM $repro_pid
+wait $repro_pid; rc=$?
+check "an interrupted exec exits 128+15 (got $rc)" test $rc -eq 143
+check "at once, not after the program's 30 s" test $(( $(date +%s) - start )) -lt 10
+check "the report is written with the interrupted run" grep -q "interrupted" d8e/report.json
+sleep 0.5
+check "the program was stopped too" test ! -e "/proc/$(cat d8e/run-1/pid)"
+
 # 9. The reports are run reports: repro compare reads them.
 "${X[@]}" --runs 3 --out-dir d9 --time-range step --hash out.txt -- "$PROG" 3 50 '{run_dir}/out.txt' > out.txt 2>&1
 "$REPRO" compare d8/report.json d9/report.json --json cmp.json > out.txt 2>&1; rc=$?

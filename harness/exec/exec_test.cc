@@ -83,7 +83,7 @@ TEST(ExecTrace, EmitNvtxNamesGroupAcrossCalls) {
   std::vector<KernelRecord> kernels;
   auto p = parse_exec_trace(
       "# repro-exec-trace 1\nI\t1\t0\nC\t1\nP\t1\taten::mm, seq = 5\nP\t2\taten::mm, seq = 6\nX\t1\t1\nX\t2\t2\n"
-      "K\t1\t0\t1\t1\t1\t1\t1\t1\t1\t1\t0\t0\t0\t0\tgemm\nK\t2\t2\t3\t1\t1\t1\t1\t1\t1\t1\t0\t0\t0\t0\tgemm\n",
+      "K\t1\t5\t6\t1\t1\t1\t1\t1\t1\t1\t0\t0\t0\t0\tgemm\nK\t2\t2\t3\t1\t1\t1\t1\t1\t1\t1\t0\t0\t0\t0\tgemm\n",
       "f", &kernels, nullptr);
   ASSERT_TRUE(p.ok());
   ASSERT_EQ(kernels.size(), 2u);
@@ -306,6 +306,40 @@ TEST(OutputHashing, PngHashesDecodedPixels) {
   auto bad = hash_output_file(dir + "/corrupt.png", "corrupt.png", HashMode::kAuto);
   EXPECT_EQ(bad.status().code(), StatusCode::kDataLoss);
   EXPECT_NE(bad.status().message().find("CRC"), std::string::npos) << bad.status().message();
+}
+
+// A PNG from raw scanlines (filter byte + row bytes each).
+std::string png_of(uint32_t width, uint32_t height, int depth, int color, const std::string& scanlines) {
+  uLongf len = compressBound(static_cast<uLong>(scanlines.size()));
+  std::string z(len, '\0');
+  compress2(reinterpret_cast<Bytef*>(z.data()), &len, reinterpret_cast<const Bytef*>(scanlines.data()),
+            static_cast<uLong>(scanlines.size()), 6);
+  z.resize(len);
+  std::string png = "\x89PNG\r\n\x1a\n", ihdr;
+  put_be32(ihdr, width);
+  put_be32(ihdr, height);
+  ihdr += static_cast<char>(depth);
+  ihdr += static_cast<char>(color);
+  ihdr += std::string(3, '\0');
+  chunk(png, "IHDR", ihdr);
+  chunk(png, "IDAT", z);
+  chunk(png, "IEND", "");
+  return png;
+}
+
+TEST(OutputHashing, PngPaddingBitsBelowEightBitsDoNotCount) {
+  const std::string dir = temp_dir("png1bit");
+  // 3 pixels of 1-bit grey per row: 3 bits used, 5 padding bits that encoders fill as they like.
+  write_text(dir + "/a.png", png_of(3, 2, 1, 0, std::string("\x00\xa0\x00\x40", 4)));
+  write_text(dir + "/b.png", png_of(3, 2, 1, 0, std::string("\x00\xbf\x00\x5f", 4)));
+  write_text(dir + "/c.png", png_of(3, 2, 1, 0, std::string("\x00\xe0\x00\x40", 4)));  // one pixel differs
+  auto a = hash_output_file(dir + "/a.png", "a", HashMode::kAuto);
+  auto b = hash_output_file(dir + "/b.png", "b", HashMode::kAuto);
+  auto c = hash_output_file(dir + "/c.png", "c", HashMode::kAuto);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  ASSERT_TRUE(b.ok() && c.ok());
+  EXPECT_EQ(a->sha1, b->sha1);
+  EXPECT_NE(a->sha1, c->sha1);
 }
 
 TEST(OutputHashing, GlobsOverTheRunDirectory) {

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "engine/core/file_reader.h"
+#include "harness/exec/range_names.h"
 
 namespace wan {
 namespace {
@@ -45,23 +46,7 @@ bool to_int(const std::string& s, int* v) {
 
 }  // namespace
 
-std::string normalize_range_path(const std::string& path) {
-  std::string out = path;
-  // ", seq = 123" and ", op_id = 45": numbers that change with every call.
-  for (const char* key : {", seq = ", ", op_id = "}) {
-    for (size_t at = out.find(key); at != std::string::npos; at = out.find(key, at)) {
-      size_t end = at + std::strlen(key);
-      while (end < out.size() && std::isdigit(static_cast<unsigned char>(out[end]))) ++end;
-      out.erase(at, end - at);
-    }
-  }
-  // ", input_op_ids = [...]": ids of the producing ops, up to the end of the path component.
-  for (size_t at = out.find(", input_op_ids = "); at != std::string::npos; at = out.find(", input_op_ids = ", at)) {
-    const size_t end = out.find('/', at);
-    out.erase(at, (end == std::string::npos ? out.size() : end) - at);
-  }
-  return out;
-}
+std::string normalize_range_path(const std::string& path) { return normalize_range_name(path); }
 
 bool ExecTrace::any_cupti() const {
   for (const auto& p : processes)
@@ -150,7 +135,7 @@ Result<ExecProcessTrace> parse_exec_trace(const std::string& text, const std::st
         Raw r;
         uint64_t dev = 0, stream = 0;
         ok = f.size() == 15 && to_u64(f[0], &r.correlation) && to_u64(f[1], &r.record.start_ns) &&
-             to_u64(f[2], &r.record.end_ns) && r.record.end_ns >= r.record.start_ns;
+             to_u64(f[2], &r.record.end_ns) && r.record.start_ns > 0 && r.record.end_ns >= r.record.start_ns;  // 0: untimed
         for (int i = 0; ok && i < 3; ++i) ok = to_int(f[3 + i], &r.record.grid[i]) && to_int(f[6 + i], &r.record.block[i]);
         ok = ok && to_int(f[9], &r.record.registers) && to_int(f[10], &r.record.static_smem) &&
              to_int(f[11], &r.record.dynamic_smem) && to_u64(f[12], &dev) && to_u64(f[13], &stream) && !f[14].empty();
@@ -192,6 +177,7 @@ Result<ExecProcessTrace> parse_exec_trace(const std::string& text, const std::st
         if (ok) p.dropped += d;
         break;
       }
+      case 'W': ++p.incomplete_buffers; break;
       case 'E': {
         uint64_t d = 0;
         ok = to_u64(body, &d);

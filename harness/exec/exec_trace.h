@@ -14,6 +14,7 @@
 //   S timestamp / T timestamp     cuProfilerStart / cuProfilerStop (CUPTI clock)
 //   R path_id duration_ns         host duration of a range matched by --time-range
 //   D dropped                     CUPTI dropped this many records
+//   W status                      an activity buffer ended before its last record (not read)
 //   E dropped_total               the process flushed at exit (absent: killed, or os._exit)
 // A process killed mid-write leaves a truncated last line: it is counted, not an error.
 #pragma once
@@ -38,7 +39,8 @@ struct ExecProcessTrace {
   std::string unavailable;    // U line
   uint64_t dropped = 0;       // D lines (and E's total)
   int64_t kernels = 0;        // K lines (before any capture filter)
-  int64_t malformed_lines = 0;
+  int64_t malformed_lines = 0;  // including untimed kernel records (start 0)
+  int64_t incomplete_buffers = 0;  // W lines
   std::vector<std::pair<uint64_t, uint64_t>> capture_windows;  // [S, T) pairs; open end = max
 };
 

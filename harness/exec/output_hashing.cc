@@ -197,6 +197,12 @@ Result<HashedFile> hash_png(const std::string& path, const std::string& bytes, H
       out[x] = static_cast<uint8_t>(v);
     }
   }
+  // Bit depths below 8: the unused low bits of each row's last byte are unspecified (encoders
+  // differ); they do not count.
+  const int used_bits = static_cast<int>((uint64_t(width) * channels * depth) % 8);
+  if (used_bits != 0)
+    for (uint32_t y = 0; y < height; ++y)
+      pixels[(y + 1) * row_bytes - 1] = static_cast<char>(uint8_t(pixels[(y + 1) * row_bytes - 1]) & uint8_t(0xFF << (8 - used_bits)));
   Sha1 sha;
   sha.update("png-pixels/1 " + std::to_string(width) + "x" + std::to_string(height) + " depth " + std::to_string(depth) +
              " color " + std::to_string(color) + " palette " + std::to_string(palette.size()) + " trns " +

@@ -41,6 +41,8 @@
 #include <utility>
 #include <vector>
 
+#include "harness/exec/range_names.h"
+
 namespace {
 
 constexpr size_t kBufferBytes = 8u << 20;  // HARNESS.md: 1-10 MB activity buffers
@@ -62,12 +64,17 @@ std::string clean(const char* s) {
 }
 
 // The per-process trace file. Lines are appended to `pending` and written with write(2) at
-// every activity buffer, at a forced flush and when 64 KiB are pending.
+// every activity buffer, at a flush and when 64 KiB are pending. The file is created with
+// O_EXCL (a reused pid gets its own file, "proc-<pid>-<n>.trace").
 class TraceWriter {
  public:
   bool enabled() {
-    std::call_once(once_, [this] { dir_ = std::getenv("REPRO_EXEC_TRACE_DIR") ? std::getenv("REPRO_EXEC_TRACE_DIR") : ""; });
-    return !dir_.empty();
+    std::call_once(once_, [this] {
+      const char* d = std::getenv("REPRO_EXEC_TRACE_DIR");
+      dir_ = d ? d : "";
+      disabled_.store(dir_.empty());
+    });
+    return !disabled_.load(std::memory_order_relaxed);
   }
   void line(const std::string& text) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -79,26 +86,32 @@ class TraceWriter {
     std::lock_guard<std::mutex> lock(mu_);
     write_locked();
   }
-  // After fork the child writes its own file (the pid names it); the parent's pending lines
-  // stay the parent's.
-  void after_fork_in_child() {
-    fd_ = -1;
-    pid_ = 0;
-    pending_.clear();
+  // fork(): the prepare handler holds the lock across it, so the child never inherits it held
+  // by a thread that does not exist there; the child writes its own file.
+  void lock_for_fork() { mu_.lock(); }
+  void unlock_after_fork(bool child) {
+    if (child) {
+      fd_ = -1;
+      pending_.clear();
+    }
+    mu_.unlock();
   }
 
  private:
   void write_locked() {
-    if (pending_.empty() || dir_.empty()) return;
-    const int pid = static_cast<int>(getpid());
-    if (fd_ < 0 || pid_ != pid) {
-      pid_ = pid;
-      const std::string path = dir_ + "/proc-" + std::to_string(pid) + ".trace";
-      fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (pending_.empty() || disabled_.load()) return;
+    if (fd_ < 0) {
+      const int pid = static_cast<int>(getpid());
+      std::string path;
+      for (int n = 0; n < 100 && fd_ < 0; ++n) {
+        path = dir_ + "/proc-" + std::to_string(pid) + (n ? "-" + std::to_string(n) : "") + ".trace";
+        fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+        if (fd_ < 0 && errno != EEXIST) break;
+      }
       if (fd_ < 0) {
         std::fprintf(stderr, "repro exec injection: cannot write %s: %s (no trace for this process)\n", path.c_str(),
                      std::strerror(errno));
-        dir_.clear();
+        disabled_.store(true);
         return;
       }
       const std::string head = "# repro-exec-trace 1\nI\t" + std::to_string(pid) + "\t" + std::to_string(getppid()) + "\n";
@@ -115,11 +128,11 @@ class TraceWriter {
   }
 
   std::once_flag once_;
-  std::string dir_;
+  std::string dir_;                  // written once, under once_
+  std::atomic<bool> disabled_{true};
   std::mutex mu_;
   std::string pending_;
   int fd_ = -1;
-  int pid_ = 0;
 };
 
 TraceWriter& writer() {
@@ -138,11 +151,20 @@ class PathTable {
     auto it = ids_.find({parent, name});
     if (it != ids_.end()) return it->second;
     const uint32_t id = static_cast<uint32_t>(paths_.size());
-    const std::string path = parent == 0 ? name : paths_[parent] + "/" + name;
+    const std::string path = parent == 0 || parent >= paths_.size() ? name : paths_[parent] + "/" + name;
     paths_.push_back(path);
     ids_.emplace(std::make_pair(parent, name), id);
     writer().line("P\t" + std::to_string(id) + "\t" + path);
     return id;
+  }
+  void lock_for_fork() { mu_.lock(); }
+  // The child starts a table of its own: its file must define every id it uses.
+  void unlock_after_fork(bool child) {
+    if (child) {
+      paths_.assign(1, "");
+      ids_.clear();
+    }
+    mu_.unlock();
   }
 
  private:
@@ -157,7 +179,15 @@ PathTable& paths() {
 }
 
 std::atomic<bool> g_cupti_ready{false};
-std::string g_time_range;  // REPRO_EXEC_TIME_RANGE, read once at NVTX init
+
+// REPRO_EXEC_TIME_RANGE, read once (several NVTX copies in one process each initialise).
+const std::string& time_range() {
+  static const std::string* t = [] {
+    const char* v = std::getenv("REPRO_EXEC_TIME_RANGE");
+    return new std::string(v ? v : "");
+  }();
+  return *t;
+}
 
 struct ThreadRanges {
   std::vector<uint32_t> ids;        // path id per open range
@@ -165,30 +195,51 @@ struct ThreadRanges {
   std::vector<bool> timed;          // range matched --time-range
   std::vector<bool> pushed;         // its id is on CUPTI's external-id stack of this thread
 };
-thread_local ThreadRanges t_ranges;
+// Heap-allocated and never freed: thread_local objects with destructors die before atexit
+// handlers and static destructors, which may still open or close ranges.
+thread_local ThreadRanges* t_ranges_ptr = nullptr;
+ThreadRanges& thread_ranges() {
+  if (!t_ranges_ptr) t_ranges_ptr = new ThreadRanges();
+  return *t_ranges_ptr;
+}
+
+// fork(): both locks are held across it (paths before writer, the order child() takes them).
+void register_fork_handlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    pthread_atfork([] { paths().lock_for_fork(); writer().lock_for_fork(); },
+                   [] { writer().unlock_after_fork(false); paths().unlock_after_fork(false); },
+                   [] {
+                     writer().unlock_after_fork(true);
+                     paths().unlock_after_fork(true);
+                     // CUDA does not survive fork: the child's CUPTI is not ours to call.
+                     g_cupti_ready.store(false);
+                     t_ranges_ptr = new ThreadRanges();
+                   });
+  });
+}
 
 // CUPTI keeps a per-thread stack of external ids: each range pushes its path id and pops it,
 // one call each. Ranges opened before CUPTI started have none; the innermost such range gets
 // its id pushed as soon as it is the current one (at cuInit for the initialising thread, else at
 // the next NVTX call of that thread).
 void push_external_id_of_top() {
-  ThreadRanges& t = t_ranges;
+  ThreadRanges& t = thread_ranges();
   if (t.ids.empty() || t.pushed.back() || !g_cupti_ready.load(std::memory_order_acquire)) return;
   cuptiActivityPushExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM1, t.ids.back());
   t.pushed.back() = true;
 }
 
 bool matches_time_range(const std::string& name) {
-  if (g_time_range.empty()) return false;
-  return name == g_time_range ||
-         (name.size() > g_time_range.size() && name.compare(0, g_time_range.size(), g_time_range) == 0 &&
-          name[g_time_range.size()] == '/');
+  const std::string& t = time_range();
+  if (t.empty()) return false;
+  return name == t || (name.size() > t.size() && name.compare(0, t.size(), t) == 0 && name[t.size()] == '/');
 }
 
 int push_range(const std::string& raw_name) {
   if (!writer().enabled()) return 0;
-  const std::string name = clean(raw_name.c_str());
-  ThreadRanges& t = t_ranges;
+  const std::string name = wan::normalize_range_name(clean(raw_name.c_str()));
+  ThreadRanges& t = thread_ranges();
   const uint32_t parent = t.ids.empty() ? 0 : t.ids.back();
   t.ids.push_back(paths().child(parent, name));
   const bool timed = matches_time_range(name);
@@ -201,7 +252,7 @@ int push_range(const std::string& raw_name) {
 
 int pop_range() {
   if (!writer().enabled()) return -1;
-  ThreadRanges& t = t_ranges;
+  ThreadRanges& t = thread_ranges();
   if (t.ids.empty()) return -1;  // unbalanced pop: NVTX's "error" level
   const int level = static_cast<int>(t.ids.size()) - 1;
   if (t.timed.back())
@@ -251,7 +302,7 @@ nvtxStringHandle_t NVTX_API nvtx_register_w(nvtxDomainHandle_t, const wchar_t* s
 bool set_slot(const NvtxExportTableCallbacks* etbl, NvtxCallbackModule module, unsigned int cbid, NvtxFunctionPointer fn) {
   NvtxFunctionTable table = nullptr;
   unsigned int size = 0;
-  if (!etbl->GetModuleFunctionTable(module, &table, &size) || !table || cbid > size || !table[cbid]) return false;
+  if (!etbl->GetModuleFunctionTable(module, &table, &size) || !table || cbid >= size || !table[cbid]) return false;
   *table[cbid] = fn;
   return true;
 }
@@ -270,7 +321,8 @@ void CUPTIAPI buffer_requested(uint8_t** buffer, size_t* size, size_t* max_recor
 void CUPTIAPI buffer_completed(CUcontext ctx, uint32_t stream_id, uint8_t* buffer, size_t, size_t valid) {
   CUpti_Activity* record = nullptr;
   std::string lines;
-  while (cuptiActivityGetNextRecord(buffer, valid, &record) == CUPTI_SUCCESS) {
+  CUptiResult next;
+  while ((next = cuptiActivityGetNextRecord(buffer, valid, &record)) == CUPTI_SUCCESS) {
     if (record->kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) {
       const auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(record);
       char head[320];
@@ -287,6 +339,9 @@ void CUPTIAPI buffer_completed(CUcontext ctx, uint32_t stream_id, uint8_t* buffe
         lines += "X\t" + std::to_string(e->correlationId) + "\t" + std::to_string(e->externalId) + "\n";
     }
   }
+  // The end of the buffer is CUPTI_ERROR_MAX_LIMIT_REACHED; anything else (an incomplete
+  // record of a forced flush) leaves records unread: say so.
+  if (next != CUPTI_ERROR_MAX_LIMIT_REACHED) lines += "W\t" + std::to_string(static_cast<int>(next)) + "\n";
   size_t dropped = 0;
   if (cuptiActivityGetNumDroppedRecords(ctx, stream_id, &dropped) == CUPTI_SUCCESS && dropped > 0) {
     g_dropped += dropped;
@@ -313,7 +368,9 @@ void CUPTIAPI on_callback(void*, CUpti_CallbackDomain domain, CUpti_CallbackId c
     timestamp_line("S");
   } else if (cbid == CUPTI_DRIVER_TRACE_CBID_cuProfilerStop && info->callbackSite == CUPTI_API_ENTER) {
     timestamp_line("T");
-    cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+    // Completed buffers only: a forced flush here would hand over records of kernels still
+    // running, incomplete (the capture window is cut by timestamps anyway). Exit forces.
+    cuptiActivityFlushAll(0);
     writer().flush();
   }
 }
@@ -330,6 +387,18 @@ std::string cupti_error(CUptiResult r) {
   return text;
 }
 
+// A CUPTI function from the libcupti this library is linked against (it was loaded with a local
+// dlopen, so RTLD_DEFAULT may not see it, or may see another CUPTI the program loaded).
+// Null when that CUPTI does not have it.
+void* own_cupti_symbol(const char* name) {
+  static void* handle = [] () -> void* {
+    Dl_info info;
+    if (!dladdr(reinterpret_cast<void*>(&cuptiGetVersion), &info) || !info.dli_fname) return nullptr;
+    return dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_NOW | RTLD_LOCAL);
+  }();
+  return handle ? dlsym(handle, name) : nullptr;
+}
+
 using EnableApi = CUptiResult(CUPTIAPI*)(CUpti_CallbackId, uint8_t);
 
 // External-correlation records come with API activity records. All API records cost every
@@ -337,8 +406,8 @@ using EnableApi = CUptiResult(CUPTIAPI*)(CUpti_CallbackId, uint8_t);
 // CUPTI at run time can select APIs (cuptiActivityEnableRuntimeApi/DriverApi), only those are
 // recorded. Returns the mode for the trace's C line.
 const char* enable_api_records(CUptiResult* r) {
-  auto runtime = reinterpret_cast<EnableApi>(dlsym(RTLD_DEFAULT, "cuptiActivityEnableRuntimeApi"));
-  auto driver = reinterpret_cast<EnableApi>(dlsym(RTLD_DEFAULT, "cuptiActivityEnableDriverApi"));
+  auto runtime = reinterpret_cast<EnableApi>(own_cupti_symbol("cuptiActivityEnableRuntimeApi"));
+  auto driver = reinterpret_cast<EnableApi>(own_cupti_symbol("cuptiActivityEnableDriverApi"));
   if (runtime && driver) {
     const CUpti_CallbackId runtime_launches[] = {
         CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000,        CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_ptsz_v7000,
@@ -372,7 +441,7 @@ using SubscribeV2 = CUptiResult(CUPTIAPI*)(CUpti_SubscriberHandle*, CUpti_Callba
 std::string subscribe() {
   char old_name[CUPTI_OLD_SUBSCRIBER_NAME_MIN_LEN + 1] = {0};
   CUptiResult r;
-  if (auto v2 = reinterpret_cast<SubscribeV2>(dlsym(RTLD_DEFAULT, "cuptiSubscribe_v2"))) {
+  if (auto v2 = reinterpret_cast<SubscribeV2>(own_cupti_symbol("cuptiSubscribe_v2"))) {
     CUpti_SubscriberParams params;
     std::memset(&params, 0, sizeof(params));
     params.structSize = CUpti_SubscriberParams_STRUCT_SIZE;
@@ -398,7 +467,7 @@ extern "C" {
 __attribute__((visibility("default"))) int InitializeInjection(void) {
   static std::atomic<bool> done{false};
   if (done.exchange(true) || !writer().enabled()) return 1;
-  pthread_atfork(nullptr, nullptr, [] { writer().after_fork_in_child(); t_ranges = ThreadRanges(); });
+  register_fork_handlers();
   const std::string unavailable = subscribe();
   if (!unavailable.empty()) {
     writer().line("U\t" + clean(unavailable.c_str()));
@@ -412,6 +481,11 @@ __attribute__((visibility("default"))) int InitializeInjection(void) {
     if (r == CUPTI_SUCCESS) r = cuptiActivityEnable(kind);
   const char* api_mode = r == CUPTI_SUCCESS ? enable_api_records(&r) : "";
   if (r != CUPTI_SUCCESS) {
+    // Give CUPTI back: the program (or its own profiler) may want it.
+    for (CUpti_ActivityKind kind : {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
+                                    CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER})
+      cuptiActivityDisable(kind);
+    cuptiUnsubscribe(g_subscriber);
     writer().line("U\tCUPTI activity tracing could not start: " + cupti_error(r));
     writer().flush();
     return 1;
@@ -428,7 +502,7 @@ __attribute__((visibility("default"))) int InitializeInjection(void) {
 // NVTX 3 entry point (NVTX_INJECTION64_PATH), called at the first NVTX call of the process.
 __attribute__((visibility("default"))) int InitializeInjectionNvtx2(NvtxGetExportTableFunc_t get_export_table) {
   if (!writer().enabled()) return 0;  // NVTX then keeps its no-op implementation
-  if (const char* t = std::getenv("REPRO_EXEC_TIME_RANGE")) g_time_range = t;
+  register_fork_handlers();
   const auto* etbl = static_cast<const NvtxExportTableCallbacks*>(get_export_table(NVTX_ETID_CALLBACKS));
   if (!etbl || !etbl->GetModuleFunctionTable) return 0;
   bool ok = set_slot(etbl, NVTX_CB_MODULE_CORE, NVTX_CBID_CORE_RangePushA, reinterpret_cast<NvtxFunctionPointer>(nvtx_push_a));
