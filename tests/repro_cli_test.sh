@@ -44,6 +44,11 @@ check "sparsity outside [0,1) exits 2" test $rc -eq 2
 check "unknown backend option exits 2 and lists the options" test $rc -eq 2
 check "the option list names sparsity" grep -q "sparsity" out.txt
 # sliding_tile mask-strategy files: unreadable, malformed, or naming what the model lacks.
+for bad in sparse_linear:ratio=0 sparse_linear:ratio=1.5 sparse_linear:feature_map=tanh; do
+  "$REPRO" run --device cpu --backend "$bad" > out.txt 2>&1; rc=$?
+  check "$bad exits 2 (got $rc)" test $rc -eq 2
+done
+check "a bad feature map lists the three" grep -q "softmax, elu, relu" out.txt
 "$REPRO" run --model wan-tiny --backend sliding_tile:strategy=missing.json > out.txt 2>&1; rc=$?
 check "unreadable strategy file exits 2" test $rc -eq 2
 check "unreadable strategy file is named" grep -q "missing.json cannot be read" out.txt

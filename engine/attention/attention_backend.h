@@ -1,5 +1,5 @@
 // The one interface every self-attention backend implements (dense, video_sparse, sliding_tile,
-// and later sparse_linear, block_sparse, video_moba, sage), and the one backend table.
+// block_sparse, sparse_linear, and later video_moba, sage), and the one backend table.
 // Lifecycle per shape: can_implement -> workspace_bytes -> plan (once per shape, into the
 // caller's workspace) -> run (every layer/step/branch, no allocation, no synchronisation).
 // The model owns the workspace, permutes tokens into the backend's declared token order once
@@ -64,6 +64,11 @@ struct AttentionArgs {
   // Per-layer projections the backend declared in layer_weights(), computed by the model from
   // the block input (video_sparse: gate_compress, like q). Null when the checkpoint lacks them.
   const Tensor* gate = nullptr;
+  // A per-layer Linear(head_dim, head_dim) the backend applies itself (kHeadDimLinear in
+  // layer_weights(); sparse_linear: proj_l): weight [head_dim (out), head_dim (in)] and bias
+  // [head_dim], f32 on the CPU. Null when the checkpoint lacks it (the term is zero).
+  const Tensor* layer_param = nullptr;
+  const Tensor* layer_param_bias = nullptr;
   AttentionCall call;
 };
 
@@ -79,11 +84,17 @@ struct TokenOrder {
   TileLayout layout;   // tiled: the permutation (raster_of_tiled) and per-tile extents
 };
 
-// A per-layer weight a backend reads from the checkpoint: blocks.{i}.<name>.weight/.bias,
-// a Linear(dim, dim) applied to the self-attention input (after norm1, like to_q).
+// A per-layer weight a backend reads from the checkpoint: blocks.{i}.<name>.weight/.bias.
+enum class LayerWeightKind {
+  kInputProjection,  // Linear(dim, dim) of the self-attention input (after norm1, like to_q),
+                     // computed by the model: AttentionArgs::gate
+  kHeadDimLinear,    // Linear(head_dim, head_dim) the backend applies itself:
+                     // AttentionArgs::layer_param / layer_param_bias
+};
 struct LayerWeightSpec {
   std::string name;  // "attn1.to_gate_compress"
   std::string purpose;
+  LayerWeightKind kind = LayerWeightKind::kInputProjection;
 };
 
 class AttentionBackend {

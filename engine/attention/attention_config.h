@@ -22,6 +22,7 @@ enum class AttentionBackendKind {
   kVideoSparse,
   kSlidingTile,
   kBlockSparse,
+  kSparseLinear,
 };
 
 // One option a backend accepts: a choice among names, or a number in a range.

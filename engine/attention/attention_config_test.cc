@@ -137,6 +137,29 @@ TEST(AttentionConfig, MalformedStrategyFilesNameTheEntry) {
   }
 }
 
+TEST(AttentionConfig, SparseLinearOptions) {
+  const AttentionConfig d = parse_attention_config("sparse_linear").value();
+  EXPECT_EQ(d.canonical(), "sparse_linear");
+  EXPECT_EQ(d.option("ratio"), "0.1");
+  EXPECT_EQ(d.option("feature_map"), "softmax");
+  const AttentionConfig c = parse_attention_config("sparse_linear:feature_map=elu,ratio=0.25").value();
+  EXPECT_EQ(c.canonical(), "sparse_linear:feature_map=elu,ratio=0.25");
+  EXPECT_TRUE(parse_attention_config("sparse_linear:ratio=1").ok());
+  for (const char* bad : {"sparse_linear:ratio=0", "sparse_linear:ratio=1.5", "sparse_linear:ratio=-0.1",
+                          "sparse_linear:ratio=nan", "sparse_linear:ratio=0.1x"}) {
+    const Status s = parse_attention_config(bad).status();
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(s.message().find("(0, 1]"), std::string::npos) << s.message();
+  }
+  const Status map = parse_attention_config("sparse_linear:feature_map=tanh").status();
+  EXPECT_EQ(map.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(map.message().find("relu"), std::string::npos) << map.message();
+  // No CUDA kernel yet: the registry says so instead of running something else.
+  const Status cuda = make_attention_backend(d, Device::cuda(0)).status();
+  EXPECT_EQ(cuda.code(), StatusCode::kUnimplemented);
+  EXPECT_NE(cuda.message().find("--device cpu"), std::string::npos) << cuda.message();
+}
+
 TEST(AttentionConfig, TableRowsHaveMakers) {
   for (const AttentionBackendInfo& b : attention_backend_table()) {
     const AttentionConfig c = parse_attention_config(b.name).value();

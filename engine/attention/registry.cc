@@ -8,6 +8,7 @@
 #include "engine/attention/sliding_tile_cpu.h"
 #include "engine/attention/sliding_tile_cuda.h"
 #include "engine/attention/sliding_tile_strategy.h"
+#include "engine/attention/sparse_linear_cpu.h"
 #include "engine/attention/video_sparse_cpu.h"
 #include "engine/attention/video_sparse_cuda.h"
 
@@ -75,6 +76,19 @@ const std::vector<AttentionBackendInfo>& attention_backend_table() {
         {"min_tiles", "4", {}, 0, 0, false, "kv tiles kept at least (integer >= 1)", canonical_min_tiles_option}},
        true,
        true},
+      {AttentionBackendKind::kSparseLinear,
+       "sparse_linear",
+       "SLA: top-k block-sparse softmax attention (128-token query, 64-token key blocks, raster order) plus a "
+       "linear-attention branch over all keys through the per-layer proj_l",
+       AttentionExactness::kExact,
+       {{"ratio", "0.1", {}, 0, 0, false, "fraction of key blocks each query block attends, in (0, 1]; 1 = all",
+         canonical_sla_ratio_option},
+        {"feature_map", "softmax", {"softmax", "elu", "relu"}, 0, 0, false,
+         "linear-branch feature map: softmax over head_dim, elu + 1, or relu"}},
+       true,
+       false,
+       {{"attn1.attn_impl.proj_l", "SLA linear-branch projection (out = o_sparse + proj_l(o_linear))",
+         LayerWeightKind::kHeadDimLinear}}},
   };
   return kTable;
 }
@@ -96,6 +110,9 @@ Result<std::unique_ptr<AttentionBackend>> make_attention_backend(const Attention
     case AttentionBackendKind::kBlockSparse:
       if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new BlockSparseCpuAttention(config));
       return std::unique_ptr<AttentionBackend>(new BlockSparseCudaAttention(config));
+    case AttentionBackendKind::kSparseLinear:
+      if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new SparseLinearCpuAttention(config));
+      return unimplemented("sparse_linear has no CUDA kernel yet (the CPU reference exists): run it with --device cpu");
     case AttentionBackendKind::kSlidingTile:
       if (device.is_cpu()) return SlidingTileCpuAttention::create(config);
       return SlidingTileCudaAttention::create(config);

@@ -87,7 +87,18 @@ Result<std::unique_ptr<WanDitCpu>> WanDitCpu::create(const WanWeights& weights, 
     const std::vector<int64_t> blocks = weights.blocks_with(spec.name);
     for (int64_t i : blocks) {
       Attention& a = m->blocks_[i].self_attn;
-      WAN_ASSIGN_OR_RETURN(a.gate, m->pack(weights, "blocks." + std::to_string(i) + "." + spec.name));
+      const std::string name = "blocks." + std::to_string(i) + "." + spec.name;
+      if (spec.kind == LayerWeightKind::kHeadDimLinear) {
+        // f32 copies (bf16/f16 values are exact in f32); the backend rounds where it must.
+        for (const auto& [suffix, out] : {std::pair<const char*, Tensor*>{".weight", &a.param}, {".bias", &a.param_bias}}) {
+          WAN_ASSIGN_OR_RETURN(const std::vector<float> values, weights.get_f32(name + suffix));
+          WAN_ASSIGN_OR_RETURN(const Tensor stored, weights.get(name + suffix));
+          WAN_ASSIGN_OR_RETURN(*out, Tensor::empty(stored.shape(), DType::kF32));
+          std::copy(values.begin(), values.end(), out->data<float>());
+        }
+        continue;
+      }
+      WAN_ASSIGN_OR_RETURN(a.gate, m->pack(weights, name));
       a.has_gate = true;
     }
     m->layer_weight_notes_.push_back(layer_weight_note(spec, static_cast<int64_t>(blocks.size()), c.layers,
@@ -186,6 +197,10 @@ Status WanDitCpu::attention_block(const Attention& a, int block, bool is_self, c
   args.out = &o;
   args.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
   args.call = call;
+  if (is_self && a.param.defined()) {
+    args.layer_param = &a.param;
+    args.layer_param_bias = &a.param_bias;
+  }
   Tensor gate;
   if (is_self && a.has_gate) {
     WAN_ASSIGN_OR_RETURN(gate, Tensor::empty({1, tokens, c.heads, c.head_dim}, DType::kF32));

@@ -51,6 +51,9 @@ class WanDitCpu final : public DitModel {
     std::vector<float> norm_q, norm_k;
     bool has_gate = false;  // the backend's per-layer gate projection (video_sparse)
     Linear gate;
+    // The backend's own per-layer Linear(head_dim, head_dim) (sparse_linear: proj_l), f32;
+    // undefined when the checkpoint lacks it.
+    Tensor param, param_bias;
   };
   struct Block {
     Attention self_attn, cross_attn;

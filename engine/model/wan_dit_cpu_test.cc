@@ -11,7 +11,10 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/attention/attention_backend.h"
 #include "engine/core/rng.h"
+#include "engine/model/safetensors.h"
+#include "engine/model/weights.h"
 #include "kernels/common/float16.h"
 
 namespace wan {
@@ -297,6 +300,57 @@ TEST(WanDitCpu, BadInputsGiveClearErrors) {
   EXPECT_NE(model->forward(f.latents, 1, ctx).status().message().find("context must be f32 [16, 64]"),
             std::string::npos);
   EXPECT_EQ(model->forward(f.latents, 1001, f.context).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace wan
+
+namespace wan {
+namespace {
+
+// sparse_linear's per-layer proj_l (a Linear(head_dim, head_dim) the backend applies itself):
+// loaded from a checkpoint that has it, passed to the backend per block, and zero when absent.
+TEST(WanDitCpu, SparseLinearProjLFromTheCheckpointReachesTheBackend) {
+  Fixture f;
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp");
+  const int64_t hd = f.config.head_dim;
+  auto save_with = [&](const std::string& path, float weight_scale) {
+    std::vector<std::pair<std::string, Tensor>> list(f.weights.tensors().begin(), f.weights.tensors().end());
+    for (int64_t i = 0; i < f.config.layers; ++i) {
+      Tensor w = Tensor::empty({hd, hd}, DType::kF32).value(), b = Tensor::empty({hd}, DType::kF32).value();
+      EXPECT_TRUE(fill_normal(w, 100 + i).ok());
+      EXPECT_TRUE(fill_normal(b, 200 + i).ok());
+      for (int64_t j = 0; j < w.numel(); ++j) w.data<float>()[j] *= weight_scale;
+      for (int64_t j = 0; j < b.numel(); ++j) b.data<float>()[j] *= weight_scale;
+      list.emplace_back("blocks." + std::to_string(i) + ".attn1.attn_impl.proj_l.weight", w);
+      list.emplace_back("blocks." + std::to_string(i) + ".attn1.attn_impl.proj_l.bias", b);
+    }
+    EXPECT_TRUE(write_safetensors(path, list).ok());
+  };
+  save_with(dir + "/sla_proj.safetensors", 0.1f);
+  save_with(dir + "/sla_zero.safetensors", 0.0f);
+  const AttentionConfig sla = parse_attention_config("sparse_linear:ratio=0.5").value();
+  auto forward_with = [&](const WanWeights& w) {
+    auto model = WanDitCpu::create(w, Precision::kFp32, make_attention_backend(sla, Device::cpu()).value()).value();
+    return model->forward(f.latents, 500, f.context).value();
+  };
+  const WanWeights with_proj = WanWeights::load(f.config, dir + "/sla_proj.safetensors").value();
+  const WanWeights zero_proj = WanWeights::load(f.config, dir + "/sla_zero.safetensors").value();
+  ASSERT_EQ(with_proj.blocks_with("attn1.attn_impl.proj_l").size(), static_cast<size_t>(f.config.layers));
+  const Tensor none = forward_with(f.weights), zero = forward_with(zero_proj), proj = forward_with(with_proj);
+  // A zero proj_l is the absent one: the linear branch vanishes, bit for bit.
+  EXPECT_EQ(std::memcmp(none.raw_data(), zero.raw_data(), none.nbytes()), 0);
+  double diff = 0;
+  for (int64_t i = 0; i < none.numel(); ++i) diff = std::max(diff, static_cast<double>(std::abs(none.data<float>()[i] - proj.data<float>()[i])));
+  EXPECT_GT(diff, 1e-4) << "the checkpoint's proj_l did not change the output";
+  // A proj_l of the wrong shape is refused with the tensor named.
+  std::vector<std::pair<std::string, Tensor>> bad(f.weights.tensors().begin(), f.weights.tensors().end());
+  bad.emplace_back("blocks.0.attn1.attn_impl.proj_l.weight", Tensor::zeros({hd, hd + 1}, DType::kF32).value());
+  bad.emplace_back("blocks.0.attn1.attn_impl.proj_l.bias", Tensor::zeros({hd}, DType::kF32).value());
+  ASSERT_TRUE(write_safetensors(dir + "/sla_bad.safetensors", bad).ok());
+  const Status s = WanWeights::load(f.config, dir + "/sla_bad.safetensors").status();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("proj_l.weight"), std::string::npos) << s.message();
 }
 
 }  // namespace

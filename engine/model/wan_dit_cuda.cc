@@ -168,6 +168,8 @@ Status WanDitCuda::upload(const WanWeights& w) {
   }
   // Per-layer weights the self-attention backend reads (absent: zero, i.e. no term).
   for (const LayerWeightSpec& spec : self_attention_->layer_weights()) {
+    if (spec.kind != LayerWeightKind::kInputProjection)
+      return unimplemented("the CUDA model passes only input projections to attention backends, not '" + spec.name + "'");
     const std::vector<int64_t> blocks = w.blocks_with(spec.name);
     for (int64_t i : blocks) {
       const std::string name = "blocks." + std::to_string(i) + "." + spec.name;

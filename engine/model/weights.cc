@@ -160,15 +160,15 @@ Result<WanWeights> WanWeights::load(const WanConfig& config, const std::string& 
     }
     w.tensors_.emplace(spec.name, std::move(t));
   }
-  // Optional per-layer weights of the attention backends (the table's Linear(dim, dim)s),
-  // kept when present.
+  // Optional per-layer weights of the attention backends (the table's Linear(dim, dim)s and
+  // Linear(head_dim, head_dim)s), kept when present.
   for (const AttentionBackendInfo& backend : attention_backend_table()) {
     for (const LayerWeightSpec& spec : backend.layer_weights) {
       for (int64_t i = 0; i < config.layers; ++i) {
         const std::string name = "blocks." + std::to_string(i) + "." + spec.name;
         if (!keys.count(name + ".weight")) continue;
-        for (const auto& [suffix, shape] : {std::pair<std::string, Shape>{".weight", {config.dim, config.dim}},
-                                            {".bias", {config.dim}}}) {
+        const int64_t n = spec.kind == LayerWeightKind::kHeadDimLinear ? config.head_dim : config.dim;
+        for (const auto& [suffix, shape] : {std::pair<std::string, Shape>{".weight", {n, n}}, {".bias", {n}}}) {
           const auto it = keys.find(name + suffix);
           if (it == keys.end())
             return not_found("checkpoint '" + path + "' has '" + name + ".weight' but no '" + name + suffix + "'");

@@ -60,7 +60,10 @@ case flags (defaults: the built-in case, wan-tiny on synthetic weights, 8 steps)
   --model NAME|FILE.json   wan-tiny, wan-small, wan2.1-t2v-1.3b, wan2.1-t2v-14b, or a JSON config
   --weights synthetic:SEED|PATH   checkpoint file, folder or sharded index (diffusers/Wan layout)
   --backend NAME[:key=value,...]  dense[:kernel=auto|sm90_ws|sm90_plain|mma_sync],
-                 video_sparse[:sparsity=0.9]   --device auto|cpu|cuda[:N]   --precision bf16|fp32
+                 video_sparse[:sparsity=0.9], sliding_tile[:tile=6x8x8,window=3x3x5|full,strategy=FILE],
+                 block_sparse[:keep=0.5,threshold=0.9,min_tiles=4],
+                 sparse_linear[:ratio=0.1,feature_map=softmax|elu|relu] (CPU only so far)
+                 --device auto|cpu|cuda[:N]   --precision bf16|fp32
   --seed N  --steps N  --timesteps 1000,757,522  --frames N  --height N  --width N
   --guidance G  --shift S  --scheduler flow_unipc|flow_euler
   --prompt-embeds FILE  --negative-embeds FILE  --noise FILE   (safetensors)

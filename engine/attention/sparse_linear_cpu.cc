@@ -1,0 +1,87 @@
+#include "engine/attention/sparse_linear_cpu.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "engine/attention/dense_cpu.h"
+
+namespace wan {
+
+Result<std::string> canonical_sla_ratio_option(const std::string& text) {
+  char* end = nullptr;
+  const double r = std::strtod(text.c_str(), &end);
+  if (text.empty() || !end || *end != '\0' || !std::isfinite(r) || !(r > 0.0) || r > 1.0)
+    return invalid_argument("'" + text + "' is not a number in (0, 1] (the fraction of key blocks each query block attends)");
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.10g", r);
+  return std::string(buf);
+}
+
+SparseLinearCpuAttention::SparseLinearCpuAttention(const AttentionConfig& config) {
+  ratio_ = config.number("ratio");
+  feature_map_name_ = config.option("feature_map");
+  feature_map_ = feature_map_name_ == "elu"    ? cpu::SlaFeatureMap::kElu
+                 : feature_map_name_ == "relu" ? cpu::SlaFeatureMap::kRelu
+                                               : cpu::SlaFeatureMap::kSoftmax;
+}
+
+Status SparseLinearCpuAttention::can_implement(const AttentionShape& shape) const {
+  if (!shape.device.is_cpu())
+    return unimplemented("sparse_linear CPU attention cannot run on " + shape.device.to_string());
+  if (shape.head_dim <= 0 || shape.heads <= 0 || shape.q_tokens <= 0)
+    return invalid_argument("attention shape must be positive: " + shape.describe());
+  if (shape.q_tokens != shape.kv_tokens)
+    return invalid_argument("sparse_linear serves self-attention only (q and kv tokens equal), got " + shape.describe());
+  return Status();
+}
+
+Status SparseLinearCpuAttention::plan(const AttentionShape& shape, AttentionWorkspace, Stream) {
+  WAN_RETURN_IF_ERROR(can_implement(shape));
+  shape_ = shape;
+  planned_ = true;
+  return Status();
+}
+
+std::string SparseLinearCpuAttention::implementation() const {
+  char buf[200];
+  std::snprintf(buf, sizeof(buf),
+                "attention_sla_f32 (CPU reference; ratio %g of 64-token key blocks per 128-token query block, "
+                "linear branch %s)",
+                ratio_, feature_map_name_.c_str());
+  return buf;
+}
+
+Status SparseLinearCpuAttention::run(const AttentionArgs& args, Stream) {
+  if (!planned_) return failed_precondition("sparse_linear attention: run() before plan()");
+  const Shape shape = {shape_.batch, shape_.q_tokens, shape_.heads, shape_.head_dim};
+  for (const auto& [t, what] : {std::pair<const Tensor*, const char*>{args.q, "q"}, {args.k, "k"}, {args.v, "v"}, {args.out, "out"}})
+    WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(t, shape, "sparse_linear", what));
+  const Shape proj_shape = {shape_.head_dim, shape_.head_dim};
+  if (args.layer_param && (args.layer_param->shape() != proj_shape || args.layer_param->dtype() != DType::kF32))
+    return invalid_argument("sparse_linear attention: proj_l weight must be f32 " + shape_to_string(proj_shape) + ", got " +
+                            args.layer_param->describe());
+  if (args.layer_param_bias && (args.layer_param_bias->shape() != Shape{shape_.head_dim} ||
+                                args.layer_param_bias->dtype() != DType::kF32))
+    return invalid_argument("sparse_linear attention: proj_l bias must be f32 [" + std::to_string(shape_.head_dim) +
+                            "], got " + args.layer_param_bias->describe());
+  cpu::SlaAttentionParams p;
+  p.q = args.q->data<float>();
+  p.k = args.k->data<float>();
+  p.v = args.v->data<float>();
+  p.out = args.out->data<float>();
+  p.batch = shape_.batch;
+  p.heads = shape_.heads;
+  p.head_dim = shape_.head_dim;
+  p.tokens = shape_.q_tokens;
+  p.scale = args.scale;
+  p.ratio = ratio_;
+  p.feature_map = feature_map_;
+  p.proj_weight = args.layer_param ? args.layer_param->data<float>() : nullptr;
+  p.proj_bias = args.layer_param_bias ? args.layer_param_bias->data<float>() : nullptr;
+  p.round_to_bf16 = shape_.precision == AttentionPrecision::kBf16;
+  cpu::attention_sla_f32(p);
+  return Status();
+}
+
+}  // namespace wan
