@@ -1,5 +1,7 @@
 #include "engine/attention/attention_runner.h"
 
+#include <tuple>
+
 #include <chrono>
 
 #include <cuda_runtime_api.h>
@@ -41,7 +43,8 @@ Result<Tensor> to_backend(const Tensor& t, const TokenOrder& order, Device devic
 
 Result<AttentionRun> run_attention_on_raster_tokens(const AttentionConfig& config, const AttentionShape& shape,
                                                     const Tensor& q, const Tensor& k, const Tensor& v,
-                                                    const Tensor* gate, float scale, int timed_runs) {
+                                                    const Tensor* gate, float scale, int timed_runs,
+                                                    const Tensor* layer_param, const Tensor* layer_param_bias) {
   const Shape want = {shape.batch, shape.q_tokens, shape.heads, shape.head_dim};
   for (const Tensor* t : {&q, &k, &v, gate}) {
     if (!t) continue;
@@ -51,8 +54,23 @@ Result<AttentionRun> run_attention_on_raster_tokens(const AttentionConfig& confi
                               " [batch, tokens, heads, head_dim], got " + t->describe());
   }
   if (shape.q_tokens != shape.kv_tokens) return invalid_argument("self-attention needs q_tokens == kv_tokens");
-  if (gate && attention_backend_info(config.kind).layer_weights.empty())
-    return invalid_argument("backend " + std::string(config.backend_name()) + " takes no gate");
+  bool takes_gate = false, takes_param = false;
+  for (const LayerWeightSpec& w : attention_backend_info(config.kind).layer_weights)
+    (w.kind == LayerWeightKind::kInputProjection ? takes_gate : takes_param) = true;
+  if (gate && !takes_gate) return invalid_argument("backend " + std::string(config.backend_name()) + " takes no gate");
+  if ((layer_param || layer_param_bias) && !takes_param)
+    return invalid_argument("backend " + std::string(config.backend_name()) + " takes no per-layer head_dim projection (proj_l)");
+  // The backend's own projection: f32 on the host (the CPU backends read it there).
+  Tensor param, param_bias;
+  for (const auto& [in, out, want] : {std::tuple<const Tensor*, Tensor*, Shape>{layer_param, &param, {shape.head_dim, shape.head_dim}},
+                                      {layer_param_bias, &param_bias, {shape.head_dim}}}) {
+    if (!in) continue;
+    if (in->shape() != want || (in->dtype() != DType::kF32 && in->dtype() != DType::kBF16 && in->dtype() != DType::kF16))
+      return invalid_argument("proj_l tensors must be float " + shape_to_string(want) + ", got " + in->describe());
+    WAN_ASSIGN_OR_RETURN(const Tensor host, in->to(Device::cpu()));
+    WAN_ASSIGN_OR_RETURN(*out, Tensor::empty(want, DType::kF32));
+    for (int64_t i = 0; i < host.numel(); ++i) out->data<float>()[i] = value_at(host, i);
+  }
   WAN_ASSIGN_OR_RETURN(std::unique_ptr<AttentionBackend> backend, make_attention_backend(config, shape.device));
   WAN_RETURN_IF_ERROR(backend->can_implement(shape));
   const TokenOrder order = backend->token_order(shape);
@@ -71,6 +89,8 @@ Result<AttentionRun> run_attention_on_raster_tokens(const AttentionConfig& confi
   WAN_RETURN_IF_ERROR(backend->plan(shape, {ws.raw_data(), ws.nbytes()}, stream));
   AttentionArgs args{&dq, &dk, &dv, &dout, scale};
   if (gate) args.gate = &dg;
+  if (param.defined()) args.layer_param = &param;
+  if (param_bias.defined()) args.layer_param_bias = &param_bias;
   AttentionRun result;
   const bool cuda = shape.device.is_cuda();
   cudaEvent_t start = nullptr, stop = nullptr;

@@ -21,8 +21,12 @@ struct AttentionRun {
 // q, k, v (and the optional gate): host tensors f32/bf16/f16 [batch, tokens, heads, head_dim],
 // raster order, with shape.q_tokens == shape.kv_tokens tokens (self-attention over the grid of
 // `shape`; frames = 0 for a backend without a grid). `timed_runs` runs after one warm-up run.
+// layer_param / layer_param_bias: the backend's own per-layer Linear(head_dim, head_dim)
+// (sparse_linear's proj_l), host float [head_dim, head_dim] and [head_dim]; null = absent.
 Result<AttentionRun> run_attention_on_raster_tokens(const AttentionConfig& config, const AttentionShape& shape,
                                                     const Tensor& q, const Tensor& k, const Tensor& v,
-                                                    const Tensor* gate, float scale, int timed_runs = 0);
+                                                    const Tensor* gate, float scale, int timed_runs = 0,
+                                                    const Tensor* layer_param = nullptr,
+                                                    const Tensor* layer_param_bias = nullptr);
 
 }  // namespace wan

@@ -25,7 +25,8 @@ constexpr const char* kUsage =
     "usage: repro attention --backend NAME[:key=value,...] --input IN.safetensors --output OUT.safetensors\n"
     "         [--grid T,H,W] [--device auto|cpu|cuda[:N]] [--layout bshd|bhsd] [--scale S] [--runs N] [--force]\n"
     "  IN holds q, k, v (and optionally gate) as f32/bf16/f16 [batch, tokens, heads, head_dim] (bshd) or\n"
-    "  [batch, heads, tokens, head_dim] (bhsd, torch SDPA's layout), tokens in raster order of --grid.\n"
+    "  [batch, heads, tokens, head_dim] (bhsd, torch SDPA's layout), tokens in raster order of --grid;\n"
+    "  for sparse_linear optionally proj_l.weight [head_dim, head_dim] and proj_l.bias [head_dim].\n"
     "  OUT gets 'out' (f32, the input layout).";
 
 // [b, h, s, d] <-> [b, s, h, d] (contiguous host copies; f32 out).
@@ -144,8 +145,19 @@ int attention_command(const std::vector<std::string>& args) {
     return fail("attention", scale.ok() ? invalid_argument("--scale must be positive and finite") : scale.status());
   std::fprintf(stderr, "repro attention: %s on %s, %s\n", config->canonical().c_str(), shape.device.to_string().c_str(),
                shape.describe().c_str());
+  Tensor proj[2];
+  for (int i = 0; i < 2; ++i) {
+    const char* name = i == 0 ? "proj_l.weight" : "proj_l.bias";
+    if (!file->has(name)) continue;
+    auto x = file->tensor(name);
+    if (!x.ok()) return fail("attention", x.status());
+    proj[i] = x.value();
+  }
+  if (proj[0].defined() != proj[1].defined())
+    return fail("attention", data_loss("'" + f.get("input") + "' has only one of proj_l.weight and proj_l.bias; give both"));
   auto run = run_attention_on_raster_tokens(config.value(), shape, t[0], t[1], t[2], t[3].defined() ? &t[3] : nullptr,
-                                            static_cast<float>(scale.value()), static_cast<int>(runs.value()));
+                                            static_cast<float>(scale.value()), static_cast<int>(runs.value()),
+                                            proj[0].defined() ? &proj[0] : nullptr, proj[1].defined() ? &proj[1] : nullptr);
   if (!run.ok()) return fail("attention", run.status());
   Tensor out = run->out;
   if (layout == "bhsd") {
