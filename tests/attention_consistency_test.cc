@@ -24,6 +24,7 @@
 #include "kernels/common/float16.h"
 #include "kernels/cpu/attention_bsa.h"
 #include "kernels/cpu/attention_sla.h"
+#include "kernels/cpu/attention_vmoba.h"
 #include "kernels/cpu/attention_video_sparse.h"
 
 namespace wan {
@@ -183,6 +184,32 @@ std::function<bool(int64_t, int64_t, int64_t)> mask_of(const AttentionConfig& co
         (*tile_of)[layout->raster_of_tiled[pos]] = static_cast<int32_t>(t);
     return [=](int64_t, int64_t i, int64_t j) { return sliding_tile_allows(*layout, window, (*tile_of)[i], (*tile_of)[j]); };
   }
+  if (config.kind == AttentionBackendKind::kVideoMoba) {
+    // Layer 0 (the runner's call): temporal chunks; each query's own chunk plus its selection.
+    cpu::VmobaParams p;
+    p.q = q.data();
+    p.k = k.data();
+    p.v = v.data();
+    p.heads = heads;
+    p.head_dim = d;
+    p.frames = g.frames;
+    p.height = g.height;
+    p.width = g.width;
+    p.temporal_chunk = static_cast<int64_t>(config.number("temporal_chunk"));
+    p.threshold = config.number("threshold");
+    p.round_to_bf16 = true;
+    int64_t chunks = 0;
+    auto chunk_of = std::make_shared<std::vector<int32_t>>(cpu::vmoba_chunk_of_tokens(p, &chunks));
+    const int64_t tokens = g.frames * g.height * g.width;
+    auto selected = std::make_shared<std::vector<std::vector<int32_t>>>(static_cast<size_t>(heads * tokens));
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < tokens; ++i) (*selected)[h * tokens + i] = cpu::vmoba_select(p, *chunk_of, chunks, 0, h, i);
+    return [=](int64_t h, int64_t i, int64_t j) {
+      const int32_t cj = (*chunk_of)[j];
+      const auto& list = (*selected)[h * tokens + i];
+      return cj == (*chunk_of)[i] || std::binary_search(list.begin(), list.end(), cj);
+    };
+  }
   if (config.kind == AttentionBackendKind::kSparseLinear) {
     // Without proj_l the linear branch vanishes: SLA is block-sparse attention over the key
     // blocks its pooled scores select (raster order, 128-row query and 64-row key blocks).
@@ -262,6 +289,9 @@ TEST(AttentionConsistency, EveryBackendOnEveryDeviceMatchesMaskedDense) {
       configs = {"video_sparse:sparsity=0", "video_sparse:sparsity=0.5", "video_sparse:sparsity=0.9"};
     if (info.kind == AttentionBackendKind::kBlockSparse)
       configs = {"block_sparse:keep=1,threshold=1", "block_sparse", "block_sparse:keep=0.25,min_tiles=2,threshold=0.5"};
+    if (info.kind == AttentionBackendKind::kVideoMoba)
+      configs = {"video_moba:spatial_chunk=1x1,st_chunk=1x1x1,threshold=1", "video_moba:spatial_chunk=1x1,st_chunk=1x1x1",
+                 "video_moba:spatial_chunk=1x1,st_chunk=1x1x1,temporal_chunk=1,threshold=0.1"};
     if (info.kind == AttentionBackendKind::kSparseLinear)
       configs = {"sparse_linear:ratio=1", "sparse_linear", "sparse_linear:feature_map=relu,ratio=0.5"};
     if (info.kind == AttentionBackendKind::kSlidingTile)

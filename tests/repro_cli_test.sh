@@ -49,6 +49,9 @@ for bad in sparse_linear:ratio=0 sparse_linear:ratio=1.5 sparse_linear:feature_m
   check "$bad exits 2 (got $rc)" test $rc -eq 2
 done
 check "a bad feature map lists the three" grep -q "softmax, elu, relu" out.txt
+"$REPRO" run --model wan-tiny --device cpu --backend video_moba > out.txt 2>&1; rc=$?
+check "video_moba chunks that do not divide the grid exit 2 (got $rc)" test $rc -eq 2
+check "and name the chunk and the grid" grep -q "spatial chunk 3x4 does not divide the token grid 4x8x8" out.txt
 "$REPRO" run --model wan-tiny --backend sliding_tile:strategy=missing.json > out.txt 2>&1; rc=$?
 check "unreadable strategy file exits 2" test $rc -eq 2
 check "unreadable strategy file is named" grep -q "missing.json cannot be read" out.txt

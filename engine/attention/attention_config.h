@@ -23,6 +23,7 @@ enum class AttentionBackendKind {
   kSlidingTile,
   kBlockSparse,
   kSparseLinear,
+  kVideoMoba,
 };
 
 // One option a backend accepts: a choice among names, or a number in a range.

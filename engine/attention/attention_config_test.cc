@@ -160,6 +160,33 @@ TEST(AttentionConfig, SparseLinearOptions) {
   EXPECT_NE(cuda.message().find("--device cpu"), std::string::npos) << cuda.message();
 }
 
+TEST(AttentionConfig, VideoMobaOptions) {
+  const AttentionConfig d = parse_attention_config("video_moba").value();
+  EXPECT_EQ(d.canonical(), "video_moba");
+  EXPECT_EQ(d.option("spatial_chunk"), "3x4");
+  EXPECT_EQ(d.option("st_chunk"), "4x6x4");
+  EXPECT_EQ(parse_attention_config("video_moba:spatial_chunk=4x4,temporal_chunk=3").value().canonical(),
+            "video_moba:spatial_chunk=4x4,temporal_chunk=3");
+  for (const char* bad : {"video_moba:temporal_chunk=0", "video_moba:spatial_chunk=3", "video_moba:spatial_chunk=3x4x5",
+                          "video_moba:st_chunk=4x6", "video_moba:threshold=1.5"})
+    EXPECT_EQ(parse_attention_config(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  // Chunks that do not divide the grid: refused at plan time, naming the chunk and the grid.
+  auto backend = make_attention_backend(d, Device::cpu()).value();
+  AttentionShape shape;
+  shape.heads = 2;
+  shape.head_dim = 64;
+  shape.frames = 4;
+  shape.height = 8;
+  shape.width = 8;
+  shape.q_tokens = shape.kv_tokens = 256;
+  const Status s = backend->can_implement(shape);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("spatial chunk 3x4 does not divide the token grid 4x8x8"), std::string::npos) << s.message();
+  shape.layers = 1;  // only the temporal chunking is used
+  EXPECT_TRUE(backend->can_implement(shape).ok());
+  EXPECT_EQ(make_attention_backend(d, Device::cuda(0)).status().code(), StatusCode::kUnimplemented);
+}
+
 TEST(AttentionConfig, TableRowsHaveMakers) {
   for (const AttentionBackendInfo& b : attention_backend_table()) {
     const AttentionConfig c = parse_attention_config(b.name).value();

@@ -9,6 +9,7 @@
 #include "engine/attention/sliding_tile_cuda.h"
 #include "engine/attention/sliding_tile_strategy.h"
 #include "engine/attention/sparse_linear_cpu.h"
+#include "engine/attention/video_moba_cpu.h"
 #include "engine/attention/video_sparse_cpu.h"
 #include "engine/attention/video_sparse_cuda.h"
 
@@ -89,6 +90,20 @@ const std::vector<AttentionBackendInfo>& attention_backend_table() {
        false,
        {{"attn1.attn_impl.proj_l", "SLA linear-branch projection (out = o_sparse + proj_l(o_linear))",
          LayerWeightKind::kHeadDimLinear}}},
+      {AttentionBackendKind::kVideoMoba,
+       "video_moba",
+       "VMoBA: layer-cyclic temporal / spatial / spatio-temporal chunks; each query attends its own chunk and the "
+       "chunks its gate selects up to a threshold share",
+       AttentionExactness::kExact,
+       {{"temporal_chunk", "2", {}, 0, 0, false, "frames per chunk in layers 0, 3, 6, ... (the last may be partial)",
+         canonical_temporal_chunk_option},
+        {"spatial_chunk", "3x4", {}, 0, 0, false, "HxW tokens per chunk, across all frames, in layers 1, 4, ...; must divide the grid",
+         canonical_spatial_chunk_option},
+        {"st_chunk", "4x6x4", {}, 0, 0, false, "TxHxW tokens per chunk in layers 2, 5, ...; must divide the grid",
+         canonical_tile_shape_option},
+        {"threshold", "0.25", {}, 0.0, 1.0, true, "gate share (with the own chunk's) a query's chunks reach; 1 = dense"}},
+       true,
+       false},
   };
   return kTable;
 }
@@ -113,6 +128,9 @@ Result<std::unique_ptr<AttentionBackend>> make_attention_backend(const Attention
     case AttentionBackendKind::kSparseLinear:
       if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new SparseLinearCpuAttention(config));
       return unimplemented("sparse_linear has no CUDA kernel yet (the CPU reference exists): run it with --device cpu");
+    case AttentionBackendKind::kVideoMoba:
+      if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new VideoMobaCpuAttention(config));
+      return unimplemented("video_moba has no CUDA kernel yet (the CPU reference exists): run it with --device cpu");
     case AttentionBackendKind::kSlidingTile:
       if (device.is_cpu()) return SlidingTileCpuAttention::create(config);
       return SlidingTileCudaAttention::create(config);
