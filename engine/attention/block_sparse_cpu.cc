@@ -63,11 +63,7 @@ std::string BlockSparseCpuAttention::implementation() const {
 
 Status BlockSparseCpuAttention::run(const AttentionArgs& args, Stream) {
   if (!planned_) return failed_precondition("block_sparse attention: run() before plan()");
-  const Shape shape = {shape_.batch, shape_.q_tokens, shape_.heads, shape_.head_dim};
-  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.q, shape, "block_sparse", "q"));
-  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.k, shape, "block_sparse", "k"));
-  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.v, shape, "block_sparse", "v"));
-  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.out, shape, "block_sparse", "out"));
+  WAN_RETURN_IF_ERROR(check_cpu_self_attention_args(args, shape_, "block_sparse"));
   cpu::BsaAttentionParams p;
   p.q = args.q->data<float>();
   p.k = args.k->data<float>();

@@ -12,6 +12,13 @@ Status check_cpu_attention_tensor(const Tensor* t, const Shape& want, const char
   return Status();
 }
 
+Status check_cpu_self_attention_args(const AttentionArgs& args, const AttentionShape& shape, const char* backend) {
+  const Shape want = {shape.batch, shape.q_tokens, shape.heads, shape.head_dim};
+  for (const auto& [t, what] : {std::pair<const Tensor*, const char*>{args.q, "q"}, {args.k, "k"}, {args.v, "v"}, {args.out, "out"}})
+    WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(t, want, backend, what));
+  return Status();
+}
+
 Status DenseCpuAttention::can_implement(const AttentionShape& shape) const {
   if (!shape.device.is_cpu())
     return unimplemented("dense CPU attention cannot run on " + shape.device.to_string());

@@ -22,5 +22,7 @@ class DenseCpuAttention final : public AttentionBackend {
 
 // Checks a CPU attention tensor: f32, the given shape, contiguous, on the CPU.
 Status check_cpu_attention_tensor(const Tensor* t, const Shape& want, const char* backend, const char* what);
+// q, k, v and out of a CPU self-attention call: each f32 [batch, q_tokens, heads, head_dim].
+Status check_cpu_self_attention_args(const AttentionArgs& args, const AttentionShape& shape, const char* backend);
 
 }  // namespace wan

@@ -123,11 +123,7 @@ std::string SlidingTileCpuAttention::implementation() const {
 
 Status SlidingTileCpuAttention::run(const AttentionArgs& args, Stream) {
   if (!planned_) return failed_precondition("sliding_tile attention: run() before plan()");
-  const Shape shape = {shape_.batch, shape_.q_tokens, shape_.heads, shape_.head_dim};
-  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.q, shape, "sliding_tile", "q"));
-  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.k, shape, "sliding_tile", "k"));
-  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.v, shape, "sliding_tile", "v"));
-  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.out, shape, "sliding_tile", "out"));
+  WAN_RETURN_IF_ERROR(check_cpu_self_attention_args(args, shape_, "sliding_tile"));
   WAN_ASSIGN_OR_RETURN(int32_t config, config_for(args.call));
   const std::vector<int32_t>& head_window = plan_.configs[config];
   const TileLayout& l = plan_.layout;

@@ -54,9 +54,7 @@ std::string SparseLinearCpuAttention::implementation() const {
 
 Status SparseLinearCpuAttention::run(const AttentionArgs& args, Stream) {
   if (!planned_) return failed_precondition("sparse_linear attention: run() before plan()");
-  const Shape shape = {shape_.batch, shape_.q_tokens, shape_.heads, shape_.head_dim};
-  for (const auto& [t, what] : {std::pair<const Tensor*, const char*>{args.q, "q"}, {args.k, "k"}, {args.v, "v"}, {args.out, "out"}})
-    WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(t, shape, "sparse_linear", what));
+  WAN_RETURN_IF_ERROR(check_cpu_self_attention_args(args, shape_, "sparse_linear"));
   const Shape proj_shape = {shape_.head_dim, shape_.head_dim};
   if (args.layer_param && (args.layer_param->shape() != proj_shape || args.layer_param->dtype() != DType::kF32))
     return invalid_argument("sparse_linear attention: proj_l weight must be f32 " + shape_to_string(proj_shape) + ", got " +

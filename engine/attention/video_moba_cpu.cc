@@ -98,9 +98,7 @@ std::string VideoMobaCpuAttention::implementation() const {
 
 Status VideoMobaCpuAttention::run(const AttentionArgs& args, Stream) {
   if (!planned_) return failed_precondition("video_moba attention: run() before plan()");
-  const Shape shape = {shape_.batch, shape_.q_tokens, shape_.heads, shape_.head_dim};
-  for (const auto& [t, what] : {std::pair<const Tensor*, const char*>{args.q, "q"}, {args.k, "k"}, {args.v, "v"}, {args.out, "out"}})
-    WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(t, shape, "video_moba", what));
+  WAN_RETURN_IF_ERROR(check_cpu_self_attention_args(args, shape_, "video_moba"));
   cpu::VmobaParams p = base_;
   p.q = args.q->data<float>();
   p.k = args.k->data<float>();

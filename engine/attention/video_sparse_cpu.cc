@@ -46,10 +46,7 @@ std::string VideoSparseCpuAttention::implementation() const {
 Status VideoSparseCpuAttention::run(const AttentionArgs& args, Stream) {
   if (!planned_) return failed_precondition("video_sparse attention: run() before plan()");
   const Shape shape = {shape_.batch, shape_.q_tokens, shape_.heads, shape_.head_dim};
-  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.q, shape, "video_sparse", "q"));
-  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.k, shape, "video_sparse", "k"));
-  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.v, shape, "video_sparse", "v"));
-  WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.out, shape, "video_sparse", "out"));
+  WAN_RETURN_IF_ERROR(check_cpu_self_attention_args(args, shape_, "video_sparse"));
   if (args.gate) WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.gate, shape, "video_sparse", "gate"));
   cpu::VideoSparseAttentionParams p;
   p.q = args.q->data<float>();
