@@ -235,7 +235,7 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
   // `repro exec` runs without --hash carry no output hash: nothing to compare.
   const auto unhashed = [](const std::map<uint64_t, std::set<std::string>>& h) {
     for (const auto& [seed, set] : h)
-      if (set != std::set<std::string>{"unhashed"}) return false;
+      if (set != std::set<std::string>{kUnhashedOutputs}) return false;
     return !h.empty();
   };
   if (unhashed(hb) || unhashed(hc)) outputs = "not compared (the runs hashed no outputs: pass repro exec --hash GLOB)";

@@ -15,6 +15,8 @@ namespace wan {
 inline constexpr int kRunReportSchemaVersion = 1;
 inline constexpr int kTraceSchemaVersion = 1;
 inline constexpr int kGoldenSchemaVersion = 1;
+// latents_sha1 of a `repro exec` run that hashed no output file (no --hash): never compared.
+inline constexpr const char* kUnhashedOutputs = "unhashed";
 
 // Every field `repro compare` reads: schema "wan-repro.run", optional schema_version 1; runs: a
 // non-empty array of {seed, latents_sha1, seconds > 0, optional pid, step_seconds, kernels:

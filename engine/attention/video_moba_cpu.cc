@@ -113,11 +113,9 @@ Status VideoMobaCpuAttention::run(const AttentionArgs& args, Stream) {
   p.scale = args.scale;
   p.layer = args.call.layer;
   p.round_to_bf16 = shape_.precision == AttentionPrecision::kBf16;
-  int64_t chunks = 0;
-  if (cpu::vmoba_chunk_of_tokens(p, &chunks).empty())
+  if (!cpu::attention_vmoba_f32(p))
     return invalid_argument("video_moba: layer " + std::to_string(p.layer) + "'s chunking does not divide the grid (" +
                             shape_.describe() + ")");
-  cpu::attention_vmoba_f32(p);
   return Status();
 }
 

@@ -70,6 +70,9 @@ void print_step_progress(int step, int steps, int64_t timestep, double seconds);
 // inconclusive 10); `outcome` is CompareOutcome as an int.
 int exit_code_for_comparison(int outcome);
 
+// The current UTC time in strftime `format` (report "created" fields, default file names).
+std::string utc_stamp(const char* format);
+
 // The path of this executable (for re-running it in fresh processes).
 std::string self_executable();
 

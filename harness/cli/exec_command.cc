@@ -38,15 +38,6 @@ extern char** environ;
 namespace wan::cli {
 namespace {
 
-constexpr const char* kUnhashed = "unhashed";  // latents_sha1 of a run that hashed no output
-
-std::string utc_now(const char* format) {
-  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char buf[64];
-  std::strftime(buf, sizeof(buf), format, std::gmtime(&now));
-  return buf;
-}
-
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -255,7 +246,7 @@ nlohmann::json exec_one_run(const ExecSpec& s, const std::string& out_dir, const
     record["outputs"] = outputs;
     record["latents_sha1"] = combined_output_sha1(hashed.value());
   } else {
-    record["latents_sha1"] = kUnhashed;
+    record["latents_sha1"] = kUnhashedOutputs;
   }
 
   // Kernels, ranges, processes.
@@ -266,7 +257,7 @@ nlohmann::json exec_one_run(const ExecSpec& s, const std::string& out_dir, const
     const ExecTrace& t = trace.value();
     nlohmann::json processes = nlohmann::json::array();
     uint64_t dropped = 0;
-    int64_t malformed = 0;
+    int64_t incomplete = 0;
     for (const ExecProcessTrace& p : t.processes) {
       processes.push_back({{"pid", p.pid}, {"ppid", p.ppid}, {"cupti", p.cupti}, {"api_records", p.api_records}, {"nvtx", p.nvtx},
                            {"kernel_records", p.kernels}, {"dropped_records", p.dropped},
@@ -275,7 +266,7 @@ nlohmann::json exec_one_run(const ExecSpec& s, const std::string& out_dir, const
       if (p.malformed_lines) processes.back()["truncated_or_malformed_lines"] = p.malformed_lines;
       if (p.incomplete_buffers) processes.back()["incomplete_activity_buffers"] = p.incomplete_buffers;
       dropped += p.dropped;
-      malformed += p.malformed_lines;
+      incomplete += p.incomplete_buffers;
     }
     record["processes"] = processes;
     record["dropped_records"] = dropped;
@@ -290,8 +281,6 @@ nlohmann::json exec_one_run(const ExecSpec& s, const std::string& out_dir, const
       record["kernels"] = summarize_kernels(t.kernels, &total_ms, &span_ms);
       record["gpu_kernel_ms"] = total_ms;
       record["gpu_span_ms"] = span_ms;
-      int64_t incomplete = 0;
-      for (const ExecProcessTrace& p : t.processes) incomplete += p.incomplete_buffers;
       if (dropped || incomplete)
         record["kernels_warning"] = "CUPTI dropped " + std::to_string(dropped) + " records and " + std::to_string(incomplete) +
                                     " activity buffer(s) ended early: kernel totals are low";
@@ -326,13 +315,13 @@ nlohmann::json exec_report(const ExecSpec& s, const nlohmann::json& runs, const 
     times.push_back(r["seconds"].get<double>());
   }
   std::string verdict = hashes.size() == 1 ? "identical" : "differ";
-  if (hashes.size() == 1 && *hashes.begin() == kUnhashed) verdict = "not hashed (no --hash)";
+  if (hashes.size() == 1 && *hashes.begin() == kUnhashedOutputs) verdict = "not hashed (no --hash)";
   if (runs.empty()) verdict = "no successful run";
   nlohmann::json report = {
       {"schema", "wan-repro.run"},
       {"schema_version", kRunReportSchemaVersion},
       {"kind", "exec"},
-      {"created", utc_now("%Y-%m-%dT%H:%M:%SZ")},
+      {"created", utc_stamp("%Y-%m-%dT%H:%M:%SZ")},
       {"tool", {{"name", "repro"}, {"engine_commit", engine_commit()}}},
       {"command", command},
       {"case", s.case_json()},
@@ -426,7 +415,7 @@ int exec_command(const std::vector<std::string>& args, const std::vector<std::st
   if (!runs.ok() || runs.value() < 1 || runs.value() > 10000) return fail("exec", invalid_argument("--runs needs an integer in [1, 10000]"));
   if (!warmup.ok() || warmup.value() < 0 || warmup.value() > 100) return fail("exec", invalid_argument("--warmup needs an integer in [0, 100]"));
   const Overwrite overwrite = f.has("force") ? Overwrite::kAllow : Overwrite::kRefuse;
-  const std::string stamp = utc_now("%Y%m%dT%H%M%SZ") + "-" + std::to_string(::getpid());
+  const std::string stamp = utc_stamp("%Y%m%dT%H%M%SZ") + "-" + std::to_string(::getpid());
   std::error_code ec;
   const std::string out_dir = std::filesystem::absolute(f.get("out-dir", "repro-out/exec-" + stamp), ec).lexically_normal().string();
   const std::string report_path = f.get("report", out_dir + "/report.json");

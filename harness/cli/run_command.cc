@@ -48,14 +48,6 @@ nlohmann::json attention_report(const RunCase& c) {
 }
 
 
-std::string utc_stamp(const char* format) {
-  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char buf[64];
-  std::strftime(buf, sizeof(buf), format, std::gmtime(&now));
-  return buf;
-}
-
-
 // What a run measures besides wall time.
 struct RunOptions {
   bool quiet = false;
@@ -179,6 +171,13 @@ Result<nlohmann::json> generate_in_child(const RunCase& run_case, uint64_t seed,
 }
 
 }  // namespace
+
+std::string utc_stamp(const char* format) {
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[64];
+  std::strftime(buf, sizeof(buf), format, std::gmtime(&now));
+  return buf;
+}
 
 int run_command(const std::vector<std::string>& args, const std::vector<std::string>& argv0) {
   std::set<std::string> value_flags = case_value_flags();

@@ -76,10 +76,10 @@ TEST(ExecTrace, ResolvesRangesThroughExternalCorrelation) {
 }
 
 TEST(ExecTrace, EmitNvtxNamesGroupAcrossCalls) {
-  EXPECT_EQ(normalize_range_path("step/2/aten::linear, seq = 1234, op_id = 99, sizes = [[1, 8], [8, 8]]"),
+  EXPECT_EQ(normalize_range_name("step/2/aten::linear, seq = 1234, op_id = 99, sizes = [[1, 8], [8, 8]]"),
             "step/2/aten::linear, sizes = [[1, 8], [8, 8]]");
-  EXPECT_EQ(normalize_range_path("a/aten::mm, seq = 7, op_id = 3, input_op_ids = [(1,0), (2,0)]/inner"), "a/aten::mm/inner");
-  EXPECT_EQ(normalize_range_path("denoise/step/0/layer/2"), "denoise/step/0/layer/2");
+  EXPECT_EQ(normalize_range_name("a/aten::mm, seq = 7, op_id = 3, input_op_ids = [(1,0), (2,0)]/inner"), "a/aten::mm/inner");
+  EXPECT_EQ(normalize_range_name("denoise/step/0/layer/2"), "denoise/step/0/layer/2");
   std::vector<KernelRecord> kernels;
   auto p = parse_exec_trace(
       "# repro-exec-trace 1\nI\t1\t0\nC\t1\nP\t1\taten::mm, seq = 5\nP\t2\taten::mm, seq = 6\nX\t1\t1\nX\t2\t2\n"

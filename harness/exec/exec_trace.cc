@@ -46,8 +46,6 @@ bool to_int(const std::string& s, int* v) {
 
 }  // namespace
 
-std::string normalize_range_path(const std::string& path) { return normalize_range_name(path); }
-
 bool ExecTrace::any_cupti() const {
   for (const auto& p : processes)
     if (p.cupti) return true;
@@ -120,7 +118,7 @@ Result<ExecProcessTrace> parse_exec_trace(const std::string& text, const std::st
         const auto f = split_tabs(body, 2);
         uint64_t id = 0;
         ok = f.size() == 2 && to_u64(f[0], &id);
-        if (ok) path_of[id] = normalize_range_path(f[1]);
+        if (ok) path_of[id] = normalize_range_name(f[1]);  // every component: it is a path
         break;
       }
       case 'X': {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "engine/core/status.h"
+#include "harness/exec/range_names.h"  // range paths are read through normalize_range_name
 #include "harness/kernel_summary.h"
 
 namespace wan {
@@ -52,12 +53,6 @@ struct ExecTrace {
   bool any_cupti() const;
   std::string unavailable_reason() const;  // "" when some process traced kernels
 };
-
-// A range path with the per-call parts of torch.autograd.profiler.emit_nvtx's names removed
-// (", seq = N", ", op_id = N", ", input_op_ids = [...]"; ", sizes = [...]" is kept), so the
-// same op in the same place groups across steps and runs:
-// "step/2/aten::linear, seq = 1234, op_id = 99, sizes = [[1, 8]]" -> "step/2/aten::linear, sizes = [[1, 8]]".
-std::string normalize_range_path(const std::string& path);
 
 // Parses one trace file's text. Errors: DATA_LOSS when the header is missing (not a trace).
 Result<ExecProcessTrace> parse_exec_trace(const std::string& text, const std::string& file,

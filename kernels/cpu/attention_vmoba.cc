@@ -106,10 +106,10 @@ std::vector<int32_t> vmoba_select(const VmobaParams& p, const std::vector<int32_
   return select_with_means(p, chunk_key_means(p, chunk_of, chunks, b, h), chunks, chunk_of[i], b, h, i);
 }
 
-void attention_vmoba_f32(const VmobaParams& p) {
+bool attention_vmoba_f32(const VmobaParams& p) {
   int64_t chunks = 0;
   const std::vector<int32_t> chunk_of = vmoba_chunk_of_tokens(p, &chunks);
-  if (chunk_of.empty()) return;  // the backend refuses such grids before running
+  if (chunk_of.empty()) return false;
   const int64_t tokens = p.frames * p.height * p.width, d = p.head_dim;
   const bool round = p.round_to_bf16;
   // Tokens of each chunk, ascending.
@@ -150,6 +150,7 @@ void attention_vmoba_f32(const VmobaParams& p) {
         }
       });
     }
+  return true;
 }
 
 }  // namespace wan::cpu
