@@ -154,10 +154,20 @@ TEST(AttentionConfig, SparseLinearOptions) {
   const Status map = parse_attention_config("sparse_linear:feature_map=tanh").status();
   EXPECT_EQ(map.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(map.message().find("relu"), std::string::npos) << map.message();
-  // No CUDA kernel yet: the registry says so instead of running something else.
-  const Status cuda = make_attention_backend(d, Device::cuda(0)).status();
-  EXPECT_EQ(cuda.code(), StatusCode::kUnimplemented);
-  EXPECT_NE(cuda.message().find("--device cpu"), std::string::npos) << cuda.message();
+  // The CUDA backend exists; it serves only CUDA bf16 shapes and says what it cannot run.
+  auto cuda = make_attention_backend(d, Device::cuda(0)).value();
+  EXPECT_EQ(cuda->name(), "sparse_linear");
+  AttentionShape cpu_shape;
+  cpu_shape.heads = 2;
+  cpu_shape.head_dim = 64;
+  cpu_shape.q_tokens = cpu_shape.kv_tokens = 256;
+  EXPECT_EQ(cuda->can_implement(cpu_shape).code(), StatusCode::kUnimplemented);
+  AttentionShape odd = cpu_shape;
+  odd.device = Device::cuda(0);
+  odd.head_dim = 96;
+  const Status hd = cuda->can_implement(odd);
+  EXPECT_EQ(hd.code(), StatusCode::kUnimplemented);
+  EXPECT_NE(hd.message().find("head_dim must be 64 or 128"), std::string::npos) << hd.message();
 }
 
 TEST(AttentionConfig, VideoMobaOptions) {

@@ -60,7 +60,8 @@ Result<AttentionRun> run_attention_on_raster_tokens(const AttentionConfig& confi
   if (gate && !takes_gate) return invalid_argument("backend " + std::string(config.backend_name()) + " takes no gate");
   if ((layer_param || layer_param_bias) && !takes_param)
     return invalid_argument("backend " + std::string(config.backend_name()) + " takes no per-layer head_dim projection (proj_l)");
-  // The backend's own projection: f32 on the host (the CPU backends read it there).
+  // The backend's own projection: f32 on the host for the CPU backends, bf16 on the device for
+  // the CUDA ones (as the models pass it).
   Tensor param, param_bias;
   for (const auto& [in, out, want] : {std::tuple<const Tensor*, Tensor*, Shape>{layer_param, &param, {shape.head_dim, shape.head_dim}},
                                       {layer_param_bias, &param_bias, {shape.head_dim}}}) {
@@ -68,8 +69,13 @@ Result<AttentionRun> run_attention_on_raster_tokens(const AttentionConfig& confi
     if (in->shape() != want || (in->dtype() != DType::kF32 && in->dtype() != DType::kBF16 && in->dtype() != DType::kF16))
       return invalid_argument("proj_l tensors must be float " + shape_to_string(want) + ", got " + in->describe());
     WAN_ASSIGN_OR_RETURN(const Tensor host, in->to(Device::cpu()));
-    WAN_ASSIGN_OR_RETURN(*out, Tensor::empty(want, DType::kF32));
-    for (int64_t i = 0; i < host.numel(); ++i) out->data<float>()[i] = value_at(host, i);
+    const bool cpu = shape.device.is_cpu();
+    WAN_ASSIGN_OR_RETURN(Tensor converted, Tensor::empty(want, cpu ? DType::kF32 : DType::kBF16));
+    for (int64_t i = 0; i < host.numel(); ++i) {
+      if (cpu) converted.data<float>()[i] = value_at(host, i);
+      else converted.data<BFloat16>()[i] = BFloat16(value_at(host, i));
+    }
+    WAN_ASSIGN_OR_RETURN(*out, converted.to(shape.device));
   }
   WAN_ASSIGN_OR_RETURN(std::unique_ptr<AttentionBackend> backend, make_attention_backend(config, shape.device));
   WAN_RETURN_IF_ERROR(backend->can_implement(shape));

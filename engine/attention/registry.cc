@@ -9,6 +9,7 @@
 #include "engine/attention/sliding_tile_cuda.h"
 #include "engine/attention/sliding_tile_strategy.h"
 #include "engine/attention/sparse_linear_cpu.h"
+#include "engine/attention/sparse_linear_cuda.h"
 #include "engine/attention/video_moba_cpu.h"
 #include "engine/attention/video_sparse_cpu.h"
 #include "engine/attention/video_sparse_cuda.h"
@@ -87,7 +88,7 @@ const std::vector<AttentionBackendInfo>& attention_backend_table() {
         {"feature_map", "softmax", {"softmax", "elu", "relu"}, 0, 0, false,
          "linear-branch feature map: softmax over head_dim, elu + 1, or relu"}},
        true,
-       false,
+       true,
        {{"attn1.attn_impl.proj_l", "SLA linear-branch projection (out = o_sparse + proj_l(o_linear))",
          LayerWeightKind::kHeadDimLinear}}},
       {AttentionBackendKind::kVideoMoba,
@@ -127,7 +128,7 @@ Result<std::unique_ptr<AttentionBackend>> make_attention_backend(const Attention
       return std::unique_ptr<AttentionBackend>(new BlockSparseCudaAttention(config));
     case AttentionBackendKind::kSparseLinear:
       if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new SparseLinearCpuAttention(config));
-      return unimplemented("sparse_linear has no CUDA kernel yet (the CPU reference exists): run it with --device cpu");
+      return std::unique_ptr<AttentionBackend>(new SparseLinearCudaAttention(config));
     case AttentionBackendKind::kVideoMoba:
       if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new VideoMobaCpuAttention(config));
       return unimplemented("video_moba has no CUDA kernel yet (the CPU reference exists): run it with --device cpu");

@@ -18,12 +18,36 @@ Result<std::string> canonical_sla_ratio_option(const std::string& text) {
   return std::string(buf);
 }
 
-SparseLinearCpuAttention::SparseLinearCpuAttention(const AttentionConfig& config) {
+SparseLinearBase::SparseLinearBase(const AttentionConfig& config) {
   ratio_ = config.number("ratio");
   feature_map_name_ = config.option("feature_map");
   feature_map_ = feature_map_name_ == "elu"    ? cpu::SlaFeatureMap::kElu
                  : feature_map_name_ == "relu" ? cpu::SlaFeatureMap::kRelu
                                                : cpu::SlaFeatureMap::kSoftmax;
+}
+
+Status SparseLinearBase::check_proj_l(const AttentionArgs& args, DType dtype) const {
+  const Shape proj_shape = {shape_.head_dim, shape_.head_dim};
+  const std::string want = std::string(dtype_name(dtype)) + " on " + shape_.device.to_string();
+  auto fits = [&](const Tensor& t, const Shape& shape) {
+    return t.shape() == shape && t.dtype() == dtype && t.device() == shape_.device && t.is_contiguous();
+  };
+  if (args.layer_param && !fits(*args.layer_param, proj_shape))
+    return invalid_argument("sparse_linear attention: proj_l weight must be " + want + " " + shape_to_string(proj_shape) +
+                            ", got " + args.layer_param->describe());
+  if (args.layer_param_bias && !fits(*args.layer_param_bias, Shape{shape_.head_dim}))
+    return invalid_argument("sparse_linear attention: proj_l bias must be " + want + " [" +
+                            std::to_string(shape_.head_dim) + "], got " + args.layer_param_bias->describe());
+  if (args.layer_param_bias && !args.layer_param)
+    return invalid_argument("sparse_linear attention: a proj_l bias without its weight");
+  return Status();
+}
+
+std::string SparseLinearBase::options_text() const {
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "ratio %g of 64-token key blocks per 128-token query block, linear branch %s", ratio_,
+                feature_map_name_.c_str());
+  return buf;
 }
 
 Status SparseLinearCpuAttention::can_implement(const AttentionShape& shape) const {
@@ -44,25 +68,13 @@ Status SparseLinearCpuAttention::plan(const AttentionShape& shape, AttentionWork
 }
 
 std::string SparseLinearCpuAttention::implementation() const {
-  char buf[200];
-  std::snprintf(buf, sizeof(buf),
-                "attention_sla_f32 (CPU reference; ratio %g of 64-token key blocks per 128-token query block, "
-                "linear branch %s)",
-                ratio_, feature_map_name_.c_str());
-  return buf;
+  return "attention_sla_f32 (CPU reference; " + options_text() + ")";
 }
 
 Status SparseLinearCpuAttention::run(const AttentionArgs& args, Stream) {
   if (!planned_) return failed_precondition("sparse_linear attention: run() before plan()");
   WAN_RETURN_IF_ERROR(check_cpu_self_attention_args(args, shape_, "sparse_linear"));
-  const Shape proj_shape = {shape_.head_dim, shape_.head_dim};
-  if (args.layer_param && (args.layer_param->shape() != proj_shape || args.layer_param->dtype() != DType::kF32))
-    return invalid_argument("sparse_linear attention: proj_l weight must be f32 " + shape_to_string(proj_shape) + ", got " +
-                            args.layer_param->describe());
-  if (args.layer_param_bias && (args.layer_param_bias->shape() != Shape{shape_.head_dim} ||
-                                args.layer_param_bias->dtype() != DType::kF32))
-    return invalid_argument("sparse_linear attention: proj_l bias must be f32 [" + std::to_string(shape_.head_dim) +
-                            "], got " + args.layer_param_bias->describe());
+  WAN_RETURN_IF_ERROR(check_proj_l(args, DType::kF32));
   cpu::SlaAttentionParams p;
   p.q = args.q->data<float>();
   p.k = args.k->data<float>();

@@ -168,13 +168,15 @@ Status WanDitCuda::upload(const WanWeights& w) {
   }
   // Per-layer weights the self-attention backend reads (absent: zero, i.e. no term).
   for (const LayerWeightSpec& spec : self_attention_->layer_weights()) {
-    if (spec.kind != LayerWeightKind::kInputProjection)
-      return unimplemented("the CUDA model passes only input projections to attention backends, not '" + spec.name + "'");
     const std::vector<int64_t> blocks = w.blocks_with(spec.name);
     for (int64_t i : blocks) {
       const std::string name = "blocks." + std::to_string(i) + "." + spec.name;
-      WAN_ASSIGN_OR_RETURN(blocks_[i].w_gate, dev(name + ".weight"));
-      WAN_ASSIGN_OR_RETURN(blocks_[i].b_gate, dev(name + ".bias"));
+      // Input projections run as the model's own GEMM (the gate); head_dim linears go to the backend.
+      const bool input_projection = spec.kind == LayerWeightKind::kInputProjection;
+      Tensor& weight = input_projection ? blocks_[i].w_gate : blocks_[i].w_head_linear;
+      Tensor& bias = input_projection ? blocks_[i].b_gate : blocks_[i].b_head_linear;
+      WAN_ASSIGN_OR_RETURN(weight, dev(name + ".weight"));
+      WAN_ASSIGN_OR_RETURN(bias, dev(name + ".bias"));
     }
     layer_weight_notes_.push_back(
         layer_weight_note(spec, static_cast<int64_t>(blocks.size()), config_.layers, w.source()));
@@ -453,6 +455,8 @@ Status WanDitCuda::enqueue_forward(const float* lat, const float* ctx_f32, int64
       notify(observer, blk, "self_gate", b.gate, {L, dim}, DType::kBF16);
       self_args.gate = &gate_view;
     }
+    self_args.layer_param = w.w_head_linear.defined() ? &w.w_head_linear : nullptr;
+    self_args.layer_param_bias = w.b_head_linear.defined() ? &w.b_head_linear : nullptr;
     self_args.call = cross_args.call = attention_call(blk);
     {
       ScopedRange range(self_attn_range_.c_str());

@@ -63,6 +63,9 @@ class WanDitCuda final : public DitModel {
     Tensor w_cq, b_cq, w_ckv, b_ckv, w_co, b_co, norm_cq, norm_ck;  // cross (fused KV)
     Tensor norm2_w, norm2_b, w_up, b_up, w_down, b_down, scale_shift;
     Tensor w_gate, b_gate;  // the self-attention backend's per-layer gate (undefined: absent)
+    // The backend's per-layer Linear(head_dim, head_dim) it applies itself (sparse_linear's
+    // proj_l), bf16 on the device (undefined: absent, the term is zero).
+    Tensor w_head_linear, b_head_linear;
   };
   struct Buffers;  // activation pointers into the arena
 

@@ -5,11 +5,13 @@
 #include "engine/model/wan_dit_cuda.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include <gtest/gtest.h>
 
 #include "engine/core/rng.h"
+#include "engine/model/safetensors.h"
 #include "engine/model/wan_dit_cpu.h"
 #include "kernels/common/testing/gpu_test.h"
 
@@ -38,10 +40,11 @@ TEST(WanDitCuda, SyntheticWeightsOnTheGpuEqualTheCpus) {
   }
 }
 
+// weights: null = synthetic (seed 3).
 void compare_forward(const char* model, const Shape& latent_shape, int64_t timestep,
-                     const std::string& backend = "dense") {
+                     const std::string& backend = "dense", const WanWeights* weights = nullptr) {
   const WanConfig c = config_by_name(model).value();
-  const WanWeights w = WanWeights::synthetic(c, 3).value();
+  const WanWeights w = weights ? *weights : WanWeights::synthetic(c, 3).value();
   const AttentionConfig attention = parse_attention_config(backend).value();
   auto cpu = WanDitCpu::create(w, Precision::kBf16, make_attention_backend(attention, Device::cpu()).value()).value();
   auto gpu = WanDitCuda::create(w, Device::cuda(0), attention).value();
@@ -76,6 +79,40 @@ TEST(WanDitCuda, SmallForwardMatchesCpu) {
 TEST(WanDitCuda, SmallVideoSparseForwardMatchesCpu) {
   WAN_SKIP_WITHOUT_GPU();
   compare_forward("wan-small", {16, 5, 30, 52}, 757, "video_sparse:sparsity=0.5");
+}
+
+// sparse_linear with a checkpoint's proj_l (random, like a trained Linear(head_dim, head_dim)):
+// the weights reach the CUDA backend as bf16 device tensors and the linear branch runs on the
+// GPU as on the CPU. Ratio 0.5 as for VSA above (a near-tie selection may differ).
+TEST(WanDitCuda, SmallSparseLinearWithProjLForwardMatchesCpu) {
+  WAN_SKIP_WITHOUT_GPU();
+  const WanConfig c = config_by_name("wan-small").value();
+  const WanWeights synthetic = WanWeights::synthetic(c, 3).value();
+  std::vector<std::pair<std::string, Tensor>> list(synthetic.tensors().begin(), synthetic.tensors().end());
+  for (int64_t i = 0; i < c.layers; ++i) {
+    Tensor w = Tensor::empty({c.head_dim, c.head_dim}, DType::kF32).value(), b = Tensor::empty({c.head_dim}, DType::kF32).value();
+    ASSERT_TRUE(fill_normal(w, 100 + i).ok());
+    ASSERT_TRUE(fill_normal(b, 200 + i).ok());
+    for (int64_t j = 0; j < w.numel(); ++j) w.data<float>()[j] /= std::sqrt(static_cast<float>(c.head_dim));
+    for (int64_t j = 0; j < b.numel(); ++j) b.data<float>()[j] *= 0.1f;
+    list.emplace_back("blocks." + std::to_string(i) + ".attn1.attn_impl.proj_l.weight", w);
+    list.emplace_back("blocks." + std::to_string(i) + ".attn1.attn_impl.proj_l.bias", b);
+  }
+  const std::string path =
+      std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") + "/sla_proj_cuda.safetensors";
+  ASSERT_TRUE(write_safetensors(path, list).ok());
+  const WanWeights with_proj = WanWeights::load(c, path).value();
+  ASSERT_EQ(with_proj.blocks_with("attn1.attn_impl.proj_l").size(), static_cast<size_t>(c.layers));
+  compare_forward("wan-small", {16, 5, 30, 52}, 757, "sparse_linear:ratio=0.5", &with_proj);
+  auto gpu = WanDitCuda::create(with_proj, Device::cuda(0), parse_attention_config("sparse_linear").value()).value();
+  Tensor latents = Tensor::empty({16, 5, 30, 52}, DType::kF32).value();
+  Tensor context = Tensor::empty({c.text_len, c.text_dim}, DType::kF32).value();
+  ASSERT_TRUE(fill_normal(latents, 21).ok());
+  ASSERT_TRUE(fill_normal(context, 22).ok());
+  ASSERT_TRUE(gpu->forward(latents, 757, context, nullptr).ok());
+  bool linear_branch = false;
+  for (const std::string& k : gpu->kernel_choices()) linear_branch |= k.find("sla_linear_out") != std::string::npos;
+  EXPECT_TRUE(linear_branch) << "the kernel choices do not name the linear branch";
 }
 
 TEST(WanDitCuda, GraphReplayIsBitIdenticalToEager) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "kernels/attention/sla/sla_numerics.h"
 #include "kernels/common/float16.h"
 #include "kernels/common/portable_math.h"
 #include "kernels/cpu/parallel.h"
@@ -24,16 +25,17 @@ HeadView head_of(const float* x, const SlaAttentionParams& p, int64_t b, int64_t
   return {x + b * p.tokens * p.heads * p.head_dim + h * p.head_dim, p.heads * p.head_dim};
 }
 
-// Block means of rows [0, tokens) in blocks of `block` rows: [blocks][d].
+// Block means of rows [0, tokens) in blocks of `block` rows: [blocks][d], fp32 sums in row
+// order (sla_numerics.h), a tail block over its true count.
 std::vector<float> block_means(const std::vector<float>& rows, int64_t tokens, int64_t d, int64_t block, bool round) {
   const int64_t blocks = (tokens + block - 1) / block;
   std::vector<float> out(static_cast<size_t>(blocks * d));
   for (int64_t bl = 0; bl < blocks; ++bl) {
     const int64_t lo = bl * block, hi = std::min(tokens, lo + block);
     for (int64_t c = 0; c < d; ++c) {
-      double s = 0;
-      for (int64_t t = lo; t < hi; ++t) s += rows[t * d + c];
-      out[bl * d + c] = rnd(static_cast<float>(s / static_cast<double>(hi - lo)), round);
+      float s = 0.0f;
+      for (int64_t t = lo; t < hi; ++t) s = sla::sum_step(s, rows[t * d + c]);
+      out[bl * d + c] = sla::mean_from_sum(s, hi - lo, round);
     }
   }
   return out;
@@ -70,22 +72,24 @@ void feature_map(const float* x, int64_t d, SlaFeatureMap map, bool round, float
 
 }  // namespace
 
-int64_t sla_topk(int64_t key_blocks, double ratio) {
-  const int64_t n = static_cast<int64_t>(std::floor(ratio * static_cast<double>(key_blocks)));
-  return std::max<int64_t>(1, std::min(key_blocks, n));
-}
+int64_t sla_topk(int64_t key_blocks, double ratio) { return sla::topk_count(key_blocks, ratio); }
 
 std::vector<std::vector<int64_t>> sla_select_blocks(const SlaAttentionParams& p, int64_t b, int64_t h) {
   const int64_t d = p.head_dim, L = p.tokens;
   const bool round = p.round_to_bf16;
   const std::vector<float> q = gather_head(head_of(p.q, p, b, h), L, d);
   std::vector<float> k = gather_head(head_of(p.k, p, b, h), L, d);
-  // Smooth-k: subtract the token mean (FastVideo: bf16 mean, bf16 subtraction).
+  // Smooth-k: subtract the token mean, summed per key block and then over the blocks
+  // (sla_numerics.h; FastVideo: a bf16 mean and a bf16 subtraction).
   for (int64_t c = 0; c < d; ++c) {
-    double s = 0;
-    for (int64_t t = 0; t < L; ++t) s += k[t * d + c];
-    const float mean = rnd(static_cast<float>(s / static_cast<double>(L)), round);
-    for (int64_t t = 0; t < L; ++t) k[t * d + c] = rnd(k[t * d + c] - mean, round);
+    float total = 0.0f;
+    for (int64_t lo = 0; lo < L; lo += p.block_k) {
+      float block_sum = 0.0f;
+      for (int64_t t = lo; t < std::min(L, lo + p.block_k); ++t) block_sum = sla::sum_step(block_sum, k[t * d + c]);
+      total = sla::sum_step(total, block_sum);
+    }
+    const float mean = sla::mean_from_sum(total, L, round);
+    for (int64_t t = 0; t < L; ++t) k[t * d + c] = sla::smooth_key(k[t * d + c], mean, round);
   }
   const std::vector<float> qm = block_means(q, L, d, p.block_q, round);
   const std::vector<float> km = block_means(k, L, d, p.block_k, round);
@@ -96,9 +100,9 @@ std::vector<std::vector<int64_t>> sla_select_blocks(const SlaAttentionParams& p,
   std::vector<int64_t> order(static_cast<size_t>(kb));
   for (int64_t i = 0; i < qb; ++i) {
     for (int64_t j = 0; j < kb; ++j) {
-      double s = 0;
-      for (int64_t c = 0; c < d; ++c) s += static_cast<double>(qm[i * d + c]) * km[j * d + c];
-      score[j] = rnd(static_cast<float>(s), round);
+      float dot = 0.0f;
+      for (int64_t c = 0; c < d; ++c) dot = sla::score_step(dot, qm[i * d + c], km[j * d + c]);
+      score[j] = sla::score_from_dot(dot, round);
     }
     std::iota(order.begin(), order.end(), 0);
     // Highest score first; equal scores: lower index first.

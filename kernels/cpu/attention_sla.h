@@ -13,7 +13,9 @@
 //      proj_l(o_l) = o_l W^T + b (Linear(head_dim, head_dim), shared across heads; absent = zero,
 //      so the linear part vanishes and out = o_sparse);
 //   6. out = o_sparse + proj_l(o_l).
-// Sums in double, in fixed orders. round_to_bf16 puts FastVideo's bf16 rounding points in (bf16
+// Steps 1-3 (which blocks are selected) follow kernels/attention/sla/sla_numerics.h, shared with
+// the CUDA kernels: fp32 sums in fixed orders, so both select identical blocks. Steps 4-6: sums
+// in double, in fixed orders. round_to_bf16 puts FastVideo's bf16 rounding points in (bf16
 // k~, pooled means, scores, P before P*V, phi, phi(k)^T v, phi(q)(phi(k)^T v), proj_l input,
 // weights and output, the sum); otherwise all fp32.
 #pragma once
@@ -21,9 +23,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/attention/sla/sla_numerics.h"
+
 namespace wan::cpu {
 
-enum class SlaFeatureMap { kSoftmax, kElu, kRelu };
+using SlaFeatureMap = sla::FeatureMap;  // softmax | elu + 1 | relu
 
 struct SlaAttentionParams {
   const float* q = nullptr;  // [batch, tokens, heads, head_dim]

@@ -3,6 +3,7 @@
 #include <cuda_bf16.h>
 
 #include "kernels/attention/block_sparse/block_sparse_attention_sm90.h"
+#include "kernels/attention/common/warp_topk.cuh"
 #include "kernels/attention/video_sparse/video_sparse_numerics.h"
 #include "kernels/common/cuda_check.h"
 #include "kernels/common/float16.h"
@@ -89,9 +90,7 @@ __device__ __forceinline__ float warp_sum(float x) {
 // 1. Scores: k_c is staged through shared memory kScoreChunk rows at a time (coalesced 16-byte
 //    loads, f32 rows padded to head_dim + 1 floats: conflict-free); thread (warp w, lane l)
 //    computes the score of query tile w with kv tile chunk + l, channels in order.
-// 2. Top-k per warp: 16 bisection steps over the 16-bit keys with ballots (no block barrier),
-//    ties at the threshold to the lowest indices (lane order within 32-tile groups, groups in
-//    order = index order), kept tiles written ascending.
+// 2. Top-k per warp (warp_select_topk): ties to the lowest indices, kept tiles written ascending.
 // dynamic smem: q rows f32 [kSelectRows][kMaxHeadDim], k chunk f32 [kScoreChunk][kMaxHeadDim + 1],
 // scores f32 [kSelectRows][tiles].
 __global__ void __launch_bounds__(kSelectThreads)
@@ -137,32 +136,9 @@ __global__ void __launch_bounds__(kSelectThreads)
   __syncwarp();
   if (warp >= rows) return;
   float* s = scores + warp * tiles;  // this warp's row; lane l holds tiles l, l + 32, ...
-  // 2. The threshold key T: the largest with count(key >= T) >= topk.
-  auto key_at = [&](int j) { return j < tiles ? vsa::score_key(s[j]) : 0u; };
-  uint32_t threshold = 0;
-  for (int bit = 15; bit >= 0; --bit) {
-    const uint32_t candidate = threshold | (1u << bit);
-    int n = 0;
-    for (int g = 0; g < tiles; g += 32) n += __popc(__ballot_sync(0xffffffffu, g + lane < tiles && key_at(g + lane) >= candidate));
-    if (n >= topk) threshold = candidate;
-  }
-  int greater = 0;
-  for (int g = 0; g < tiles; g += 32) greater += __popc(__ballot_sync(0xffffffffu, g + lane < tiles && key_at(g + lane) > threshold));
-  const int need = topk - greater;  // ties at T: the lowest indices
-  int32_t* out_list = kv_index + (bh * tiles + row0 + warp) * topk;
-  const uint32_t below = (1u << lane) - 1;
-  int equal_before = 0, written = 0;
-  for (int g = 0; g < tiles; g += 32) {
-    const int j = g + lane;
-    const uint32_t key = key_at(j);
-    const bool valid = j < tiles;
-    const uint32_t eq = __ballot_sync(0xffffffffu, valid && key == threshold);
-    const bool take = valid && (key > threshold || (key == threshold && equal_before + __popc(eq & below) < need));
-    const uint32_t taken = __ballot_sync(0xffffffffu, take);
-    if (take) out_list[written + __popc(taken & below)] = j;
-    written += __popc(taken);
-    equal_before += __popc(eq);
-  }
+  // 2. Top-k (common/warp_topk.cuh): ties to the lowest indices, written ascending.
+  auto key_at = [&](int j) { return vsa::score_key(s[j]); };
+  warp_select_topk(key_at, tiles, topk, kv_index + (bh * tiles + row0 + warp) * topk);
   if (!coarse_output) return;
   // 3. Coarse output: fp32 softmax over tiles rounded to bf16 (the row replaced by P), then
   // out_c = bf16(sum_j P_j v_c[j]) with fp32 accumulation in tile order.

@@ -1,0 +1,490 @@
+#include "kernels/attention/sla/sla_attention.h"
+
+#include "kernels/attention/block_sparse/block_sparse_attention_sm90.h"
+#include "kernels/attention/common/warp_topk.cuh"
+#include "kernels/attention/video_sparse/video_sparse_numerics.h"
+#include "kernels/common/cuda_check.h"
+#include "kernels/common/float16.h"
+#include "kernels/common/portable_math.h"
+
+namespace wan {
+namespace {
+
+constexpr int kMaxHeadDim = 128;
+constexpr int kLoadBatch = 8;     // rows loaded ahead of their (ordered) adds
+constexpr int kSelectRows = 8;    // query blocks per CTA of the selection kernel, one warp each
+constexpr int kSelectThreads = kSelectRows * 32;
+constexpr int kScoreChunk = 32;   // key-block means staged in shared memory at a time (one per lane)
+constexpr int kLinearChunk = 1024;  // tokens per partial sum of phi(k)^T v
+constexpr int kLinearRows = 64;     // tokens staged per step (partial sums) / per CTA (output)
+constexpr int kLinearThreads = 256;  // a 16 x 16 thread grid
+
+size_t align256(size_t x) { return (x + 255) / 256 * 256; }
+int ceil_div(int a, int b) { return (a + b - 1) / b; }
+int linear_chunks(const SparseLinearAttentionParams& p) { return ceil_div(p.attn.kv_tokens, kLinearChunk); }
+
+BlockSparseAttentionParams main_loop_params(const SparseLinearAttentionParams& p, const int32_t* lists) {
+  BlockSparseAttentionParams b;
+  b.attn = p.attn;
+  b.tiling = BlockSparseTiling::kRows128Keys64;
+  b.schedule.q_blocks = sla_query_blocks(p);
+  b.schedule.kv_blocks = sla_key_blocks(p);
+  b.schedule.kv_index = lists;
+  b.schedule.kv_count = p.topk;
+  return b;
+}
+
+struct WorkspaceLayout {
+  size_t block_sums, key_mean, q_means, k_means, lists, main_loop, kv_partial, ks_partial, kv, ks, total;
+};
+WorkspaceLayout layout_of(const SparseLinearAttentionParams& p) {
+  const size_t bh = static_cast<size_t>(p.attn.batch) * p.attn.heads, d = p.attn.head_dim;
+  const size_t qb = sla_query_blocks(p), kb = sla_key_blocks(p), chunks = linear_chunks(p);
+  WorkspaceLayout l;
+  size_t off = 0;
+  auto take = [&](size_t bytes) {
+    const size_t at = off;
+    off += align256(bytes);
+    return at;
+  };
+  l.block_sums = take(bh * kb * d * 4);
+  l.key_mean = take(bh * d * 4);
+  l.q_means = take(bh * qb * d * 4);
+  l.k_means = take(bh * kb * d * 4);
+  l.lists = take(bh * qb * static_cast<size_t>(p.topk) * 4);
+  l.main_loop = take(block_sparse_attention_sm90_workspace_bytes(main_loop_params(p, nullptr)));
+  // The linear branch's buffers are reserved with or without proj_l: the size never depends on
+  // whether a checkpoint has the weight.
+  l.kv_partial = take(bh * chunks * d * d * 4);
+  l.ks_partial = take(bh * chunks * d * 4);
+  l.kv = take(bh * d * d * 2);
+  l.ks = take(bh * d * 4);
+  l.total = off;
+  return l;
+}
+
+__device__ __forceinline__ float bf16_at(const uint16_t* p) { return bf16_bits_to_f32(*p); }
+
+// Warp-level reductions in a fixed order (xor tree over the lanes): deterministic.
+__device__ __forceinline__ float warp_max(float x) {
+  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+__device__ __forceinline__ float warp_sum(float x) {
+  for (int o = 16; o > 0; o >>= 1) x = __fadd_rn(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+
+// Sum of `rows` values x(0..rows-1) in row order (sla::sum_step), loads kLoadBatch ahead.
+template <typename Load>
+__device__ __forceinline__ float ordered_sum(Load load, int rows) {
+  float s = 0.0f;
+  for (int r0 = 0; r0 < rows; r0 += kLoadBatch) {
+    float x[kLoadBatch];
+#pragma unroll
+    for (int i = 0; i < kLoadBatch; ++i) x[i] = r0 + i < rows ? load(r0 + i) : 0.0f;
+#pragma unroll
+    for (int i = 0; i < kLoadBatch; ++i)
+      if (r0 + i < rows) s = sla::sum_step(s, x[i]);
+  }
+  return s;
+}
+
+// 1a. S_j[c]: k summed over key block j's rows. grid (key_blocks, heads, batch), block head_dim.
+__global__ void sla_key_block_sums_kernel(const FlashAttentionParams a, int key_blocks, float* __restrict__ block_sums) {
+  const int j = blockIdx.x, head = blockIdx.y, batch = blockIdx.z, c = threadIdx.x;
+  const int first = j * sla::kBlockK, rows = min(sla::kBlockK, a.kv_tokens - first);
+  const uint16_t* k = a.k + batch * a.kv_batch_stride + static_cast<int64_t>(first) * a.kv_token_stride +
+                      head * a.head_dim + c;
+  const float s = ordered_sum([&](int r) { return bf16_at(k + static_cast<int64_t>(r) * a.kv_token_stride); }, rows);
+  block_sums[((static_cast<int64_t>(batch) * a.heads + head) * key_blocks + j) * a.head_dim + c] = s;
+}
+
+// 1b. The smooth-k mean m[c] = bf16(sum over blocks of S_j[c] / tokens). grid (heads, batch).
+__global__ void sla_key_mean_kernel(const float* __restrict__ block_sums, int key_blocks, int heads, int head_dim,
+                                    int tokens, float* __restrict__ key_mean) {
+  const int64_t bh = static_cast<int64_t>(blockIdx.y) * heads + blockIdx.x;
+  const int c = threadIdx.x;
+  const float* s = block_sums + bh * key_blocks * head_dim + c;
+  const float total = ordered_sum([&](int j) { return s[static_cast<int64_t>(j) * head_dim]; }, key_blocks);
+  key_mean[bh * head_dim + c] = sla::mean_from_sum(total, tokens, true);
+}
+
+// 1c. Pooled means: blockIdx.x < key_blocks: km_j = bf16(mean of bf16(k - m)) over key block j;
+// else qm_i = bf16(mean of q) over query block i = blockIdx.x - key_blocks.
+// grid (key_blocks + query_blocks, heads, batch), block head_dim.
+__global__ void sla_pooled_means_kernel(const FlashAttentionParams a, int key_blocks, int query_blocks,
+                                        const float* __restrict__ key_mean, float* __restrict__ q_means,
+                                        float* __restrict__ k_means) {
+  const int head = blockIdx.y, batch = blockIdx.z, c = threadIdx.x;
+  const int64_t bh = static_cast<int64_t>(batch) * a.heads + head;
+  const bool is_key = static_cast<int>(blockIdx.x) < key_blocks;
+  const int block = is_key ? blockIdx.x : blockIdx.x - key_blocks;
+  const int size = is_key ? sla::kBlockK : sla::kBlockQ;
+  const int first = block * size, rows = min(size, a.q_tokens - first);
+  const int64_t stride = is_key ? a.kv_token_stride : a.q_token_stride;
+  const uint16_t* x = (is_key ? a.k + batch * a.kv_batch_stride : a.q + batch * a.q_batch_stride) +
+                      static_cast<int64_t>(first) * stride + head * a.head_dim + c;
+  const float mean = is_key ? key_mean[bh * a.head_dim + c] : 0.0f;
+  const float s = ordered_sum(
+      [&](int r) {
+        const float v = bf16_at(x + static_cast<int64_t>(r) * stride);
+        return is_key ? sla::smooth_key(v, mean, true) : v;
+      },
+      rows);
+  float* out = is_key ? k_means + (bh * key_blocks + block) * a.head_dim : q_means + (bh * query_blocks + block) * a.head_dim;
+  out[c] = sla::mean_from_sum(s, rows, true);
+}
+
+// 1d. Pooled scores and top-k key blocks for kSelectRows query blocks of one (batch, head): warp
+// w owns query block row0 + w. Key-block means are staged kScoreChunk at a time (rows padded to
+// head_dim + 1 floats: conflict-free); lane l scores key block chunk + l, channels in order.
+// grid (ceil(query_blocks / kSelectRows), heads, batch), block kSelectThreads.
+// dynamic smem: q rows [kSelectRows][kMaxHeadDim], key chunk [kScoreChunk][kMaxHeadDim + 1],
+// scores [kSelectRows][key_blocks], all f32.
+__global__ void __launch_bounds__(kSelectThreads)
+    sla_select_kernel(const float* __restrict__ q_means, const float* __restrict__ k_means, int heads, int head_dim,
+                      int query_blocks, int key_blocks, int topk, int32_t* __restrict__ lists) {
+  extern __shared__ float smem_f[];
+  float* q_rows = smem_f;
+  float* k_chunk = q_rows + kSelectRows * kMaxHeadDim;
+  float* scores = k_chunk + kScoreChunk * (kMaxHeadDim + 1);
+  const int head = blockIdx.y, batch = blockIdx.z, row0 = blockIdx.x * kSelectRows;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t bh = static_cast<int64_t>(batch) * heads + head;
+  const float* qm = q_means + bh * query_blocks * head_dim;
+  const float* km = k_means + bh * key_blocks * head_dim;
+  const int rows = min(kSelectRows, query_blocks - row0);
+  for (int i = threadIdx.x; i < kSelectRows * head_dim; i += kSelectThreads) {
+    const int r = i / head_dim, c = i % head_dim;
+    q_rows[r * kMaxHeadDim + c] = r < rows ? qm[static_cast<int64_t>(row0 + r) * head_dim + c] : 0.0f;
+  }
+  for (int chunk = 0; chunk < key_blocks; chunk += kScoreChunk) {
+    __syncthreads();  // q_rows written / the previous chunk consumed
+    const int chunk_rows = min(kScoreChunk, key_blocks - chunk);
+    for (int i = threadIdx.x; i < chunk_rows * head_dim; i += kSelectThreads) {
+      const int j = i / head_dim, c = i % head_dim;
+      k_chunk[j * (kMaxHeadDim + 1) + c] = km[static_cast<int64_t>(chunk + j) * head_dim + c];
+    }
+    __syncthreads();
+    if (lane < chunk_rows && warp < rows) {
+      const float* q = q_rows + warp * kMaxHeadDim;
+      const float* k = k_chunk + lane * (kMaxHeadDim + 1);
+      float dot = 0.0f;
+      for (int c = 0; c < head_dim; ++c) dot = sla::score_step(dot, q[c], k[c]);
+      scores[warp * key_blocks + chunk + lane] = sla::score_from_dot(dot, true);
+    }
+  }
+  __syncwarp();
+  if (warp >= rows) return;
+  const float* s = scores + warp * key_blocks;
+  warp_select_topk([&](int j) { return vsa::score_key(s[j]); }, key_blocks, topk,
+                   lists + (bh * query_blocks + row0 + warp) * topk);
+}
+
+// phi of rows [0, rows) of x (token stride `stride`) into dst [kLinearRows][D] f32, bf16-rounded;
+// rows past `rows` are zero. One warp per row (8 warps: rows w, w + 8, ...), lane channels
+// lane, lane + 32, ...; the softmax's max and sum are xor-tree reductions (fixed order).
+// With `ks` (f32 [D]) also dot[r] = phi(x_r) . ks for the output kernel's denominators.
+template <int D>
+__device__ void stage_phi_rows(const uint16_t* x, int64_t stride, int rows, sla::FeatureMap map, float* dst,
+                               const float* ks = nullptr, float* dot = nullptr) {
+  constexpr int kPerLane = D / 32;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int r = warp; r < kLinearRows; r += kLinearThreads / 32) {
+    float v[kPerLane];
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) v[i] = r < rows ? bf16_at(x + r * stride + lane + 32 * i) : 0.0f;
+    if (r < rows) {
+      if (map == sla::FeatureMap::kSoftmax) {
+        float m = v[0];
+#pragma unroll
+        for (int i = 1; i < kPerLane; ++i) m = fmaxf(m, v[i]);
+        m = warp_max(m);
+        float l = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kPerLane; ++i) l = __fadd_rn(l, v[i] = expf(__fsub_rn(v[i], m)));
+        l = warp_sum(l);
+#pragma unroll
+        for (int i = 0; i < kPerLane; ++i) v[i] = round_to_bf16(__fdiv_rn(v[i], l));
+      } else if (map == sla::FeatureMap::kElu) {
+#pragma unroll
+        for (int i = 0; i < kPerLane; ++i) v[i] = round_to_bf16(v[i] > 0.0f ? __fadd_rn(v[i], 1.0f) : expf(v[i]));
+      } else {
+#pragma unroll
+        for (int i = 0; i < kPerLane; ++i) v[i] = round_to_bf16(fmaxf(v[i], 0.0f));
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) dst[r * D + lane + 32 * i] = v[i];
+    if (dot) {
+      float s = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kPerLane; ++i) s = __fadd_rn(s, __fmul_rn(v[i], ks[lane + 32 * i]));
+      s = warp_sum(s);
+      if (lane == 0) dot[r] = s;
+    }
+  }
+}
+
+// 3a. Partial sums over one chunk of kLinearChunk tokens: kv[c1][c2] = sum_t phi(k_t)[c1] v_t[c2]
+// and ks[c1] = sum_t phi(k_t)[c1], tokens in order (fp32). Thread (ty, tx) of the 16 x 16 grid
+// owns c1 = ty + 16 i, c2 = tx + 16 j. grid (chunks, heads, batch), block kLinearThreads.
+// dynamic smem: phi(k) rows and v rows, [kLinearRows][D] f32 each.
+template <int D>
+__global__ void __launch_bounds__(kLinearThreads)
+    sla_linear_kv_partial_kernel(const FlashAttentionParams a, sla::FeatureMap map, int chunks,
+                                 float* __restrict__ kv_partial, float* __restrict__ ks_partial) {
+  constexpr int kT = D / 16;
+  extern __shared__ float smem_f[];
+  float* phi = smem_f;
+  float* vs = phi + kLinearRows * D;
+  const int chunk = blockIdx.x, head = blockIdx.y, batch = blockIdx.z;
+  const int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
+  const int64_t bh = static_cast<int64_t>(batch) * a.heads + head;
+  const int first = chunk * kLinearChunk, last = min(a.kv_tokens, first + kLinearChunk);
+  float acc[kT][kT];
+#pragma unroll
+  for (int i = 0; i < kT; ++i)
+#pragma unroll
+    for (int j = 0; j < kT; ++j) acc[i][j] = 0.0f;
+  float ks = 0.0f;
+  for (int t0 = first; t0 < last; t0 += kLinearRows) {
+    const int rows = min(kLinearRows, last - t0);
+    __syncthreads();  // the previous rows consumed
+    const int64_t row0 = static_cast<int64_t>(t0) * a.kv_token_stride + head * a.head_dim;
+    stage_phi_rows<D>(a.k + batch * a.kv_batch_stride + row0, a.kv_token_stride, rows, map, phi);
+    for (int i = tid; i < kLinearRows * D; i += kLinearThreads) {
+      const int r = i / D, c = i % D;
+      vs[i] = r < rows ? bf16_at(a.v + batch * a.kv_batch_stride + row0 + r * a.kv_token_stride + c) : 0.0f;
+    }
+    __syncthreads();
+    for (int r = 0; r < rows; ++r) {
+      float pk[kT], vv[kT];
+#pragma unroll
+      for (int i = 0; i < kT; ++i) {
+        pk[i] = phi[r * D + ty + 16 * i];
+        vv[i] = vs[r * D + tx + 16 * i];
+      }
+#pragma unroll
+      for (int i = 0; i < kT; ++i)
+#pragma unroll
+        for (int j = 0; j < kT; ++j) acc[i][j] = fmaf(pk[i], vv[j], acc[i][j]);
+    }
+    if (tid < D)
+      for (int r = 0; r < rows; ++r) ks = __fadd_rn(ks, phi[r * D + tid]);
+  }
+  float* out = kv_partial + (bh * chunks + chunk) * D * D;
+#pragma unroll
+  for (int i = 0; i < kT; ++i)
+#pragma unroll
+    for (int j = 0; j < kT; ++j) out[(ty + 16 * i) * D + tx + 16 * j] = acc[i][j];
+  if (tid < D) ks_partial[(bh * chunks + chunk) * D + tid] = ks;
+}
+
+// 3b. kv = bf16(sum of the chunks' partials, in chunk order), ks = the same sum in f32.
+// grid (ceil(head_dim^2 / 256), heads * batch), block 256: one element per thread.
+__global__ void sla_linear_kv_reduce_kernel(const float* __restrict__ kv_partial, const float* __restrict__ ks_partial,
+                                            int chunks, int head_dim, uint16_t* __restrict__ kv, float* __restrict__ ks) {
+  const int64_t bh = blockIdx.y;
+  const int e = blockIdx.x * blockDim.x + threadIdx.x, dd = head_dim * head_dim;
+  if (e < dd) {
+    const float* src = kv_partial + bh * chunks * dd + e;
+    const float s = ordered_sum([&](int c) { return src[static_cast<int64_t>(c) * dd]; }, chunks);
+    kv[bh * dd + e] = f32_to_bf16_bits(s);
+  }
+  if (e < head_dim) {
+    const float* src = ks_partial + bh * chunks * head_dim + e;
+    ks[bh * head_dim + e] = ordered_sum([&](int c) { return src[static_cast<int64_t>(c) * head_dim]; }, chunks);
+  }
+}
+
+// 3c. The linear branch's output for kLinearRows tokens of one (batch, head), added in place:
+//   o_l = bf16(bf16(phi(q) kv) / (phi(q) . ks + 1e-5)),  out = bf16(out + bf16(o_l W^T + b)).
+// Thread (ty, tx) owns rows ty + 16 i, channels tx + 16 j. grid (ceil(tokens / kLinearRows),
+// heads, batch), block kLinearThreads. dynamic smem f32: phi(q) rows, reused for o_l
+// [kLinearRows][D]; kv [D][D]; W^T [D (in)][D (out)]; denominators [kLinearRows].
+template <int D>
+__global__ void __launch_bounds__(kLinearThreads)
+    sla_linear_out_kernel(const SparseLinearAttentionParams p, const uint16_t* __restrict__ kv,
+                          const float* __restrict__ ks) {
+  constexpr int kT = D / 16, kRowsPerThread = kLinearRows / 16;
+  extern __shared__ float smem_f[];
+  float* rows_f = smem_f;                    // phi(q), then o_l
+  float* kv_s = rows_f + kLinearRows * D;    // [c1][c2]
+  float* wt_s = kv_s + D * D;                // [in][out]
+  float* den = wt_s + D * D;                 // [kLinearRows]
+  const FlashAttentionParams& a = p.attn;
+  const int head = blockIdx.y, batch = blockIdx.z;
+  const int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
+  const int64_t bh = static_cast<int64_t>(batch) * a.heads + head;
+  const int t0 = blockIdx.x * kLinearRows, rows = min(kLinearRows, a.q_tokens - t0);
+  for (int i = tid; i < D * D; i += kLinearThreads) {
+    kv_s[i] = bf16_at(kv + bh * D * D + i);
+    const int out_c = i / D, in_c = i % D;  // W[out][in]
+    wt_s[in_c * D + out_c] = bf16_at(p.proj_weight + i);
+  }
+  stage_phi_rows<D>(a.q + batch * a.q_batch_stride + static_cast<int64_t>(t0) * a.q_token_stride + head * a.head_dim,
+                    a.q_token_stride, rows, p.feature_map, rows_f, ks + bh * D, den);
+  __syncthreads();
+  float acc[kRowsPerThread][kT];
+#pragma unroll
+  for (int i = 0; i < kRowsPerThread; ++i)
+#pragma unroll
+    for (int j = 0; j < kT; ++j) acc[i][j] = 0.0f;
+  for (int c1 = 0; c1 < D; ++c1) {
+    float x[kRowsPerThread], w[kT];
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i) x[i] = rows_f[(ty + 16 * i) * D + c1];
+#pragma unroll
+    for (int j = 0; j < kT; ++j) w[j] = kv_s[c1 * D + tx + 16 * j];
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i)
+#pragma unroll
+      for (int j = 0; j < kT; ++j) acc[i][j] = fmaf(x[i], w[j], acc[i][j]);
+  }
+  __syncthreads();  // every thread done reading phi(q)
+#pragma unroll
+  for (int i = 0; i < kRowsPerThread; ++i) {
+    const float d = __fadd_rn(den[ty + 16 * i], 1e-5f);
+#pragma unroll
+    for (int j = 0; j < kT; ++j)
+      rows_f[(ty + 16 * i) * D + tx + 16 * j] = round_to_bf16(__fdiv_rn(round_to_bf16(acc[i][j]), d));
+  }
+  __syncthreads();
+#pragma unroll
+  for (int i = 0; i < kRowsPerThread; ++i)
+#pragma unroll
+    for (int j = 0; j < kT; ++j) acc[i][j] = p.proj_bias ? bf16_at(p.proj_bias + tx + 16 * j) : 0.0f;
+  for (int c1 = 0; c1 < D; ++c1) {
+    float x[kRowsPerThread], w[kT];
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i) x[i] = rows_f[(ty + 16 * i) * D + c1];
+#pragma unroll
+    for (int j = 0; j < kT; ++j) w[j] = wt_s[c1 * D + tx + 16 * j];
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i)
+#pragma unroll
+      for (int j = 0; j < kT; ++j) acc[i][j] = fmaf(x[i], w[j], acc[i][j]);
+  }
+#pragma unroll
+  for (int i = 0; i < kRowsPerThread; ++i) {
+    const int r = ty + 16 * i;
+    if (r >= rows) continue;
+    uint16_t* o = a.out + batch * a.out_batch_stride + static_cast<int64_t>(t0 + r) * a.out_token_stride + head * a.head_dim;
+#pragma unroll
+    for (int j = 0; j < kT; ++j) {
+      const int c = tx + 16 * j;
+      o[c] = f32_to_bf16_bits(__fadd_rn(bf16_at(o + c), round_to_bf16(acc[i][j])));
+    }
+  }
+}
+
+size_t select_smem_bytes(int key_blocks) {
+  return (kSelectRows * kMaxHeadDim + kScoreChunk * (kMaxHeadDim + 1) + static_cast<size_t>(kSelectRows) * key_blocks) *
+         sizeof(float);
+}
+size_t partial_smem_bytes(int d) { return 2 * static_cast<size_t>(kLinearRows) * d * sizeof(float); }
+size_t out_smem_bytes(int d) { return (static_cast<size_t>(kLinearRows) * d + 2 * d * d + kLinearRows) * sizeof(float); }
+
+template <int D>
+void launch_linear_branch(const SparseLinearAttentionParams& p, const WorkspaceLayout& l, char* ws, cudaStream_t stream) {
+  static const bool configured = [] {
+    WAN_CUDA_CHECK(cudaFuncSetAttribute(sla_linear_kv_partial_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(partial_smem_bytes(D))));
+    WAN_CUDA_CHECK(cudaFuncSetAttribute(sla_linear_out_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(out_smem_bytes(D))));
+    return true;
+  }();
+  (void)configured;
+  const FlashAttentionParams& a = p.attn;
+  const int chunks = linear_chunks(p);
+  float* kv_partial = reinterpret_cast<float*>(ws + l.kv_partial);
+  float* ks_partial = reinterpret_cast<float*>(ws + l.ks_partial);
+  uint16_t* kv = reinterpret_cast<uint16_t*>(ws + l.kv);
+  float* ks = reinterpret_cast<float*>(ws + l.ks);
+  sla_linear_kv_partial_kernel<D><<<dim3(chunks, a.heads, a.batch), kLinearThreads, partial_smem_bytes(D), stream>>>(
+      a, p.feature_map, chunks, kv_partial, ks_partial);
+  WAN_CUDA_CHECK_LAUNCH();
+  sla_linear_kv_reduce_kernel<<<dim3(ceil_div(D * D, 256), a.heads * a.batch), 256, 0, stream>>>(
+      kv_partial, ks_partial, chunks, D, kv, ks);
+  WAN_CUDA_CHECK_LAUNCH();
+  sla_linear_out_kernel<D><<<dim3(ceil_div(a.q_tokens, kLinearRows), a.heads, a.batch), kLinearThreads,
+                             out_smem_bytes(D), stream>>>(p, kv, ks);
+  WAN_CUDA_CHECK_LAUNCH();
+}
+
+const char* feature_map_name(sla::FeatureMap m) {
+  return m == sla::FeatureMap::kSoftmax ? "softmax" : m == sla::FeatureMap::kElu ? "elu" : "relu";
+}
+
+}  // namespace
+
+int sla_query_blocks(const SparseLinearAttentionParams& p) { return ceil_div(p.attn.q_tokens, sla::kBlockQ); }
+int sla_key_blocks(const SparseLinearAttentionParams& p) { return ceil_div(p.attn.kv_tokens, sla::kBlockK); }
+
+size_t sla_attention_workspace_bytes(const SparseLinearAttentionParams& p) { return layout_of(p).total; }
+
+const int32_t* sla_selected_blocks(const SparseLinearAttentionParams& p, const void* workspace) {
+  return reinterpret_cast<const int32_t*>(static_cast<const char*>(workspace) + layout_of(p).lists);
+}
+
+std::string sla_attention_unsupported_reason(const SparseLinearAttentionParams& p) {
+  const FlashAttentionParams& a = p.attn;
+  if (a.q_tokens != a.kv_tokens) return "sparse-linear attention is self-attention (q_tokens == kv_tokens)";
+  if (a.q_tokens < 1) return "sparse-linear attention needs at least one token";
+  if (a.head_dim != 64 && a.head_dim != 128) return "head_dim must be 64 or 128";
+  if (p.topk < 1 || p.topk > sla_key_blocks(p)) return "top-k must be in [1, key blocks]";
+  if (select_smem_bytes(sla_key_blocks(p)) > 200 * 1024)
+    return "the selection kernel holds " + std::to_string(sla_key_blocks(p)) + " key blocks x " +
+           std::to_string(kSelectRows) + " rows of scores in shared memory; at most ~5,800 key blocks (371,000 tokens)";
+  return block_sparse_attention_sm90_unsupported_reason(main_loop_params(p, reinterpret_cast<const int32_t*>(256)));
+}
+
+std::string sla_attention_kernels(const SparseLinearAttentionParams& p) {
+  std::string s = "sla_key_block_sums + sla_key_mean + sla_pooled_means + sla_select (top-" + std::to_string(p.topk) +
+                  " of " + std::to_string(sla_key_blocks(p)) + " key blocks) + " +
+                  block_sparse_attention_sm90_name(main_loop_params(p, reinterpret_cast<const int32_t*>(256)));
+  if (p.proj_weight)
+    s += std::string(" + sla_linear_kv_partial + sla_linear_kv_reduce + sla_linear_out (phi ") +
+         feature_map_name(p.feature_map) + ")";
+  else
+    s += " (no proj_l: linear branch zero)";
+  return s;
+}
+
+void launch_sla_attention(const SparseLinearAttentionParams& p, void* workspace, cudaStream_t stream) {
+  const FlashAttentionParams& a = p.attn;
+  const WorkspaceLayout l = layout_of(p);
+  char* ws = static_cast<char*>(workspace);
+  float* block_sums = reinterpret_cast<float*>(ws + l.block_sums);
+  float* key_mean = reinterpret_cast<float*>(ws + l.key_mean);
+  float* q_means = reinterpret_cast<float*>(ws + l.q_means);
+  float* k_means = reinterpret_cast<float*>(ws + l.k_means);
+  int32_t* lists = reinterpret_cast<int32_t*>(ws + l.lists);
+  const int qb = sla_query_blocks(p), kb = sla_key_blocks(p);
+  sla_key_block_sums_kernel<<<dim3(kb, a.heads, a.batch), a.head_dim, 0, stream>>>(a, kb, block_sums);
+  WAN_CUDA_CHECK_LAUNCH();
+  sla_key_mean_kernel<<<dim3(a.heads, a.batch), a.head_dim, 0, stream>>>(block_sums, kb, a.heads, a.head_dim,
+                                                                          a.kv_tokens, key_mean);
+  WAN_CUDA_CHECK_LAUNCH();
+  sla_pooled_means_kernel<<<dim3(kb + qb, a.heads, a.batch), a.head_dim, 0, stream>>>(a, kb, qb, key_mean, q_means,
+                                                                                       k_means);
+  WAN_CUDA_CHECK_LAUNCH();
+  static const bool configured = [] {
+    WAN_CUDA_CHECK(cudaFuncSetAttribute(sla_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024));
+    return true;
+  }();
+  (void)configured;
+  sla_select_kernel<<<dim3(ceil_div(qb, kSelectRows), a.heads, a.batch), kSelectThreads, select_smem_bytes(kb),
+                      stream>>>(q_means, k_means, a.heads, a.head_dim, qb, kb, p.topk, lists);
+  WAN_CUDA_CHECK_LAUNCH();
+  launch_block_sparse_attention_sm90(main_loop_params(p, lists), ws + l.main_loop, stream);
+  if (!p.proj_weight) return;
+  if (a.head_dim == 64)
+    launch_linear_branch<64>(p, l, ws, stream);
+  else
+    launch_linear_branch<128>(p, l, ws, stream);
+}
+
+}  // namespace wan
