@@ -4,7 +4,8 @@
 # our dense main loop, FastVideo's Triton SLA and cuDNN on the same tokens (tools/peer/sla_peer.py,
 # sources carried in tools/peer/fastvideo_sla), our output against FastVideo's on the same inputs,
 # the 1.3B 480p generation with sparse_linear over 8 fresh processes, and CUDA goldens.
-# Usage (repo root on the GPU machine; bundle/ or prev/bundle.tar.xz present):
+# Usage (repo root on the GPU machine; bundle/ or prev/bundle.tar.xz present, tools/peer/fastvideo_sla
+# carried):
 #   tools/device_sla.sh [tests|sanitize|bench|peer|e2e|golden-print]...
 set -uo pipefail
 OUT=${OUT:-$PWD/device-out}
@@ -19,7 +20,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.g
 echo "commit: $(git rev-parse HEAD 2>/dev/null)"
 if want tests; then
   # Only the tests this change touches (SLA, the shared top-k, bsa's test, the model, consistency).
-  grep -E '^(sla_attention_test|video_sparse_attention_test|bsa_attention_test|wan_dit_cuda_test|attention_consistency_test|gpu_generation_test)$' \
+  grep -E "^(${SLA_TESTS:-sla_attention_test|video_sparse_attention_test|bsa_attention_test|wan_dit_cuda_test|attention_consistency_test|gpu_generation_test})\$" \
       "$B/tests.txt" > "$OUT/tests.txt"
   cp "$B/tests.txt" "$OUT/all_tests.txt"; cp "$OUT/tests.txt" "$B/tests.txt"
   "$B/run_tests.sh" "$OUT/tests" 2>&1 | tail -10
@@ -39,10 +40,14 @@ if want bench; then
   "$B/bin/sla_attention_benchmark" --benchmark_out="$OUT/sla_bench.json" --benchmark_out_format=json 2>&1 | grep -E "^BM" | tee "$OUT/sla_bench.txt"
 fi
 if want peer; then
-  D=/tmp/sla_inputs.safetensors
-  python3 tools/peer/sla_peer.py 2>&1 | tail -12 | tee "$OUT/sla_peer.jsonl"
-  if [[ -n "${SLA_COMPARE_CMD:-}" ]]; then eval "$SLA_COMPARE_CMD" 2>&1 | tail -12 | tee "$OUT/sla_compare.txt"; fi
-  rm -f $D /tmp/ours.safetensors
+  # FastVideo's Triton SLA (ratios 0.1/0.2/0.5, sparse kernel alone) and cuDNN SDPA on the same
+  # 12 x 32,760 x 128 tokens; then ours on the dumped inputs and the two outputs compared.
+  D=/tmp/sla_dump.safetensors
+  python3 tools/peer/sla_peer.py --dump $D 2>&1 | tail -14 | tee "$OUT/sla_peer.jsonl"
+  "$B/bin/repro" attention --backend sparse_linear:ratio=0.1 --device cuda --grid 21,30,52 --layout bshd \
+      --input $D --output /tmp/sla_ours.safetensors --runs 20 --force 2>&1 | grep -E "median|sparse_linear" | head -4
+  python3 tools/peer/sla_peer.py --compare /tmp/sla_ours.safetensors --dump $D 2>&1 | tail -12 | tee "$OUT/sla_compare.txt"
+  rm -f $D /tmp/sla_ours.safetensors
 fi
 if want e2e; then
   cd "$B/data" || exit 1

@@ -397,6 +397,16 @@ void launch_bsa_attention(const BsaAttentionParams& p, void* workspace, cudaStre
   WAN_CUDA_CHECK_LAUNCH();
   bsa_prune_kernel<<<per_tile, 64, 0, stream>>>(p, slot, kept_rows(p), q_bar, kept, source, q_kept);
   WAN_CUDA_CHECK_LAUNCH();
+  // The last query block's slots past the last tile (tiles not a multiple of the tiles per block)
+  // belong to no tile, but the main loop loads whole query blocks: zero them, so it reads defined
+  // rows (their outputs are never used; compute-sanitizer initcheck flagged the read on an H200).
+  const int64_t covered = static_cast<int64_t>(p.tiles / (p.block_rows / slot)) * p.block_rows +
+                          static_cast<int64_t>(p.tiles % (p.block_rows / slot)) * slot;
+  const int64_t row_elems = static_cast<int64_t>(a.heads) * a.head_dim;
+  if (covered < kept_rows(p))
+    for (int b = 0; b < a.batch; ++b)
+      WAN_CUDA_CHECK(cudaMemsetAsync(q_kept + (b * kept_rows(p) + covered) * row_elems, 0,
+                                     static_cast<size_t>((kept_rows(p) - covered) * row_elems) * 2, stream));
   const int capacity = select_capacity(p.tiles);
   const size_t select_smem = static_cast<size_t>(capacity) * (12 + 4 * kSelectTiles);  // keys, flags, scores
   static const bool configured = [] {

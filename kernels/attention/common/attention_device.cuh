@@ -1,6 +1,7 @@
-// Device helpers shared by the attention kernels (the mma.sync flash kernel and the sm90
-// block-sparse main loop): cp.async copies, mbarriers, the softmax exponent, bf16 packing, and
-// the 128-byte-swizzled K-major tile layout the wgmma descriptors describe. Device-only.
+// Device helpers shared by the attention kernels (the mma.sync flash kernel, the sm90 block-sparse
+// main loop, sparse_linear's linear branch): cp.async copies, mbarriers, mma.sync, the softmax
+// exponent, bf16 packing, and the 128-byte-swizzled K-major tile layout the wgmma descriptors
+// describe. Device-only.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -63,6 +64,17 @@ __device__ __forceinline__ float fast_exp2(float x) {
   asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
   return y;
 }
+// d[4] += a[4] (16x16 bf16, row) * b[2] (16x8 bf16, col), fp32 accumulate. Fragments (g = lane / 4,
+// q = lane % 4): a = {A[g][2q..], A[g + 8][2q..], A[g][2q + 8..], A[g + 8][2q + 8..]},
+// b = {B[2q..][g], B[2q + 8..][g]}, d = {D[g][2q], D[g][2q + 1], D[g + 8][2q], D[g + 8][2q + 1]}.
+__device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&v);

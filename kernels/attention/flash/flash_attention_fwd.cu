@@ -29,6 +29,7 @@ using attn::cp_async_16;
 using attn::cp_async_commit;
 using attn::cp_async_wait_all;
 using attn::fast_exp2;
+using attn::mma_bf16_16816;
 using attn::pack_bf16;
 using attn::smem_addr;
 
@@ -43,15 +44,6 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "r"(smem_addr(p)));
 }
 
-// d[4] += a[4] (16x16 bf16, row) * b[2] (16x8 bf16, col), fp32 accumulate.
-__device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                               uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 
 // Loads rows [row0, row0 + kRows) of one head into a swizzled tile; rows >= limit are zeros.
 template <int kHeadDim, int kRows>

@@ -1,6 +1,7 @@
 #include "kernels/attention/sla/sla_attention.h"
 
 #include "kernels/attention/block_sparse/block_sparse_attention_sm90.h"
+#include "kernels/attention/common/attention_device.cuh"
 #include "kernels/attention/common/warp_topk.cuh"
 #include "kernels/attention/video_sparse/video_sparse_numerics.h"
 #include "kernels/common/cuda_check.h"
@@ -17,7 +18,7 @@ constexpr int kSelectThreads = kSelectRows * 32;
 constexpr int kScoreChunk = 32;   // key-block means staged in shared memory at a time (one per lane)
 constexpr int kLinearChunk = 1024;  // tokens per partial sum of phi(k)^T v
 constexpr int kLinearRows = 64;     // tokens staged per step (partial sums) / per CTA (output)
-constexpr int kLinearThreads = 256;  // a 16 x 16 thread grid
+constexpr int kLinearThreads = 256;  // 8 warps
 
 size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
@@ -182,12 +183,12 @@ __global__ void __launch_bounds__(kSelectThreads)
                    lists + (bh * query_blocks + row0 + warp) * topk);
 }
 
-// phi of rows [0, rows) of x (token stride `stride`) into dst [kLinearRows][D] f32, bf16-rounded;
-// rows past `rows` are zero. One warp per row (8 warps: rows w, w + 8, ...), lane channels
-// lane, lane + 32, ...; the softmax's max and sum are xor-tree reductions (fixed order).
-// With `ks` (f32 [D]) also dot[r] = phi(x_r) . ks for the output kernel's denominators.
-template <int D>
-__device__ void stage_phi_rows(const uint16_t* x, int64_t stride, int rows, sla::FeatureMap map, float* dst,
+// phi of rows [0, rows) of x (token stride `stride`), bf16-rounded, handed to store(r, c, value)
+// for r < kLinearRows (rows past `rows` are zero). One warp per row (8 warps: rows w, w + 8, ...),
+// lane channels lane, lane + 32, ...; the softmax's max and sum are xor-tree reductions (fixed
+// order). With `ks` (f32 [D]) also dot[r] = phi(x_r) . ks, the output kernel's denominators.
+template <int D, typename Store>
+__device__ void stage_phi_rows(const uint16_t* x, int64_t stride, int rows, sla::FeatureMap map, Store store,
                                const float* ks = nullptr, float* dot = nullptr) {
   constexpr int kPerLane = D / 32;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -216,7 +217,7 @@ __device__ void stage_phi_rows(const uint16_t* x, int64_t stride, int rows, sla:
       }
     }
 #pragma unroll
-    for (int i = 0; i < kPerLane; ++i) dst[r * D + lane + 32 * i] = v[i];
+    for (int i = 0; i < kPerLane; ++i) store(r, lane + 32 * i, v[i]);
     if (dot) {
       float s = 0.0f;
 #pragma unroll
@@ -227,62 +228,96 @@ __device__ void stage_phi_rows(const uint16_t* x, int64_t stride, int rows, sla:
   }
 }
 
-// 3a. Partial sums over one chunk of kLinearChunk tokens: kv[c1][c2] = sum_t phi(k_t)[c1] v_t[c2]
-// and ks[c1] = sum_t phi(k_t)[c1], tokens in order (fp32). Thread (ty, tx) of the 16 x 16 grid
-// owns c1 = ty + 16 i, c2 = tx + 16 j. grid (chunks, heads, batch), block kLinearThreads.
-// dynamic smem: phi(k) rows and v rows, [kLinearRows][D] f32 each.
+// bf16 tiles in shared memory with rows padded by 8 elements: the 32-bit fragment loads of the
+// 8 rows a quad of lanes reads fall in distinct banks.
+__device__ __forceinline__ uint32_t pair_at(const uint16_t* tile, int stride, int row, int col) {
+  return *reinterpret_cast<const uint32_t*>(tile + row * stride + col);
+}
+// mma.sync fragments (attention_device.cuh) of a row-major tile: A rows r0.., k columns k0..;
+// B "col" operand stored as [n][k]: n rows n0.., k columns k0...
+__device__ __forceinline__ void load_a(uint32_t (&a)[4], const uint16_t* tile, int stride, int r0, int k0) {
+  const int g = (threadIdx.x % 32) / 4, q = threadIdx.x % 4;
+  a[0] = pair_at(tile, stride, r0 + g, k0 + 2 * q);
+  a[1] = pair_at(tile, stride, r0 + g + 8, k0 + 2 * q);
+  a[2] = pair_at(tile, stride, r0 + g, k0 + 2 * q + 8);
+  a[3] = pair_at(tile, stride, r0 + g + 8, k0 + 2 * q + 8);
+}
+__device__ __forceinline__ void load_b(uint32_t (&b)[2], const uint16_t* tile, int stride, int n0, int k0) {
+  const int g = (threadIdx.x % 32) / 4, q = threadIdx.x % 4;
+  b[0] = pair_at(tile, stride, n0 + g, k0 + 2 * q);
+  b[1] = pair_at(tile, stride, n0 + g, k0 + 2 * q + 8);
+}
+
+// 3a. Partial sums over one chunk of kLinearChunk tokens on the tensor cores (bf16 mma.sync,
+// fp32 accumulation): kv[c1][c2] = sum_t phi(k_t)[c1] v_t[c2], written transposed (kv^T[c2][c1],
+// the layout the output kernel's B operand reads), and ks[c1] = sum_t phi(k_t)[c1] (tokens in
+// order, fp32). Per step kLinearRows tokens are staged transposed, phi(k)^T and v^T
+// [D][kLinearRows] bf16, so both operands are k(token)-contiguous. Warp w owns kv rows
+// (w % 4) * D/4 .. and columns (w / 4) * D/2 ... grid (chunks, heads, batch), block kLinearThreads.
 template <int D>
 __global__ void __launch_bounds__(kLinearThreads)
     sla_linear_kv_partial_kernel(const FlashAttentionParams a, sla::FeatureMap map, int chunks,
                                  float* __restrict__ kv_partial, float* __restrict__ ks_partial) {
-  constexpr int kT = D / 16;
-  extern __shared__ float smem_f[];
-  float* phi = smem_f;
-  float* vs = phi + kLinearRows * D;
+  constexpr int kS = kLinearRows + 8;                    // row stride of the staged tiles
+  constexpr int kMTiles = D / 64, kNTiles = D / 16;      // 16-row and 8-column mma tiles per warp
+  __shared__ __align__(16) uint16_t phi_t[D * kS];       // [c1][t]
+  __shared__ __align__(16) uint16_t v_t[D * kS];         // [c2][t]
   const int chunk = blockIdx.x, head = blockIdx.y, batch = blockIdx.z;
-  const int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int row_base = (warp % 4) * (D / 4), col_base = (warp / 4) * (D / 2);
   const int64_t bh = static_cast<int64_t>(batch) * a.heads + head;
   const int first = chunk * kLinearChunk, last = min(a.kv_tokens, first + kLinearChunk);
-  float acc[kT][kT];
+  float acc[kMTiles][kNTiles][4];
 #pragma unroll
-  for (int i = 0; i < kT; ++i)
+  for (int i = 0; i < kMTiles; ++i)
 #pragma unroll
-    for (int j = 0; j < kT; ++j) acc[i][j] = 0.0f;
+    for (int j = 0; j < kNTiles; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
   float ks = 0.0f;
   for (int t0 = first; t0 < last; t0 += kLinearRows) {
     const int rows = min(kLinearRows, last - t0);
     __syncthreads();  // the previous rows consumed
     const int64_t row0 = static_cast<int64_t>(t0) * a.kv_token_stride + head * a.head_dim;
-    stage_phi_rows<D>(a.k + batch * a.kv_batch_stride + row0, a.kv_token_stride, rows, map, phi);
+    stage_phi_rows<D>(a.k + batch * a.kv_batch_stride + row0, a.kv_token_stride, rows, map,
+                      [&](int r, int c, float x) { phi_t[c * kS + r] = f32_to_bf16_bits(x); });
     for (int i = tid; i < kLinearRows * D; i += kLinearThreads) {
       const int r = i / D, c = i % D;
-      vs[i] = r < rows ? bf16_at(a.v + batch * a.kv_batch_stride + row0 + r * a.kv_token_stride + c) : 0.0f;
+      v_t[c * kS + r] = r < rows ? a.v[batch * a.kv_batch_stride + row0 + r * a.kv_token_stride + c] : uint16_t{0};
     }
     __syncthreads();
-    for (int r = 0; r < rows; ++r) {
-      float pk[kT], vv[kT];
 #pragma unroll
-      for (int i = 0; i < kT; ++i) {
-        pk[i] = phi[r * D + ty + 16 * i];
-        vv[i] = vs[r * D + tx + 16 * i];
+    for (int k0 = 0; k0 < kLinearRows; k0 += 16) {
+      uint32_t af[kMTiles][4];
+#pragma unroll
+      for (int i = 0; i < kMTiles; ++i) load_a(af[i], phi_t, kS, row_base + 16 * i, k0);
+#pragma unroll
+      for (int j = 0; j < kNTiles; ++j) {
+        uint32_t bf[2];
+        load_b(bf, v_t, kS, col_base + 8 * j, k0);
+#pragma unroll
+        for (int i = 0; i < kMTiles; ++i) attn::mma_bf16_16816(acc[i][j], af[i], bf[0], bf[1]);
       }
-#pragma unroll
-      for (int i = 0; i < kT; ++i)
-#pragma unroll
-        for (int j = 0; j < kT; ++j) acc[i][j] = fmaf(pk[i], vv[j], acc[i][j]);
     }
     if (tid < D)
-      for (int r = 0; r < rows; ++r) ks = __fadd_rn(ks, phi[r * D + tid]);
+      for (int r = 0; r < rows; ++r) ks = __fadd_rn(ks, bf16_bits_to_f32(phi_t[tid * kS + r]));
   }
   float* out = kv_partial + (bh * chunks + chunk) * D * D;
+  const int g = lane / 4, q = lane % 4;
 #pragma unroll
-  for (int i = 0; i < kT; ++i)
+  for (int i = 0; i < kMTiles; ++i)
 #pragma unroll
-    for (int j = 0; j < kT; ++j) out[(ty + 16 * i) * D + tx + 16 * j] = acc[i][j];
+    for (int j = 0; j < kNTiles; ++j) {
+      const int r = row_base + 16 * i + g, c = col_base + 8 * j + 2 * q;  // kv[r][c], stored as kv^T[c][r]
+      out[c * D + r] = acc[i][j][0];
+      out[(c + 1) * D + r] = acc[i][j][1];
+      out[c * D + r + 8] = acc[i][j][2];
+      out[(c + 1) * D + r + 8] = acc[i][j][3];
+    }
   if (tid < D) ks_partial[(bh * chunks + chunk) * D + tid] = ks;
 }
 
-// 3b. kv = bf16(sum of the chunks' partials, in chunk order), ks = the same sum in f32.
+// 3b. kv^T = bf16(sum of the chunks' partials, in chunk order), ks = the same sum in f32.
 // grid (ceil(head_dim^2 / 256), heads * batch), block 256: one element per thread.
 __global__ void sla_linear_kv_reduce_kernel(const float* __restrict__ kv_partial, const float* __restrict__ ks_partial,
                                             int chunks, int head_dim, uint16_t* __restrict__ kv, float* __restrict__ ks) {
@@ -299,83 +334,105 @@ __global__ void sla_linear_kv_reduce_kernel(const float* __restrict__ kv_partial
   }
 }
 
-// 3c. The linear branch's output for kLinearRows tokens of one (batch, head), added in place:
+// 3c. The linear branch's output, added in place, on the tensor cores (bf16 mma.sync, fp32
+// accumulation), for kOutRows tokens of one (batch, head) in blocks of kLinearRows (kv^T and W
+// staged once per CTA):
 //   o_l = bf16(bf16(phi(q) kv) / (phi(q) . ks + 1e-5)),  out = bf16(out + bf16(o_l W^T + b)).
-// Thread (ty, tx) owns rows ty + 16 i, channels tx + 16 j. grid (ceil(tokens / kLinearRows),
-// heads, batch), block kLinearThreads. dynamic smem f32: phi(q) rows, reused for o_l
-// [kLinearRows][D]; kv [D][D]; W^T [D (in)][D (out)]; denominators [kLinearRows].
+// Warp w owns token rows (w % 4) * 16 .. + 16 of a block and channels (w / 4) * D/2 ... grid
+// (ceil(tokens / kOutRows), heads, batch), block kLinearThreads. dynamic smem (bf16, rows padded
+// by 8): phi(q) [kLinearRows][D], reused for o_l; kv^T [c2][c1]; W [out][in]; then f32
+// denominators [kLinearRows].
+constexpr int kOutRows = kLinearRows;  // 4 * kLinearRows (kv^T and W staged once for 4 blocks) measured 3% slower on an H200
 template <int D>
 __global__ void __launch_bounds__(kLinearThreads)
-    sla_linear_out_kernel(const SparseLinearAttentionParams p, const uint16_t* __restrict__ kv,
+    sla_linear_out_kernel(const SparseLinearAttentionParams p, const uint16_t* __restrict__ kv_t_global,
                           const float* __restrict__ ks) {
-  constexpr int kT = D / 16, kRowsPerThread = kLinearRows / 16;
-  extern __shared__ float smem_f[];
-  float* rows_f = smem_f;                    // phi(q), then o_l
-  float* kv_s = rows_f + kLinearRows * D;    // [c1][c2]
-  float* wt_s = kv_s + D * D;                // [in][out]
-  float* den = wt_s + D * D;                 // [kLinearRows]
+  constexpr int kS = D + 8, kNTiles = D / 16, kVectors = D / 8;
+  extern __shared__ __align__(16) uint16_t smem_u16[];
+  uint16_t* rows_s = smem_u16;                 // phi(q), then o_l: [r][c]
+  uint16_t* kv_t = rows_s + kLinearRows * kS;  // [c2][c1]
+  uint16_t* w_s = kv_t + D * kS;               // [out][in]
+  float* den = reinterpret_cast<float*>(w_s + D * kS);
   const FlashAttentionParams& a = p.attn;
   const int head = blockIdx.y, batch = blockIdx.z;
-  const int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, q = lane % 4;
+  const int row_base = (warp % 4) * 16, col_base = (warp / 4) * (D / 2);
   const int64_t bh = static_cast<int64_t>(batch) * a.heads + head;
-  const int t0 = blockIdx.x * kLinearRows, rows = min(kLinearRows, a.q_tokens - t0);
-  for (int i = tid; i < D * D; i += kLinearThreads) {
-    kv_s[i] = bf16_at(kv + bh * D * D + i);
-    const int out_c = i / D, in_c = i % D;  // W[out][in]
-    wt_s[in_c * D + out_c] = bf16_at(p.proj_weight + i);
+  for (int i = tid; i < D * kVectors; i += kLinearThreads) {  // 16-byte rows pieces, both [row][col]
+    const int r = i / kVectors, c = (i % kVectors) * 8;
+    *reinterpret_cast<uint4*>(kv_t + r * kS + c) = *reinterpret_cast<const uint4*>(kv_t_global + bh * D * D + r * D + c);
+    *reinterpret_cast<uint4*>(w_s + r * kS + c) = *reinterpret_cast<const uint4*>(p.proj_weight + r * D + c);
   }
-  stage_phi_rows<D>(a.q + batch * a.q_batch_stride + static_cast<int64_t>(t0) * a.q_token_stride + head * a.head_dim,
-                    a.q_token_stride, rows, p.feature_map, rows_f, ks + bh * D, den);
-  __syncthreads();
-  float acc[kRowsPerThread][kT];
+  float bias[kNTiles][2];
 #pragma unroll
-  for (int i = 0; i < kRowsPerThread; ++i)
-#pragma unroll
-    for (int j = 0; j < kT; ++j) acc[i][j] = 0.0f;
-  for (int c1 = 0; c1 < D; ++c1) {
-    float x[kRowsPerThread], w[kT];
-#pragma unroll
-    for (int i = 0; i < kRowsPerThread; ++i) x[i] = rows_f[(ty + 16 * i) * D + c1];
-#pragma unroll
-    for (int j = 0; j < kT; ++j) w[j] = kv_s[c1 * D + tx + 16 * j];
-#pragma unroll
-    for (int i = 0; i < kRowsPerThread; ++i)
-#pragma unroll
-      for (int j = 0; j < kT; ++j) acc[i][j] = fmaf(x[i], w[j], acc[i][j]);
+  for (int j = 0; j < kNTiles; ++j) {
+    const int c = col_base + 8 * j + 2 * q;
+    bias[j][0] = p.proj_bias ? bf16_at(p.proj_bias + c) : 0.0f;
+    bias[j][1] = p.proj_bias ? bf16_at(p.proj_bias + c + 1) : 0.0f;
   }
-  __syncthreads();  // every thread done reading phi(q)
+  for (int t0 = blockIdx.x * kOutRows; t0 < min(a.q_tokens, (blockIdx.x + 1) * kOutRows); t0 += kLinearRows) {
+    const int rows = min(kLinearRows, a.q_tokens - t0);
+    __syncthreads();  // the previous block's o_l consumed
+    stage_phi_rows<D>(a.q + batch * a.q_batch_stride + static_cast<int64_t>(t0) * a.q_token_stride + head * a.head_dim,
+                      a.q_token_stride, rows, p.feature_map,
+                      [&](int r, int c, float x) { rows_s[r * kS + c] = f32_to_bf16_bits(x); }, ks + bh * D, den);
+    __syncthreads();
+    float acc[kNTiles][4];
 #pragma unroll
-  for (int i = 0; i < kRowsPerThread; ++i) {
-    const float d = __fadd_rn(den[ty + 16 * i], 1e-5f);
+    for (int j = 0; j < kNTiles; ++j)
 #pragma unroll
-    for (int j = 0; j < kT; ++j)
-      rows_f[(ty + 16 * i) * D + tx + 16 * j] = round_to_bf16(__fdiv_rn(round_to_bf16(acc[i][j]), d));
-  }
-  __syncthreads();
+      for (int e = 0; e < 4; ++e) acc[j][e] = 0.0f;
 #pragma unroll
-  for (int i = 0; i < kRowsPerThread; ++i)
+    for (int k0 = 0; k0 < D; k0 += 16) {
+      uint32_t af[4];
+      load_a(af, rows_s, kS, row_base, k0);
 #pragma unroll
-    for (int j = 0; j < kT; ++j) acc[i][j] = p.proj_bias ? bf16_at(p.proj_bias + tx + 16 * j) : 0.0f;
-  for (int c1 = 0; c1 < D; ++c1) {
-    float x[kRowsPerThread], w[kT];
+      for (int j = 0; j < kNTiles; ++j) {
+        uint32_t bf[2];
+        load_b(bf, kv_t, kS, col_base + 8 * j, k0);
+        attn::mma_bf16_16816(acc[j], af, bf[0], bf[1]);
+      }
+    }
+    __syncthreads();  // every warp done reading phi(q)
+    const float den_lo = __fadd_rn(den[row_base + g], 1e-5f), den_hi = __fadd_rn(den[row_base + g + 8], 1e-5f);
+    auto o_l = [](float num, float d) { return f32_to_bf16_bits(__fdiv_rn(round_to_bf16(num), d)); };
 #pragma unroll
-    for (int i = 0; i < kRowsPerThread; ++i) x[i] = rows_f[(ty + 16 * i) * D + c1];
+    for (int j = 0; j < kNTiles; ++j) {
+      const int c = col_base + 8 * j + 2 * q;
+      rows_s[(row_base + g) * kS + c] = o_l(acc[j][0], den_lo);
+      rows_s[(row_base + g) * kS + c + 1] = o_l(acc[j][1], den_lo);
+      rows_s[(row_base + g + 8) * kS + c] = o_l(acc[j][2], den_hi);
+      rows_s[(row_base + g + 8) * kS + c + 1] = o_l(acc[j][3], den_hi);
+    }
+    __syncthreads();
 #pragma unroll
-    for (int j = 0; j < kT; ++j) w[j] = wt_s[c1 * D + tx + 16 * j];
+    for (int j = 0; j < kNTiles; ++j) {
+      acc[j][0] = acc[j][2] = bias[j][0];
+      acc[j][1] = acc[j][3] = bias[j][1];
+    }
 #pragma unroll
-    for (int i = 0; i < kRowsPerThread; ++i)
+    for (int k0 = 0; k0 < D; k0 += 16) {
+      uint32_t af[4];
+      load_a(af, rows_s, kS, row_base, k0);
 #pragma unroll
-      for (int j = 0; j < kT; ++j) acc[i][j] = fmaf(x[i], w[j], acc[i][j]);
-  }
+      for (int j = 0; j < kNTiles; ++j) {
+        uint32_t bf[2];
+        load_b(bf, w_s, kS, col_base + 8 * j, k0);
+        attn::mma_bf16_16816(acc[j], af, bf[0], bf[1]);
+      }
+    }
 #pragma unroll
-  for (int i = 0; i < kRowsPerThread; ++i) {
-    const int r = ty + 16 * i;
-    if (r >= rows) continue;
-    uint16_t* o = a.out + batch * a.out_batch_stride + static_cast<int64_t>(t0 + r) * a.out_token_stride + head * a.head_dim;
+    for (int half = 0; half < 2; ++half) {
+      const int r = row_base + g + 8 * half;
+      if (r >= rows) continue;
+      uint16_t* o =
+          a.out + batch * a.out_batch_stride + static_cast<int64_t>(t0 + r) * a.out_token_stride + head * a.head_dim;
 #pragma unroll
-    for (int j = 0; j < kT; ++j) {
-      const int c = tx + 16 * j;
-      o[c] = f32_to_bf16_bits(__fadd_rn(bf16_at(o + c), round_to_bf16(acc[i][j])));
+      for (int j = 0; j < kNTiles; ++j) {
+        const int c = col_base + 8 * j + 2 * q;
+        o[c] = f32_to_bf16_bits(__fadd_rn(bf16_at(o + c), round_to_bf16(acc[j][2 * half])));
+        o[c + 1] = f32_to_bf16_bits(__fadd_rn(bf16_at(o + c + 1), round_to_bf16(acc[j][2 * half + 1])));
+      }
     }
   }
 }
@@ -384,14 +441,13 @@ size_t select_smem_bytes(int key_blocks) {
   return (kSelectRows * kMaxHeadDim + kScoreChunk * (kMaxHeadDim + 1) + static_cast<size_t>(kSelectRows) * key_blocks) *
          sizeof(float);
 }
-size_t partial_smem_bytes(int d) { return 2 * static_cast<size_t>(kLinearRows) * d * sizeof(float); }
-size_t out_smem_bytes(int d) { return (static_cast<size_t>(kLinearRows) * d + 2 * d * d + kLinearRows) * sizeof(float); }
+size_t out_smem_bytes(int d) {
+  return (static_cast<size_t>(kLinearRows) + 2 * d) * (d + 8) * sizeof(uint16_t) + kLinearRows * sizeof(float);
+}
 
 template <int D>
 void launch_linear_branch(const SparseLinearAttentionParams& p, const WorkspaceLayout& l, char* ws, cudaStream_t stream) {
   static const bool configured = [] {
-    WAN_CUDA_CHECK(cudaFuncSetAttribute(sla_linear_kv_partial_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(partial_smem_bytes(D))));
     WAN_CUDA_CHECK(cudaFuncSetAttribute(sla_linear_out_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         static_cast<int>(out_smem_bytes(D))));
     return true;
@@ -403,13 +459,13 @@ void launch_linear_branch(const SparseLinearAttentionParams& p, const WorkspaceL
   float* ks_partial = reinterpret_cast<float*>(ws + l.ks_partial);
   uint16_t* kv = reinterpret_cast<uint16_t*>(ws + l.kv);
   float* ks = reinterpret_cast<float*>(ws + l.ks);
-  sla_linear_kv_partial_kernel<D><<<dim3(chunks, a.heads, a.batch), kLinearThreads, partial_smem_bytes(D), stream>>>(
+  sla_linear_kv_partial_kernel<D><<<dim3(chunks, a.heads, a.batch), kLinearThreads, 0, stream>>>(
       a, p.feature_map, chunks, kv_partial, ks_partial);
   WAN_CUDA_CHECK_LAUNCH();
   sla_linear_kv_reduce_kernel<<<dim3(ceil_div(D * D, 256), a.heads * a.batch), 256, 0, stream>>>(
       kv_partial, ks_partial, chunks, D, kv, ks);
   WAN_CUDA_CHECK_LAUNCH();
-  sla_linear_out_kernel<D><<<dim3(ceil_div(a.q_tokens, kLinearRows), a.heads, a.batch), kLinearThreads,
+  sla_linear_out_kernel<D><<<dim3(ceil_div(a.q_tokens, kOutRows), a.heads, a.batch), kLinearThreads,
                              out_smem_bytes(D), stream>>>(p, kv, ks);
   WAN_CUDA_CHECK_LAUNCH();
 }
@@ -435,6 +491,7 @@ std::string sla_attention_unsupported_reason(const SparseLinearAttentionParams& 
   if (a.q_tokens < 1) return "sparse-linear attention needs at least one token";
   if (a.head_dim != 64 && a.head_dim != 128) return "head_dim must be 64 or 128";
   if (p.topk < 1 || p.topk > sla_key_blocks(p)) return "top-k must be in [1, key blocks]";
+  if (reinterpret_cast<uintptr_t>(p.proj_weight) % 16) return "the proj_l weight must be 16-byte aligned";
   if (select_smem_bytes(sla_key_blocks(p)) > 200 * 1024)
     return "the selection kernel holds " + std::to_string(sla_key_blocks(p)) + " key blocks x " +
            std::to_string(kSelectRows) + " rows of scores in shared memory; at most ~5,800 key blocks (371,000 tokens)";
