@@ -4,12 +4,15 @@
 // order, permuted into each backend's declared token order and the output permuted back, on
 // several grids including partial tiles. Bound for exact-class backends: relative L2 < 1e-2
 // against the reference over the backend's own mask (bf16 rounding of P and of the output,
-// 2^-9 each, plus exp2 approximations on the GPU). The mask: full for dense and for
-// video_sparse at sparsity 0 and sliding_tile's full window; video_sparse otherwise the top-k
+// 2^-9 each, plus exp2 approximations on the GPU); for the error-bounded class (sage) relative
+// L2 < 5e-2 against dense (its INT8 and FP8 quantisation, kernels/cpu/attention_sage.h). The
+// mask: full for dense, sage and for video_sparse at sparsity 0 and sliding_tile's full window; video_sparse otherwise the top-k
 // tiles chosen by the CPU reference (the CUDA selection is bit-identical to it, checked in
 // video_sparse_attention_test); sliding_tile the spec's clamped window (sliding_tile_allows);
 // block_sparse the CPU reference's kept rows and kv tiles (bit-identical to the CUDA kernels',
-// bsa_attention_test), each pruned row compared with its nearest kept row's masked attention.
+// bsa_attention_test), each pruned row compared with its nearest kept row's masked attention;
+// sparse_linear (no proj_l here, so its linear branch is zero) the CPU reference's key blocks
+// (bit-identical to the CUDA selection, sla_attention_test).
 #include <cmath>
 #include <random>
 #include <vector>
@@ -318,8 +321,10 @@ TEST(AttentionConsistency, EveryBackendOnEveryDeviceMatchesMaskedDense) {
             }
             auto got = run_backend(config, device, g, heads, d, q, k, v, scale);
             ASSERT_TRUE(got.ok()) << text << " on " << device.to_string() << ": " << got.status().message();
+            // Error-bounded backends (sage: INT8 q k^T, FP8 P V) against dense: their own bound.
             const double err = rel_l2(got.value(), want);
-            EXPECT_LT(err, 1e-2) << text << " on " << device.to_string() << " grid " << g.frames << "x" << g.height
+            const double bound = info.exactness == AttentionExactness::kErrorBounded ? 5e-2 : 1e-2;
+            EXPECT_LT(err, bound) << text << " on " << device.to_string() << " grid " << g.frames << "x" << g.height
                                  << "x" << g.width << " head_dim " << d;
             std::printf("%-26s %-7s grid %2lldx%2lldx%2lld d %3lld: rel L2 %.2e\n", text.c_str(),
                         device.to_string().c_str(), (long long)g.frames, (long long)g.height, (long long)g.width,

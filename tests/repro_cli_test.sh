@@ -52,6 +52,16 @@ check "a bad feature map lists the three" grep -q "softmax, elu, relu" out.txt
 "$REPRO" run --model wan-tiny --device cpu --backend video_moba > out.txt 2>&1; rc=$?
 check "video_moba chunks that do not divide the grid exit 2 (got $rc)" test $rc -eq 2
 check "and name the chunk and the grid" grep -q "spatial chunk 3x4 does not divide the token grid 4x8x8" out.txt
+# sage is error-bounded: its report carries the error against dense on the same case.
+"$REPRO" run --model wan-tiny --device cpu --backend sage --runs 1 --no-golden --report sage.json --force > out.txt 2>&1; rc=$?
+check "sage runs on the CPU (got $rc)" test $rc -eq 0
+check "sage's report has its error against dense, within bounds" python3 -c "
+import json; e = json.load(open('sage.json'))['attention']['error_vs_dense']
+assert e['latents_cosine'] > 0.999 and 0 < e['latents_rel_l2'] < 0.05, e"
+check "and the summary prints it" grep -q "vs dense  latents rel L2" out.txt
+"$REPRO" run --model wan-tiny --device cpu --backend sage --runs 1 --fresh-process --no-golden --report sage2.json --force > out.txt 2>&1
+check "with --fresh-process the report says the error was not measured" python3 -c "
+import json; assert 'unavailable' in json.load(open('sage2.json'))['attention']['error_vs_dense']"
 "$REPRO" run --model wan-tiny --backend sliding_tile:strategy=missing.json > out.txt 2>&1; rc=$?
 check "unreadable strategy file exits 2" test $rc -eq 2
 check "unreadable strategy file is named" grep -q "missing.json cannot be read" out.txt

@@ -24,6 +24,7 @@ enum class AttentionBackendKind {
   kBlockSparse,
   kSparseLinear,
   kVideoMoba,
+  kSage,
 };
 
 // One option a backend accepts: a choice among names, or a number in a range.

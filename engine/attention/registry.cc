@@ -8,6 +8,7 @@
 #include "engine/attention/sliding_tile_cpu.h"
 #include "engine/attention/sliding_tile_cuda.h"
 #include "engine/attention/sliding_tile_strategy.h"
+#include "engine/attention/sage_cpu.h"
 #include "engine/attention/sparse_linear_cpu.h"
 #include "engine/attention/sparse_linear_cuda.h"
 #include "engine/attention/video_moba_cpu.h"
@@ -105,6 +106,14 @@ const std::vector<AttentionBackendInfo>& attention_backend_table() {
         {"threshold", "0.25", {}, 0.0, 1.0, true, "gate share (with the own chunk's) a query's chunks reach; 1 = dense"}},
        true,
        false},
+      {AttentionBackendKind::kSage,
+       "sage",
+       "SageAttention2-style quantised attention: smooth-k, INT8 q k^T with per-thread scales, FP8 (e4m3) P and "
+       "per-channel V, fp32 accumulation; head_dim 64 or 128",
+       AttentionExactness::kErrorBounded,
+       {},
+       true,
+       false},
   };
   return kTable;
 }
@@ -132,6 +141,9 @@ Result<std::unique_ptr<AttentionBackend>> make_attention_backend(const Attention
     case AttentionBackendKind::kVideoMoba:
       if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new VideoMobaCpuAttention(config));
       return unimplemented("video_moba has no CUDA kernel yet (the CPU reference exists): run it with --device cpu");
+    case AttentionBackendKind::kSage:
+      if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new SageCpuAttention());
+      return unimplemented("sage has no CUDA kernel yet (the CPU emulation exists): run it with --device cpu");
     case AttentionBackendKind::kSlidingTile:
       if (device.is_cpu()) return SlidingTileCpuAttention::create(config);
       return SlidingTileCudaAttention::create(config);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -47,6 +48,36 @@ nlohmann::json attention_report(const RunCase& c) {
   return j;
 }
 
+
+// The latents of the same case with the dense backend (one generation of `seed`) against
+// `latents`: relative L2, cosine similarity, max abs difference, and the dense hash.
+Result<nlohmann::json> latents_error_vs_dense(const RunCase& c, uint64_t seed, const Tensor& latents) {
+  RunCase dense = c;
+  dense.backend = "dense";
+  WAN_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> pipeline, build_pipeline(dense));
+  GenerationRequest r = dense.request;
+  r.seed = seed;
+  WAN_ASSIGN_OR_RETURN(const Tensor reference, pipeline->generate(r, nullptr, nullptr));
+  WAN_ASSIGN_OR_RETURN(const Tensor a, latents.to(Device::cpu()));
+  WAN_ASSIGN_OR_RETURN(const Tensor b, reference.to(Device::cpu()));
+  if (a.numel() != b.numel() || a.dtype() != DType::kF32 || b.dtype() != DType::kF32)
+    return internal_error("dense reference latents do not match the run's: " + a.describe() + " vs " + b.describe());
+  double diff = 0, norm = 0, dot = 0, norm_a = 0, max_abs = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double x = a.data<float>()[i], y = b.data<float>()[i];
+    diff += (x - y) * (x - y);
+    norm += y * y;
+    dot += x * y;
+    norm_a += x * x;
+    max_abs = std::max(max_abs, std::fabs(x - y));
+  }
+  WAN_ASSIGN_OR_RETURN(const std::string dense_sha1, sha1_tensor(reference));
+  return nlohmann::json{{"reference", "the same case with --backend dense, one generation of seed " + std::to_string(seed)},
+                        {"latents_rel_l2", std::sqrt(diff / (norm > 0 ? norm : 1))},
+                        {"latents_cosine", dot / std::sqrt((norm_a > 0 ? norm_a : 1) * (norm > 0 ? norm : 1))},
+                        {"latents_max_abs", max_abs},
+                        {"dense_latents_sha1", dense_sha1}};
+}
 
 // What a run measures besides wall time.
 struct RunOptions {
@@ -349,6 +380,23 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
     if (check->verdict == GoldenVerdict::kMismatch && exit_code == kExitOk) exit_code = kExitGoldenMismatch;
   }
 
+  // Error-bounded backends (sage) approximate dense attention by design: every report that uses
+  // one carries its error against dense, measured on the same case (one dense generation of the
+  // first seed; the latents compared element-wise).
+  nlohmann::json error_vs_dense;
+  const Result<AttentionConfig> attention_config = parse_attention_config(c.backend);
+  if (attention_config.ok() &&
+      attention_backend_info(attention_config.value().kind).exactness == AttentionExactness::kErrorBounded) {
+    if (fresh || !first_latents.defined()) {
+      error_vs_dense = {{"unavailable", "not measured with --fresh-process (run without it to measure)"}};
+    } else {
+      if (!quiet) std::fprintf(stderr, "error-bounded backend: one dense generation of the same case for the error\n");
+      auto measured = latents_error_vs_dense(c, run_records[0]["seed"].get<uint64_t>(), first_latents);
+      if (!measured.ok()) return fail("run", measured.status());
+      error_vs_dense = measured.value();
+    }
+  }
+
   nlohmann::json video_written;
   if (f.has("video") && !fresh) {
     auto written = write_video(f.get("video"), first_frames, static_cast<int>(fps_flag.value()), overwrite);
@@ -363,7 +411,12 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
       {"command", argv0},
       {"case", c.to_json()},
       {"case_id", c.case_id()},
-      {"attention", attention_report(c)},
+      {"attention", error_vs_dense.is_null() ? attention_report(c)
+                                             : [&] {
+                                                 nlohmann::json j = attention_report(c);
+                                                 j["error_vs_dense"] = error_vs_dense;
+                                                 return j;
+                                               }()},
       {"fingerprint", fp.fields},
       {"fingerprint_class", fp.class_fields},
       {"fresh_process", fresh},
@@ -412,6 +465,12 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
     std::printf("env       %s on %s; fingerprint class %s\n", fp.fields["device"].get<std::string>().c_str(),
                 (c.device == "cpu" ? fp.fields["cpu_model"] : fp.fields.value("gpu_name", nlohmann::json("?"))).get<std::string>().c_str(),
                 fp.class_id.c_str());
+    if (error_vs_dense.contains("latents_rel_l2"))
+      std::printf("vs dense  latents rel L2 %.3e, cosine %.6f, max abs %.3e (%s is error-bounded)\n",
+                  error_vs_dense["latents_rel_l2"].get<double>(), error_vs_dense["latents_cosine"].get<double>(),
+                  error_vs_dense["latents_max_abs"].get<double>(), c.backend.c_str());
+    else if (error_vs_dense.contains("unavailable"))
+      std::printf("vs dense  %s\n", error_vs_dense["unavailable"].get<std::string>().c_str());
     for (const auto& rec : run_records) {
       std::printf("run %-3d   seed %-8llu sha1 %s  %.3f s%s\n", rec["index"].get<int>() + 1,
                   static_cast<unsigned long long>(rec["seed"].get<uint64_t>()),

@@ -1,0 +1,49 @@
+#include "engine/attention/sage_cpu.h"
+
+#include "engine/attention/dense_cpu.h"
+#include "kernels/cpu/attention_sage.h"
+
+namespace wan {
+
+Status SageCpuAttention::can_implement(const AttentionShape& shape) const {
+  if (!shape.device.is_cpu()) return unimplemented("sage CPU attention cannot run on " + shape.device.to_string());
+  if (shape.heads <= 0 || shape.q_tokens <= 0 || shape.batch <= 0)
+    return invalid_argument("attention shape must be positive: " + shape.describe());
+  if (shape.head_dim != 64 && shape.head_dim != 128)
+    return unimplemented("sage attention serves head_dim 64 or 128 (the SageAttention2 kernel's), got " +
+                         shape.describe());
+  if (shape.q_tokens != shape.kv_tokens)
+    return invalid_argument("sage serves self-attention only (q and kv tokens equal), got " + shape.describe());
+  return Status();
+}
+
+Status SageCpuAttention::plan(const AttentionShape& shape, AttentionWorkspace, Stream) {
+  WAN_RETURN_IF_ERROR(can_implement(shape));
+  shape_ = shape;
+  planned_ = true;
+  return Status();
+}
+
+std::string SageCpuAttention::implementation() const {
+  return "attention_sage_f32 (CPU emulation of SageAttention2 sm90: smooth-k, per-thread INT8 q/k, FP8 e4m3 P "
+         "and per-channel V, 128-key blocks)";
+}
+
+Status SageCpuAttention::run(const AttentionArgs& args, Stream) {
+  if (!planned_) return failed_precondition("sage attention: run() before plan()");
+  WAN_RETURN_IF_ERROR(check_cpu_self_attention_args(args, shape_, "sage"));
+  cpu::SageAttentionParams p;
+  p.q = args.q->data<float>();
+  p.k = args.k->data<float>();
+  p.v = args.v->data<float>();
+  p.out = args.out->data<float>();
+  p.batch = shape_.batch;
+  p.heads = shape_.heads;
+  p.head_dim = shape_.head_dim;
+  p.tokens = shape_.q_tokens;
+  p.scale = args.scale;
+  cpu::attention_sage_f32(p);
+  return Status();
+}
+
+}  // namespace wan
