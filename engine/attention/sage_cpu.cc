@@ -6,14 +6,10 @@
 namespace wan {
 
 Status SageCpuAttention::can_implement(const AttentionShape& shape) const {
-  if (!shape.device.is_cpu()) return unimplemented("sage CPU attention cannot run on " + shape.device.to_string());
-  if (shape.heads <= 0 || shape.q_tokens <= 0 || shape.batch <= 0)
-    return invalid_argument("attention shape must be positive: " + shape.describe());
+  WAN_RETURN_IF_ERROR(check_cpu_self_attention_shape(shape, "sage"));
   if (shape.head_dim != 64 && shape.head_dim != 128)
     return unimplemented("sage attention serves head_dim 64 or 128 (the SageAttention2 kernel's), got " +
                          shape.describe());
-  if (shape.q_tokens != shape.kv_tokens)
-    return invalid_argument("sage serves self-attention only (q and kv tokens equal), got " + shape.describe());
   return Status();
 }
 

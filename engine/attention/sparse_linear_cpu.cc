@@ -51,13 +51,7 @@ std::string SparseLinearBase::options_text() const {
 }
 
 Status SparseLinearCpuAttention::can_implement(const AttentionShape& shape) const {
-  if (!shape.device.is_cpu())
-    return unimplemented("sparse_linear CPU attention cannot run on " + shape.device.to_string());
-  if (shape.head_dim <= 0 || shape.heads <= 0 || shape.q_tokens <= 0)
-    return invalid_argument("attention shape must be positive: " + shape.describe());
-  if (shape.q_tokens != shape.kv_tokens)
-    return invalid_argument("sparse_linear serves self-attention only (q and kv tokens equal), got " + shape.describe());
-  return Status();
+  return check_cpu_self_attention_shape(shape, "sparse_linear");
 }
 
 Status SparseLinearCpuAttention::plan(const AttentionShape& shape, AttentionWorkspace, Stream) {

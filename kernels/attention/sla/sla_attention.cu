@@ -248,6 +248,25 @@ __device__ __forceinline__ void load_b(uint32_t (&b)[2], const uint16_t* tile, i
   b[1] = pair_at(tile, stride, n0 + g, k0 + 2 * q + 8);
 }
 
+// acc[j] += A B over k < D for one warp: A the 16 rows row_base.. of a [rows][D + 8] tile, B stored
+// [n][k] ([D][D + 8]), columns col_base + 8 j (j < D / 16).
+template <int D>
+__device__ __forceinline__ void warp_mma_16_rows(float (&acc)[D / 16][4], const uint16_t* a_tile, const uint16_t* b_tile,
+                                                 int row_base, int col_base) {
+  constexpr int kS = D + 8;
+#pragma unroll
+  for (int k0 = 0; k0 < D; k0 += 16) {
+    uint32_t af[4];
+    load_a(af, a_tile, kS, row_base, k0);
+#pragma unroll
+    for (int j = 0; j < D / 16; ++j) {
+      uint32_t bf[2];
+      load_b(bf, b_tile, kS, col_base + 8 * j, k0);
+      attn::mma_bf16_16816(acc[j], af, bf[0], bf[1]);
+    }
+  }
+}
+
 // 3a. Partial sums over one chunk of kLinearChunk tokens on the tensor cores (bf16 mma.sync,
 // fp32 accumulation): kv[c1][c2] = sum_t phi(k_t)[c1] v_t[c2], written transposed (kv^T[c2][c1],
 // the layout the output kernel's B operand reads), and ks[c1] = sum_t phi(k_t)[c1] (tokens in
@@ -382,17 +401,7 @@ __global__ void __launch_bounds__(kLinearThreads)
     for (int j = 0; j < kNTiles; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[j][e] = 0.0f;
-#pragma unroll
-    for (int k0 = 0; k0 < D; k0 += 16) {
-      uint32_t af[4];
-      load_a(af, rows_s, kS, row_base, k0);
-#pragma unroll
-      for (int j = 0; j < kNTiles; ++j) {
-        uint32_t bf[2];
-        load_b(bf, kv_t, kS, col_base + 8 * j, k0);
-        attn::mma_bf16_16816(acc[j], af, bf[0], bf[1]);
-      }
-    }
+    warp_mma_16_rows<D>(acc, rows_s, kv_t, row_base, col_base);
     __syncthreads();  // every warp done reading phi(q)
     const float den_lo = __fadd_rn(den[row_base + g], 1e-5f), den_hi = __fadd_rn(den[row_base + g + 8], 1e-5f);
     auto o_l = [](float num, float d) { return f32_to_bf16_bits(__fdiv_rn(round_to_bf16(num), d)); };
@@ -410,17 +419,7 @@ __global__ void __launch_bounds__(kLinearThreads)
       acc[j][0] = acc[j][2] = bias[j][0];
       acc[j][1] = acc[j][3] = bias[j][1];
     }
-#pragma unroll
-    for (int k0 = 0; k0 < D; k0 += 16) {
-      uint32_t af[4];
-      load_a(af, rows_s, kS, row_base, k0);
-#pragma unroll
-      for (int j = 0; j < kNTiles; ++j) {
-        uint32_t bf[2];
-        load_b(bf, w_s, kS, col_base + 8 * j, k0);
-        attn::mma_bf16_16816(acc[j], af, bf[0], bf[1]);
-      }
-    }
+    warp_mma_16_rows<D>(acc, rows_s, w_s, row_base, col_base);
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int r = row_base + g + 8 * half;
