@@ -57,9 +57,8 @@ Status SparseLinearCudaAttention::run(const AttentionArgs& a, Stream stream) {
   WAN_ASSIGN_OR_RETURN(p.attn, cuda_attention_params(a, shape_, "sparse_linear"));
   p.proj_weight = a.layer_param ? static_cast<const uint16_t*>(a.layer_param->raw_data()) : nullptr;
   p.proj_bias = a.layer_param_bias ? static_cast<const uint16_t*>(a.layer_param_bias->raw_data()) : nullptr;
-  if (reinterpret_cast<uintptr_t>(p.proj_weight) % 16)
-    return invalid_argument("sparse_linear CUDA attention: the proj_l weight must be 16-byte aligned, got " +
-                            a.layer_param->describe());
+  const std::string reason = sla_attention_unsupported_reason(p);
+  if (!reason.empty()) return invalid_argument("sparse_linear CUDA attention cannot run these tensors: " + reason);
   with_proj_ = p.proj_weight != nullptr;
   launch_sla_attention(p, workspace_, static_cast<cudaStream_t>(stream));
   return Status();

@@ -172,6 +172,8 @@ Status WanDitCuda::upload(const WanWeights& w) {
     for (int64_t i : blocks) {
       const std::string name = "blocks." + std::to_string(i) + "." + spec.name;
       // Input projections run as the model's own GEMM (the gate); head_dim linears go to the backend.
+      if (spec.kind != LayerWeightKind::kInputProjection && spec.kind != LayerWeightKind::kHeadDimLinear)
+        return unimplemented("the CUDA model does not know the kind of layer weight '" + spec.name + "'");
       const bool input_projection = spec.kind == LayerWeightKind::kInputProjection;
       Tensor& weight = input_projection ? blocks_[i].w_gate : blocks_[i].w_head_linear;
       Tensor& bias = input_projection ? blocks_[i].b_gate : blocks_[i].b_head_linear;

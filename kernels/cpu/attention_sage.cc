@@ -59,7 +59,8 @@ void attention_sage_f32(const SageAttentionParams& p) {
   for (int64_t b = 0; b < p.batch; ++b) {
     for (int64_t h = 0; h < p.heads; ++h) {
       auto at = [&](const float* x, int64_t t, int64_t c) { return x[(b * L + t) * row + h * d + c]; };
-      // 1. Smooth-k: a bf16 mean (fp32-accumulated, as torch reduces bf16), a bf16 subtraction.
+      // 1. Smooth-k: a bf16 mean (summed in double here; torch accumulates bf16 in fp32 in an
+      // unspecified order), a bf16 subtraction.
       std::vector<float> ks(static_cast<size_t>(L * d));
       for (int64_t c = 0; c < d; ++c) {
         double s = 0;

@@ -106,7 +106,11 @@ std::vector<std::vector<int64_t>> sla_select_blocks(const SlaAttentionParams& p,
     }
     std::iota(order.begin(), order.end(), 0);
     // Highest score first; equal scores: lower index first.
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t c) { return score[a] > score[c]; });
+    // NaN ranks above every number, as the CUDA selection's ranking key does (vsa::score_key).
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t c) {
+      const bool nan_a = std::isnan(score[a]), nan_c = std::isnan(score[c]);
+      return nan_a != nan_c ? nan_a : (!nan_a && score[a] > score[c]);
+    });
     lut[i].assign(order.begin(), order.begin() + topk);
     std::sort(lut[i].begin(), lut[i].end());
   }

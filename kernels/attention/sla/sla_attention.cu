@@ -1,5 +1,8 @@
 #include "kernels/attention/sla/sla_attention.h"
 
+#include <cstdint>
+#include <utility>
+
 #include "kernels/attention/block_sparse/block_sparse_attention_sm90.h"
 #include "kernels/attention/common/attention_device.cuh"
 #include "kernels/attention/common/warp_topk.cuh"
@@ -122,7 +125,7 @@ __global__ void sla_pooled_means_kernel(const FlashAttentionParams a, int key_bl
   const bool is_key = static_cast<int>(blockIdx.x) < key_blocks;
   const int block = is_key ? blockIdx.x : blockIdx.x - key_blocks;
   const int size = is_key ? sla::kBlockK : sla::kBlockQ;
-  const int first = block * size, rows = min(size, a.q_tokens - first);
+  const int first = block * size, rows = min(size, (is_key ? a.kv_tokens : a.q_tokens) - first);
   const int64_t stride = is_key ? a.kv_token_stride : a.q_token_stride;
   const uint16_t* x = (is_key ? a.k + batch * a.kv_batch_stride : a.q + batch * a.q_batch_stride) +
                       static_cast<int64_t>(first) * stride + head * a.head_dim + c;
@@ -139,7 +142,7 @@ __global__ void sla_pooled_means_kernel(const FlashAttentionParams a, int key_bl
 
 // 1d. Pooled scores and top-k key blocks for kSelectRows query blocks of one (batch, head): warp
 // w owns query block row0 + w. Key-block means are staged kScoreChunk at a time (rows padded to
-// head_dim + 1 floats: conflict-free); lane l scores key block chunk + l, channels in order.
+// kMaxHeadDim + 1 floats: conflict-free); lane l scores key block chunk + l, channels in order.
 // grid (ceil(query_blocks / kSelectRows), heads, batch), block kSelectThreads.
 // dynamic smem: q rows [kSelectRows][kMaxHeadDim], key chunk [kScoreChunk][kMaxHeadDim + 1],
 // scores [kSelectRows][key_blocks], all f32.
@@ -491,9 +494,22 @@ std::string sla_attention_unsupported_reason(const SparseLinearAttentionParams& 
   if (a.head_dim != 64 && a.head_dim != 128) return "head_dim must be 64 or 128";
   if (p.topk < 1 || p.topk > sla_key_blocks(p)) return "top-k must be in [1, key blocks]";
   if (reinterpret_cast<uintptr_t>(p.proj_weight) % 16) return "the proj_l weight must be 16-byte aligned";
+  // The linear branch reads q, k and v after the main loop has written out: they must not overlap.
+  const auto span = [&](const uint16_t* base, int64_t batch_stride, int64_t token_stride, int tokens) {
+    const auto lo = reinterpret_cast<uintptr_t>(base);
+    return std::make_pair(lo, lo + 2 * static_cast<uintptr_t>((a.batch - 1) * batch_stride +
+                                                              static_cast<int64_t>(tokens - 1) * token_stride +
+                                                              static_cast<int64_t>(a.heads) * a.head_dim));
+  };
+  const auto out = span(a.out, a.out_batch_stride, a.out_token_stride, a.q_tokens);
+  for (const auto& in : {span(a.q, a.q_batch_stride, a.q_token_stride, a.q_tokens),
+                         span(a.k, a.kv_batch_stride, a.kv_token_stride, a.kv_tokens),
+                         span(a.v, a.kv_batch_stride, a.kv_token_stride, a.kv_tokens)})
+    if (p.proj_weight && in.first < out.second && out.first < in.second)
+      return "out must not overlap q, k or v (the linear branch reads them after the sparse branch wrote out)";
   if (select_smem_bytes(sla_key_blocks(p)) > 200 * 1024)
     return "the selection kernel holds " + std::to_string(sla_key_blocks(p)) + " key blocks x " +
-           std::to_string(kSelectRows) + " rows of scores in shared memory; at most ~5,800 key blocks (371,000 tokens)";
+           std::to_string(kSelectRows) + " rows of scores in shared memory; at most 5,756 key blocks (368,384 tokens)";
   return block_sparse_attention_sm90_unsupported_reason(main_loop_params(p, reinterpret_cast<const int32_t*>(256)));
 }
 

@@ -36,15 +36,17 @@ struct SparseLinearAttentionParams {
 int sla_query_blocks(const SparseLinearAttentionParams& p);  // ceil(tokens / 128)
 int sla_key_blocks(const SparseLinearAttentionParams& p);    // ceil(tokens / 64)
 
-// Device workspace: block sums and means, the selected lists, the main loop's transposed V and,
-// with proj_l, the linear branch's partial sums.
+// Device workspace: block sums and means, the selected lists, the main loop's transposed V and the
+// linear branch's partial sums (reserved with or without proj_l: batch * heads * ceil(tokens / 1024)
+// * head_dim^2 * 4 bytes, 194 MB at 40 heads x 75,600 tokens).
 size_t sla_attention_workspace_bytes(const SparseLinearAttentionParams& p);
 
 // The selected key blocks of the last launch inside `workspace`: [batch, heads, query blocks,
 // topk] int32, ascending.
 const int32_t* sla_selected_blocks(const SparseLinearAttentionParams& p, const void* workspace);
 
-// Empty if the kernels can run p on the current device, else the reason.
+// Empty if the kernels can run p on the current device, else the reason (call it with the real
+// pointers and strides before a launch: alignment, strides and, with proj_l, overlaps are checked).
 std::string sla_attention_unsupported_reason(const SparseLinearAttentionParams& p);
 
 // Kernel names for reports.

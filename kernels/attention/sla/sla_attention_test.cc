@@ -171,6 +171,19 @@ void check_case(const Case& c, uint32_t seed) {
   }
 }
 
+// The linear branch reads q, k, v after the sparse branch wrote out: an out overlapping them is
+// refused with the reason (host-side check, before any CUDA call).
+TEST(SlaAttention, RefusesAnOutputOverlappingTheInputsWithProjL) {
+  std::vector<uint16_t> buffer(3 * 256 * 2 * 64 + 64 * 64);
+  uint16_t* q = buffer.data();
+  SparseLinearAttentionParams p;
+  p.attn = packed_attention_params(1, 2, 64, 256, 256, q, q + 256 * 128, q + 2 * 256 * 128, q, 0.125f);
+  p.topk = 1;
+  p.proj_weight = q + 3 * 256 * 128;  // 16-byte aligned like the vector's storage
+  EXPECT_NE(sla_attention_unsupported_reason(p).find("out must not overlap q, k or v"), std::string::npos)
+      << sla_attention_unsupported_reason(p);
+}
+
 // Small shapes (also what compute-sanitizer runs): partial query and key blocks, exact ties.
 TEST(SlaAttention, PartialBlocksAndTies) {
   WAN_SKIP_WITHOUT_GPU();
