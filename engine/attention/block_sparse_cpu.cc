@@ -65,17 +65,10 @@ Status BlockSparseCpuAttention::run(const AttentionArgs& args, Stream) {
   if (!planned_) return failed_precondition("block_sparse attention: run() before plan()");
   WAN_RETURN_IF_ERROR(check_cpu_self_attention_args(args, shape_, "block_sparse"));
   cpu::BsaAttentionParams p;
-  p.q = args.q->data<float>();
-  p.k = args.k->data<float>();
-  p.v = args.v->data<float>();
-  p.out = args.out->data<float>();
+  bind_cpu_attention_args(args, shape_, &p);
   p.tile_start = layout_.tile_start.data();
   p.tile_tokens = layout_.tile_tokens.data();
-  p.batch = shape_.batch;
-  p.heads = shape_.heads;
-  p.head_dim = shape_.head_dim;
   p.tiles = layout_.tile_count;
-  p.scale = args.scale;
   p.select = select_;
   p.round_to_bf16 = shape_.precision == AttentionPrecision::kBf16;
   cpu::attention_bsa_f32(p);

@@ -54,16 +54,9 @@ Status DenseCpuAttention::run(const AttentionArgs& args, Stream) {
   WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.v, kv_shape, "dense", "v"));
   WAN_RETURN_IF_ERROR(check_cpu_attention_tensor(args.out, q_shape, "dense", "out"));
   cpu::DenseAttentionParams p;
-  p.q = args.q->data<float>();
-  p.k = args.k->data<float>();
-  p.v = args.v->data<float>();
-  p.out = args.out->data<float>();
-  p.batch = shape_.batch;
-  p.heads = shape_.heads;
-  p.head_dim = shape_.head_dim;
+  bind_cpu_attention_args(args, shape_, &p);
   p.q_tokens = shape_.q_tokens;
   p.kv_tokens = shape_.kv_tokens;
-  p.scale = args.scale;
   p.round_p_to_bf16 = shape_.precision == AttentionPrecision::kBf16;
   cpu::attention_dense_f32(p);
   return Status();

@@ -27,4 +27,18 @@ Status check_cpu_self_attention_shape(const AttentionShape& shape, const char* b
 // q, k, v and out of a CPU self-attention call: each f32 [batch, q_tokens, heads, head_dim].
 Status check_cpu_self_attention_args(const AttentionArgs& args, const AttentionShape& shape, const char* backend);
 
+// Binds a checked CPU call to a reference kernel's params (any struct with q, k, v, out, batch,
+// heads, head_dim and scale): the tensors' f32 data, the shape's head layout, the call's scale.
+template <typename Params>
+void bind_cpu_attention_args(const AttentionArgs& args, const AttentionShape& shape, Params* p) {
+  p->q = args.q->data<float>();
+  p->k = args.k->data<float>();
+  p->v = args.v->data<float>();
+  p->out = args.out->data<float>();
+  p->batch = shape.batch;
+  p->heads = shape.heads;
+  p->head_dim = shape.head_dim;
+  p->scale = args.scale;
+}
+
 }  // namespace wan

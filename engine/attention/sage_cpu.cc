@@ -29,15 +29,8 @@ Status SageCpuAttention::run(const AttentionArgs& args, Stream) {
   if (!planned_) return failed_precondition("sage attention: run() before plan()");
   WAN_RETURN_IF_ERROR(check_cpu_self_attention_args(args, shape_, "sage"));
   cpu::SageAttentionParams p;
-  p.q = args.q->data<float>();
-  p.k = args.k->data<float>();
-  p.v = args.v->data<float>();
-  p.out = args.out->data<float>();
-  p.batch = shape_.batch;
-  p.heads = shape_.heads;
-  p.head_dim = shape_.head_dim;
+  bind_cpu_attention_args(args, shape_, &p);
   p.tokens = shape_.q_tokens;
-  p.scale = args.scale;
   cpu::attention_sage_f32(p);
   return Status();
 }

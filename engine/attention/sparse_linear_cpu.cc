@@ -70,15 +70,8 @@ Status SparseLinearCpuAttention::run(const AttentionArgs& args, Stream) {
   WAN_RETURN_IF_ERROR(check_cpu_self_attention_args(args, shape_, "sparse_linear"));
   WAN_RETURN_IF_ERROR(check_proj_l(args, DType::kF32));
   cpu::SlaAttentionParams p;
-  p.q = args.q->data<float>();
-  p.k = args.k->data<float>();
-  p.v = args.v->data<float>();
-  p.out = args.out->data<float>();
-  p.batch = shape_.batch;
-  p.heads = shape_.heads;
-  p.head_dim = shape_.head_dim;
+  bind_cpu_attention_args(args, shape_, &p);
   p.tokens = shape_.q_tokens;
-  p.scale = args.scale;
   p.ratio = ratio_;
   p.feature_map = feature_map_;
   p.proj_weight = args.layer_param ? args.layer_param->data<float>() : nullptr;

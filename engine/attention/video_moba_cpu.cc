@@ -100,17 +100,10 @@ Status VideoMobaCpuAttention::run(const AttentionArgs& args, Stream) {
   if (!planned_) return failed_precondition("video_moba attention: run() before plan()");
   WAN_RETURN_IF_ERROR(check_cpu_self_attention_args(args, shape_, "video_moba"));
   cpu::VmobaParams p = base_;
-  p.q = args.q->data<float>();
-  p.k = args.k->data<float>();
-  p.v = args.v->data<float>();
-  p.out = args.out->data<float>();
-  p.batch = shape_.batch;
-  p.heads = shape_.heads;
-  p.head_dim = shape_.head_dim;
+  bind_cpu_attention_args(args, shape_, &p);
   p.frames = shape_.frames;
   p.height = shape_.height;
   p.width = shape_.width;
-  p.scale = args.scale;
   p.layer = args.call.layer;
   p.round_to_bf16 = shape_.precision == AttentionPrecision::kBf16;
   if (!cpu::attention_vmoba_f32(p))

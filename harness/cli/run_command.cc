@@ -36,6 +36,8 @@
 namespace wan::cli {
 namespace {
 
+constexpr const char* kErrorBoundedExactness = "error-bounded";
+
 // The structured attention config of a case: backend, every option resolved, canonical form,
 // and the backend's exactness class (the consistency contract it is tested against).
 nlohmann::json attention_report(const RunCase& c) {
@@ -44,7 +46,7 @@ nlohmann::json attention_report(const RunCase& c) {
   nlohmann::json j = config.value().to_json();
   j["exactness"] = attention_backend_info(config.value().kind).exactness == AttentionExactness::kExact
                        ? "exact (equals masked dense to bf16 rounding)"
-                       : "error-bounded";
+                       : kErrorBoundedExactness;
   return j;
 }
 
@@ -383,10 +385,8 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
   // Error-bounded backends (sage) approximate dense attention by design: every report that uses
   // one carries its error against dense, measured on the same case (one dense generation of the
   // first seed; the latents compared element-wise).
-  nlohmann::json error_vs_dense;
-  const Result<AttentionConfig> attention_config = parse_attention_config(c.backend);
-  if (attention_config.ok() &&
-      attention_backend_info(attention_config.value().kind).exactness == AttentionExactness::kErrorBounded) {
+  nlohmann::json attention = attention_report(c), error_vs_dense;
+  if (attention.value("exactness", "") == kErrorBoundedExactness) {
     if (fresh || !first_latents.defined()) {
       error_vs_dense = {{"unavailable", "not measured with --fresh-process (run without it to measure)"}};
     } else {
@@ -397,6 +397,7 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
                                      : nlohmann::json{{"unavailable", "the dense reference generation failed: " +
                                                                           measured.status().message()}};
     }
+    attention["error_vs_dense"] = error_vs_dense;
   }
 
   nlohmann::json video_written;
@@ -413,12 +414,7 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
       {"command", argv0},
       {"case", c.to_json()},
       {"case_id", c.case_id()},
-      {"attention", error_vs_dense.is_null() ? attention_report(c)
-                                             : [&] {
-                                                 nlohmann::json j = attention_report(c);
-                                                 j["error_vs_dense"] = error_vs_dense;
-                                                 return j;
-                                               }()},
+      {"attention", attention},
       {"fingerprint", fp.fields},
       {"fingerprint_class", fp.class_fields},
       {"fresh_process", fresh},
