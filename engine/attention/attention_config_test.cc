@@ -194,7 +194,15 @@ TEST(AttentionConfig, VideoMobaOptions) {
   EXPECT_NE(s.message().find("spatial chunk 3x4 does not divide the token grid 4x8x8"), std::string::npos) << s.message();
   shape.layers = 1;  // only the temporal chunking is used
   EXPECT_TRUE(backend->can_implement(shape).ok());
-  EXPECT_EQ(make_attention_backend(d, Device::cuda(0)).status().code(), StatusCode::kUnimplemented);
+  // The CUDA backend shares the grid rule (and its message).
+  auto cuda = make_attention_backend(d, Device::cuda(0));
+  ASSERT_TRUE(cuda.ok()) << cuda.status().message();
+  shape.layers = 0;
+  shape.device = Device::cuda(0);
+  const Status cs = cuda.value()->can_implement(shape);
+  EXPECT_EQ(cs.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(cs.message().find("spatial chunk 3x4 does not divide the token grid 4x8x8"), std::string::npos)
+      << cs.message();
 }
 
 TEST(AttentionConfig, TableRowsHaveMakers) {

@@ -12,6 +12,7 @@
 #include "engine/attention/sparse_linear_cpu.h"
 #include "engine/attention/sparse_linear_cuda.h"
 #include "engine/attention/video_moba_cpu.h"
+#include "engine/attention/video_moba_cuda.h"
 #include "engine/attention/video_sparse_cpu.h"
 #include "engine/attention/video_sparse_cuda.h"
 
@@ -105,7 +106,7 @@ const std::vector<AttentionBackendInfo>& attention_backend_table() {
          canonical_tile_shape_option},
         {"threshold", "0.25", {}, 0.0, 1.0, true, "gate share (with the own chunk's) a query's chunks reach; 1 = dense"}},
        true,
-       false},
+       true},
       {AttentionBackendKind::kSage,
        "sage",
        "SageAttention2-style quantised attention: smooth-k, INT8 q k^T with per-thread scales, FP8 (e4m3) P and "
@@ -140,7 +141,7 @@ Result<std::unique_ptr<AttentionBackend>> make_attention_backend(const Attention
       return std::unique_ptr<AttentionBackend>(new SparseLinearCudaAttention(config));
     case AttentionBackendKind::kVideoMoba:
       if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new VideoMobaCpuAttention(config));
-      return unimplemented("video_moba has no CUDA kernel yet (the CPU reference exists): run it with --device cpu");
+      return std::unique_ptr<AttentionBackend>(new VideoMobaCudaAttention(config));
     case AttentionBackendKind::kSage:
       if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new SageCpuAttention());
       return unimplemented("sage has no CUDA kernel yet (the CPU emulation exists): run it with --device cpu");

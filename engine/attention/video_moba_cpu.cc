@@ -1,5 +1,6 @@
 #include "engine/attention/video_moba_cpu.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -42,27 +43,30 @@ Result<std::string> canonical_spatial_chunk_option(const std::string& text) {
   return std::to_string(d[0]) + "x" + std::to_string(d[1]);
 }
 
-VideoMobaCpuAttention::VideoMobaCpuAttention(const AttentionConfig& config) {
+VideoMobaBase::VideoMobaBase(const AttentionConfig& config) {
   base_.temporal_chunk = static_cast<int64_t>(config.number("temporal_chunk"));
   (void)parse_dims(config.option("spatial_chunk"), 2, base_.spatial_chunk);
   (void)parse_dims(config.option("st_chunk"), 3, base_.st_chunk);
   base_.threshold = config.number("threshold");
 }
 
-Status VideoMobaCpuAttention::can_implement(const AttentionShape& shape) const {
-  if (!shape.device.is_cpu())
-    return unimplemented("video_moba CPU attention cannot run on " + shape.device.to_string());
+cpu::VmobaParams VideoMobaBase::layer_params(const AttentionShape& shape, int layer) const {
+  cpu::VmobaParams p = base_;
+  p.frames = shape.frames;
+  p.height = shape.height;
+  p.width = shape.width;
+  p.layer = layer;
+  return p;
+}
+
+Status VideoMobaBase::check_grid(const AttentionShape& shape) const {
   if (shape.frames <= 0 || shape.height <= 0 || shape.width <= 0 ||
       shape.frames * shape.height * shape.width != shape.q_tokens || shape.q_tokens != shape.kv_tokens)
     return invalid_argument("video_moba serves self-attention over a video token grid, got " + shape.describe());
   // The chunkings the model's layers use (all three when the layer count is unknown).
   const int64_t types = shape.layers > 0 ? std::min<int64_t>(3, shape.layers) : 3;
   for (int type = 1; type < types; ++type) {
-    cpu::VmobaParams p = base_;
-    p.frames = shape.frames;
-    p.height = shape.height;
-    p.width = shape.width;
-    p.layer = type;
+    const cpu::VmobaParams p = layer_params(shape, type);
     int64_t chunks = 0;
     if (cpu::vmoba_chunk_of_tokens(p, &chunks).empty()) {
       const std::string chunk = type == 1 ? std::to_string(p.spatial_chunk[0]) + "x" + std::to_string(p.spatial_chunk[1])
@@ -78,6 +82,21 @@ Status VideoMobaCpuAttention::can_implement(const AttentionShape& shape) const {
   return Status();
 }
 
+std::string VideoMobaBase::options_text() const {
+  char buf[200];
+  std::snprintf(buf, sizeof(buf), "chunks by layer %% 3: %lld frames, %lldx%lld, %lldx%lldx%lld; threshold %g",
+                static_cast<long long>(base_.temporal_chunk), static_cast<long long>(base_.spatial_chunk[0]),
+                static_cast<long long>(base_.spatial_chunk[1]), static_cast<long long>(base_.st_chunk[0]),
+                static_cast<long long>(base_.st_chunk[1]), static_cast<long long>(base_.st_chunk[2]), base_.threshold);
+  return buf;
+}
+
+Status VideoMobaCpuAttention::can_implement(const AttentionShape& shape) const {
+  if (!shape.device.is_cpu())
+    return unimplemented("video_moba CPU attention cannot run on " + shape.device.to_string());
+  return check_grid(shape);
+}
+
 Status VideoMobaCpuAttention::plan(const AttentionShape& shape, AttentionWorkspace, Stream) {
   WAN_RETURN_IF_ERROR(can_implement(shape));
   shape_ = shape;
@@ -86,25 +105,14 @@ Status VideoMobaCpuAttention::plan(const AttentionShape& shape, AttentionWorkspa
 }
 
 std::string VideoMobaCpuAttention::implementation() const {
-  char buf[240];
-  std::snprintf(buf, sizeof(buf),
-                "attention_vmoba_f32 (CPU reference; chunks by layer %% 3: %lld frames, %lldx%lld, %lldx%lldx%lld; "
-                "threshold %g)",
-                static_cast<long long>(base_.temporal_chunk), static_cast<long long>(base_.spatial_chunk[0]),
-                static_cast<long long>(base_.spatial_chunk[1]), static_cast<long long>(base_.st_chunk[0]),
-                static_cast<long long>(base_.st_chunk[1]), static_cast<long long>(base_.st_chunk[2]), base_.threshold);
-  return buf;
+  return "attention_vmoba_f32 (CPU reference; " + options_text() + ")";
 }
 
 Status VideoMobaCpuAttention::run(const AttentionArgs& args, Stream) {
   if (!planned_) return failed_precondition("video_moba attention: run() before plan()");
   WAN_RETURN_IF_ERROR(check_cpu_self_attention_args(args, shape_, "video_moba"));
-  cpu::VmobaParams p = base_;
+  cpu::VmobaParams p = layer_params(shape_, args.call.layer);
   bind_cpu_attention_args(args, shape_, &p);
-  p.frames = shape_.frames;
-  p.height = shape_.height;
-  p.width = shape_.width;
-  p.layer = args.call.layer;
   p.round_to_bf16 = shape_.precision == AttentionPrecision::kBf16;
   if (!cpu::attention_vmoba_f32(p))
     return invalid_argument("video_moba: layer " + std::to_string(p.layer) + "'s chunking does not divide the grid (" +

@@ -2,7 +2,7 @@
 // layer-cyclic chunkings, the selection threshold), raster token order, the per-layer chunking
 // from the call's layer index. Numerics: kernels/cpu/attention_vmoba.h. Spatial and
 // spatio-temporal chunks must divide the grid (FastVideo asserts the same); temporal chunks may
-// leave a partial last chunk. No CUDA kernel yet: on CUDA the registry says so.
+// leave a partial last chunk. CUDA: engine/attention/video_moba_cuda.h.
 #pragma once
 
 #include "engine/attention/attention_backend.h"
@@ -10,20 +10,34 @@
 
 namespace wan {
 
-class VideoMobaCpuAttention final : public AttentionBackend {
+// Options, the grid checks and the description, shared by the CPU and CUDA backends.
+class VideoMobaBase : public AttentionBackend {
  public:
-  explicit VideoMobaCpuAttention(const AttentionConfig& config);
+  explicit VideoMobaBase(const AttentionConfig& config);
   std::string_view name() const override { return "video_moba"; }
+
+ protected:
+  // OK, or why the grid cannot be chunked (self-attention over the grid; the spatial and
+  // spatio-temporal chunks of the layers the model has must divide it).
+  Status check_grid(const AttentionShape& shape) const;
+  // The reference params for the shape and a layer (tensors unset).
+  cpu::VmobaParams layer_params(const AttentionShape& shape, int layer) const;
+  // "chunks by layer % 3: 2 frames, 3x4, 4x6x4; threshold 0.25"
+  std::string options_text() const;
+
+  cpu::VmobaParams base_;  // options; tensors and layer set per run
+  AttentionShape shape_;
+  bool planned_ = false;
+};
+
+class VideoMobaCpuAttention final : public VideoMobaBase {
+ public:
+  using VideoMobaBase::VideoMobaBase;
   Status can_implement(const AttentionShape& shape) const override;
   size_t workspace_bytes(const AttentionShape&) const override { return 0; }
   Status plan(const AttentionShape& shape, AttentionWorkspace workspace, Stream stream) override;
   Status run(const AttentionArgs& args, Stream stream) override;
   std::string implementation() const override;
-
- private:
-  cpu::VmobaParams base_;  // options; tensors and layer set per run
-  AttentionShape shape_;
-  bool planned_ = false;
 };
 
 // Validators: temporal_chunk an integer in [1, 4096]; spatial_chunk "HxW" with 1..4096 each.

@@ -62,8 +62,8 @@ case flags (defaults: the built-in case, wan-tiny on synthetic weights, 8 steps)
   --backend NAME[:key=value,...]  dense[:kernel=auto|sm90_ws|sm90_plain|mma_sync],
                  video_sparse[:sparsity=0.9], sliding_tile[:tile=6x8x8,window=3x3x5|full,strategy=FILE],
                  block_sparse[:keep=0.5,threshold=0.9,min_tiles=4],
-                 sparse_linear[:ratio=0.1,feature_map=softmax|elu|relu] (CPU only so far),
-                 video_moba[:temporal_chunk=2,spatial_chunk=3x4,st_chunk=4x6x4,threshold=0.25] (CPU only so far)
+                 sparse_linear[:ratio=0.1,feature_map=softmax|elu|relu],
+                 video_moba[:temporal_chunk=2,spatial_chunk=3x4,st_chunk=4x6x4,threshold=0.25]
                  --device auto|cpu|cuda[:N]   --precision bf16|fp32
   --seed N  --steps N  --timesteps 1000,757,522  --frames N  --height N  --width N
   --guidance G  --shift S  --scheduler flow_unipc|flow_euler

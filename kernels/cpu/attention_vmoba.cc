@@ -106,6 +106,16 @@ std::vector<int32_t> vmoba_select(const VmobaParams& p, const std::vector<int32_
   return select_with_means(p, chunk_key_means(p, chunk_of, chunks, b, h), chunks, chunk_of[i], b, h, i);
 }
 
+std::vector<std::vector<int32_t>> vmoba_select_all(const VmobaParams& p, const std::vector<int32_t>& chunk_of,
+                                                   int64_t chunks, int64_t b, int64_t h) {
+  const std::vector<float> means = chunk_key_means(p, chunk_of, chunks, b, h);
+  std::vector<std::vector<int32_t>> out(chunk_of.size());
+  parallel_for(static_cast<int64_t>(chunk_of.size()), 64, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) out[i] = select_with_means(p, means, chunks, chunk_of[i], b, h, i);
+  });
+  return out;
+}
+
 bool attention_vmoba_f32(const VmobaParams& p) {
   int64_t chunks = 0;
   const std::vector<int32_t> chunk_of = vmoba_chunk_of_tokens(p, &chunks);

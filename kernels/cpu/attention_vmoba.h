@@ -44,6 +44,10 @@ std::vector<int32_t> vmoba_chunk_of_tokens(const VmobaParams& p, int64_t* chunks
 std::vector<int32_t> vmoba_select(const VmobaParams& p, const std::vector<int32_t>& chunk_of, int64_t chunks,
                                   int64_t b, int64_t h, int64_t i);
 
+// vmoba_select for every query of (b, h) (the key means computed once): [tokens] lists.
+std::vector<std::vector<int32_t>> vmoba_select_all(const VmobaParams& p, const std::vector<int32_t>& chunk_of,
+                                                   int64_t chunks, int64_t b, int64_t h);
+
 // False (nothing written) when the layer's chunking does not divide the grid.
 bool attention_vmoba_f32(const VmobaParams& p);
 

@@ -82,6 +82,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
   // `k_full` (so consumers need no schedule state of their own).
   int* stage_len = reinterpret_cast<int*>(bars + 1 + 3 * kStages);  // [kStages]
   int* stage_mask = stage_len + kStages;                             // [kStages] warp masks (0: all)
+  int* stage_chunk = stage_mask + kStages;                           // [kStages] chunk (row masks only)
 
   const FlashAttentionParams& a = p.attn;
   const BlockSchedule& s = p.schedule;
@@ -137,6 +138,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
       if (tid == 0) {
         stage_len[stage] = len;
         stage_mask[stage] = static_cast<int>(entry >> kKvBlockBits);
+        if (p.row_chunk_mask) stage_chunk[stage] = __ldg(p.kv_block_chunk + j);
       }
       produce_tile<kBlockN, kHeadDim>(k_ring + stage * T::kKBytes, k + static_cast<int64_t>(kv_first(j)) * a.kv_token_stride,
                                       a.kv_token_stride, len, tid);
@@ -165,6 +167,15 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
 #pragma unroll
   for (int i = 0; i < kHeadDim / 2; ++i) o_acc[i] = 0.0f;
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+  // Row masks: this thread's rows lane/4 and lane/4 + 8 of its warp (rows past q_len: none).
+  const uint32_t* row_mask[2] = {nullptr, nullptr};
+  if (p.row_chunk_mask) {
+    const int64_t group = static_cast<int64_t>(batch) * a.heads + head;
+    for (int r = 0; r < 2; ++r) {
+      const int local = cg * 64 + warp * 16 + lane / 4 + r * 8;
+      if (local < q_len) row_mask[r] = p.row_chunk_mask + (group * a.q_tokens + q_first + local) * p.mask_words;
+    }
+  }
   mbar_wait(q_full, 0);
   for (int e = 0; e < entries; ++e) {
     const int stage = e % kStages;
@@ -175,8 +186,16 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     float s_acc[kBlockN / 2];
     uint32_t p_frag[kBlockN / 16][4];
     attn::qk_tile<kHeadDim, kBlockM, kBlockN>(s_acc, q_tile, cg * 64, k_ring + stage * T::kKBytes);
+    uint32_t masked_rows = 0u;
+    if (p.row_chunk_mask) {
+      const int chunk = stage_chunk[stage];
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+        if (row_mask[r] && !((__ldg(row_mask[r] + chunk / 32) >> (chunk % 32)) & 1u)) masked_rows |= 1u << r;
+    }
     if (mask == 0 || ((mask >> (cg * 4 + warp)) & 1u)) {
-      attn::online_softmax<kHeadDim, kBlockN>(s_acc, valid, scale_log2, quad, row_max, row_sum, o_acc, p_frag);
+      attn::online_softmax<kHeadDim, kBlockN>(s_acc, valid, scale_log2, quad, row_max, row_sum, o_acc, p_frag,
+                                              masked_rows);
     } else {  // this warp's rows skip the block: P = 0 adds nothing, the row state is untouched
 #pragma unroll
       for (int c = 0; c < kBlockN / 16; ++c) p_frag[c][0] = p_frag[c][1] = p_frag[c][2] = p_frag[c][3] = 0u;
@@ -298,6 +317,8 @@ std::string block_sparse_attention_sm90_unsupported_reason(const BlockSparseAtte
     return "kv_list_start, kv_list_len and head_group need kv_index";
   if (s.kv_list_start && s.kv_list_len) return "kv_list_len applies to fixed-length lists, not to CSR lists";
   if (s.kv_blocks >= (1 << kKvBlockBits)) return "more than 2^24 kv blocks";
+  if (p.row_chunk_mask && (!p.kv_block_chunk || p.mask_words < 1))
+    return "row_chunk_mask needs kv_block_chunk and mask_words >= 1";
   if (!s.q_block_start && s.q_blocks * block_sparse_rows(p.tiling) < a.q_tokens)
     return "the schedule's query blocks do not cover q_tokens";
   int device = 0, major = 0;

@@ -68,6 +68,13 @@ struct BlockSparseAttentionParams {
   BlockSparseTiling tiling = BlockSparseTiling::kRows128Keys128;
   BlockSchedule schedule;
   float* lse = nullptr;  // optional [batch, heads, q_tokens] f32: ln sum exp(scale * q.k)
+  // Optional per-row key sets (video_moba): kv block j belongs to chunk kv_block_chunk[j], and
+  // query token t of (batch, head) attends it only when bit c % 32 of word c / 32 of its mask
+  //   row_chunk_mask[((batch * heads + head) * q_tokens + t) * mask_words + c / 32]
+  // is set (else its scores in the block are -inf). Every row needs >= 1 block it attends.
+  const uint32_t* row_chunk_mask = nullptr;  // device [batch * heads, q_tokens, mask_words] or null
+  const int32_t* kv_block_chunk = nullptr;   // device [kv_blocks]; with row_chunk_mask
+  int mask_words = 0;
 };
 
 // The schedule visiting every kv block (dense) for these token counts and tiling.

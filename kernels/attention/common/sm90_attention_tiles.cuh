@@ -28,19 +28,22 @@ __device__ __forceinline__ void qk_tile(float (&s_acc)[kBlockN / 2], const char*
 }
 
 // Online softmax (log2 domain) of one block's raw scores for this thread's rows lane/4 and
-// lane/4 + 8: masks columns >= valid_cols, rescales o_acc and the row state, and packs P (bf16)
-// as the A fragments of the P V wgmma.
+// lane/4 + 8: masks columns >= valid_cols (and every column of row r when bit r of
+// masked_rows is set: per-row key sets, video_moba), rescales o_acc and the row state, and packs
+// P (bf16) as the A fragments of the P V wgmma. A row with no unmasked score yet keeps
+// row_max = -inf and gets P = 0 (the subtraction uses 0 for it, not -inf - -inf).
 template <int kHeadDim, int kBlockN>
 __device__ __forceinline__ void online_softmax(float (&s_acc)[kBlockN / 2], int valid_cols, float scale_log2,
                                                int quad, float (&row_max)[2], float (&row_sum)[2],
                                                float (&o_acc)[kHeadDim / 2],
-                                               uint32_t (&p_frag)[kBlockN / 16][4]) {
+                                               uint32_t (&p_frag)[kBlockN / 16][4], uint32_t masked_rows = 0u) {
   const bool ragged = valid_cols < kBlockN;
   float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
   for (int i = 0; i < kBlockN / 2; ++i) {
     float x = s_acc[i] * scale_log2;
     if (ragged && (i / 4) * 8 + quad * 2 + (i & 1) >= valid_cols) x = -INFINITY;
+    if ((masked_rows >> ((i / 2) & 1)) & 1u) x = -INFINITY;
     s_acc[i] = x;
     tile_max[(i / 2) & 1] = fmaxf(tile_max[(i / 2) & 1], x);
   }
@@ -56,12 +59,14 @@ __device__ __forceinline__ void online_softmax(float (&s_acc)[kBlockN / 2], int 
   }
 #pragma unroll
   for (int i = 0; i < kHeadDim / 2; ++i) o_acc[i] *= correction[(i / 2) & 1];
+  // Finite whenever any score of the row was unmasked (then identical to row_max).
+  const float subtract[2] = {row_max[0] == -INFINITY ? 0.0f : row_max[0], row_max[1] == -INFINITY ? 0.0f : row_max[1]};
 #pragma unroll
   for (int c = 0; c < kBlockN / 8; ++c) {  // n8 chunks
     float pr[4];
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      pr[e] = fast_exp2(s_acc[c * 4 + e] - row_max[e / 2]);
+      pr[e] = fast_exp2(s_acc[c * 4 + e] - subtract[e / 2]);
       row_sum[e / 2] += pr[e];
     }
     p_frag[c / 2][(c % 2) * 2 + 0] = pack_bf16(pr[0], pr[1]);
