@@ -154,18 +154,27 @@ TEST(WanDitCuda, GraphReplayIsBitIdenticalToEagerForEveryBackend) {
   ASSERT_TRUE(fill_normal(uncond, 7).ok());
   for (const AttentionBackendInfo& info : attention_backend_table()) {
     if (!info.has_cuda) continue;
-    const std::string backend = info.kind == AttentionBackendKind::kVideoSparse ? "video_sparse:sparsity=0.5"
-                                                                                : std::string(info.name);
-    auto eager_model = WanDitCuda::create(weights, Device::cuda(0), parse_attention_config(backend).value()).value();
-    auto graph_model = WanDitCuda::create(weights, Device::cuda(0), parse_attention_config(backend).value()).value();
+    // The 5 x 15 x 26 token grid: video_moba's chunks must divide it.
+    std::string backend = std::string(info.name);
+    if (info.kind == AttentionBackendKind::kVideoSparse) backend = "video_sparse:sparsity=0.5";
+    if (info.kind == AttentionBackendKind::kVideoMoba) backend = "video_moba:spatial_chunk=3x2,st_chunk=5x3x2";
+    auto eager = WanDitCuda::create(weights, Device::cuda(0), parse_attention_config(backend).value());
+    auto graphed = WanDitCuda::create(weights, Device::cuda(0), parse_attention_config(backend).value());
+    ASSERT_TRUE(eager.ok() && graphed.ok()) << backend << ": " << eager.status().message();
+    auto eager_model = std::move(eager).value();
+    auto graph_model = std::move(graphed).value();
     eager_model->enable_graphs(false);
     for (int step = 0; step < 3; ++step) {
       for (const CfgBranch branch : {CfgBranch::kCond, CfgBranch::kUncond}) {
         const Tensor& ctx = branch == CfgBranch::kCond ? cond : uncond;
         const int64_t t = 900 - 100 * step;
         const ForwardCall call{step, branch};
-        const Tensor e = eager_model->forward(latents, t, ctx, nullptr, call).value().to(Device::cpu()).value();
-        const Tensor g = graph_model->forward(latents, t, ctx, nullptr, call).value().to(Device::cpu()).value();
+        auto eager_out = eager_model->forward(latents, t, ctx, nullptr, call);
+        auto graph_out = graph_model->forward(latents, t, ctx, nullptr, call);
+        ASSERT_TRUE(eager_out.ok() && graph_out.ok()) << backend << ": " << eager_out.status().message() << " / "
+                                                      << graph_out.status().message();
+        const Tensor e = eager_out.value().to(Device::cpu()).value();
+        const Tensor g = graph_out.value().to(Device::cpu()).value();
         EXPECT_EQ(std::memcmp(g.raw_data(), e.raw_data(), g.nbytes()), 0)
             << backend << ": graphed forward differs from eager at step " << step << " "
             << cfg_branch_name(branch);

@@ -138,8 +138,9 @@ void check_case(const Case& c, uint32_t seed) {
         for (int w = 0; w < words; ++w)
           ASSERT_EQ(got[w], expect[w]) << "chunk mask word " << w << " of token " << t << " (batch " << b
                                        << ", head " << h << ") differs from the CPU selection";
-        for (int ch = 0; ch < chunks; ++ch)
+        for (int ch = 0; ch < chunks; ++ch) {
           if ((expect[ch / 32] >> (ch % 32)) & 1u) attended += layout.chunk_start[ch + 1] - layout.chunk_start[ch];
+        }
       }
     }
   const double density = attended / (static_cast<double>(c.batch) * c.heads * tokens * tokens);
@@ -198,7 +199,11 @@ TEST(VmobaAttention, SmallGridsEveryChunking) {
   WAN_SKIP_WITHOUT_GPU();
   const std::string reason = unavailable_reason();
   if (!reason.empty()) GTEST_SKIP() << reason;
-  for (int layer = 0; layer < 3; ++layer) check_case({5, 6, 8, 64, layer}, 10 + layer);  // 3 temporal chunks (2,2,1)
+  Case small{5, 6, 8, 64, 0};  // temporal: 3 chunks (2, 2, 1 frames); spatial 3x4: 4; st 1x3x4: 20
+  small.st[0] = 1;
+  small.st[1] = 3;
+  small.st[2] = 4;
+  for (small.layer = 0; small.layer < 3; ++small.layer) check_case(small, 10 + small.layer);
 }
 
 TEST(VmobaAttention, KernelsMatchTheCpuReference) {
