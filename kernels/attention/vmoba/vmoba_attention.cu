@@ -51,31 +51,34 @@ __global__ void vmoba_chunk_means_kernel(const uint16_t* __restrict__ k, int64_t
 
 // grid (ceil(tokens / 64), batch * heads), block 256. Gates of 64 query positions against every
 // chunk (double, d in order: each product of two floats is exact, so the fused multiply-add
-// rounds exactly as the CPU's s += m * q), kept in shared memory, then one warp per position
-// applies the threshold rule and writes its row mask.
+// rounds exactly as the CPU's s += m * q), kept in shared memory as bf16 (the CPU reference
+// rounds them to bf16, so nothing is lost), then one warp per position applies the threshold
+// rule and writes its row mask. q and the mean tile are staged as doubles (no conversion in
+// the inner loop); thread (tq, tc) owns rows tq + 16 i and chunks tc + 16 j of a tile, so a
+// warp reads 16 consecutive doubles of the mean tile (no bank conflicts) and broadcasts q.
 template <int kHeadDim>
 __global__ void __launch_bounds__(256) vmoba_gate_select_kernel(
     const uint16_t* __restrict__ q, int64_t token_stride, int64_t batch_stride, int heads, int tokens,
     const float* __restrict__ mean_t, const int32_t* __restrict__ chunk_of_pos, int chunks, double threshold,
     uint32_t* __restrict__ masks) {
-  extern __shared__ float smem[];
+  extern __shared__ double smem[];
   const int chunk_cols = (chunks + kGateChunks - 1) / kGateChunks * kGateChunks;
-  float* q_s = smem;                       // [kHeadDim][kPad]: q_s[d * kPad + row]
-  float* m_s = q_s + kHeadDim * kPad;      // [kHeadDim][kPad]: m_s[d * kPad + chunk]
-  float* g_s = m_s + kHeadDim * kPad;      // [kGateRows][chunk_cols]
+  double* q_s = smem;                  // [kHeadDim][kPad]: q_s[d * kPad + row]
+  double* m_s = q_s + kHeadDim * kPad;  // [kHeadDim][kPad]: m_s[d * kPad + chunk]
+  uint16_t* g_s = reinterpret_cast<uint16_t*>(m_s + kHeadDim * kPad);  // [kGateRows][chunk_cols] bf16
   const int bh = blockIdx.y, b = bh / heads, h = bh % heads, pos0 = blockIdx.x * kGateRows, tid = threadIdx.x;
   const uint16_t* qb = q + b * batch_stride + static_cast<int64_t>(h) * kHeadDim;
   for (int i = tid; i < kGateRows * kHeadDim; i += 256) {
     const int row = i / kHeadDim, dd = i % kHeadDim, pos = pos0 + row;
-    q_s[dd * kPad + row] = pos < tokens ? bf16_bits_to_f32(qb[pos * token_stride + dd]) : 0.0f;
+    q_s[dd * kPad + row] = pos < tokens ? static_cast<double>(bf16_bits_to_f32(qb[pos * token_stride + dd])) : 0.0;
   }
   const float* mean = mean_t + static_cast<int64_t>(bh) * kHeadDim * chunks;
-  const int tq = tid / 16, tc = tid % 16;  // rows tq*4 .. +3, chunks tc*4 .. +3 of the tile
+  const int tq = tid / 16, tc = tid % 16;
   for (int c0 = 0; c0 < chunks; c0 += kGateChunks) {
     __syncthreads();  // q_s written; the previous tile's m_s reads done
     for (int i = tid; i < kHeadDim * kGateChunks; i += 256) {
       const int dd = i / kGateChunks, cc = i % kGateChunks;
-      m_s[dd * kPad + cc] = c0 + cc < chunks ? mean[dd * chunks + c0 + cc] : 0.0f;
+      m_s[dd * kPad + cc] = c0 + cc < chunks ? static_cast<double>(mean[dd * chunks + c0 + cc]) : 0.0;
     }
     __syncthreads();
     double acc[4][4];
@@ -88,8 +91,8 @@ __global__ void __launch_bounds__(256) vmoba_gate_select_kernel(
       double qv[4], mv[4];
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        qv[i] = static_cast<double>(q_s[dd * kPad + tq * 4 + i]);
-        mv[i] = static_cast<double>(m_s[dd * kPad + tc * 4 + i]);
+        qv[i] = q_s[dd * kPad + tq + 16 * i];
+        mv[i] = m_s[dd * kPad + tc + 16 * i];
       }
 #pragma unroll
       for (int i = 0; i < 4; ++i)
@@ -100,7 +103,7 @@ __global__ void __launch_bounds__(256) vmoba_gate_select_kernel(
     for (int i = 0; i < 4; ++i)
 #pragma unroll
       for (int j = 0; j < 4; ++j)
-        g_s[(tq * 4 + i) * chunk_cols + c0 + tc * 4 + j] = round_to_bf16(__double2float_rn(acc[i][j]));
+        g_s[(tq + 16 * i) * chunk_cols + c0 + tc + 16 * j] = f32_to_bf16_bits(__double2float_rn(acc[i][j]));
   }
   __syncthreads();
 
@@ -114,7 +117,7 @@ __global__ void __launch_bounds__(256) vmoba_gate_select_kernel(
 #pragma unroll
     for (int j = 0; j < kSlots; ++j) {
       const int c = j * 32 + lane;
-      x[j] = c < chunks ? static_cast<double>(g_s[row * chunk_cols + c]) : 0.0;
+      x[j] = c < chunks ? static_cast<double>(bf16_bits_to_f32(g_s[row * chunk_cols + c])) : 0.0;
       if (c < chunks) {
         mn = fmin(mn, x[j]);
         mx = fmax(mx, x[j]);
@@ -240,7 +243,7 @@ BlockSparseAttentionParams main_loop_params(const VmobaAttentionParams& p, const
     m.attn = packed_attention_params(a.batch, a.heads, a.head_dim, a.q_tokens, a.kv_tokens, w.q, w.k, w.v, w.out,
                                      a.scale);
   }
-  m.tiling = BlockSparseTiling::kRows128Keys64;
+  m.tiling = BlockSparseTiling::kRows128Keys128;
   m.schedule.q_blocks = query_blocks(p);
   m.schedule.kv_blocks = p.tables.kv_blocks;
   m.schedule.kv_block_start = p.tables.kv_block_start;
@@ -285,7 +288,7 @@ Workspace carve(const VmobaAttentionParams& p, void* base) {
 
 size_t gate_smem_bytes(int head_dim, int chunks) {
   const int chunk_cols = (chunks + kGateChunks - 1) / kGateChunks * kGateChunks;
-  return (2 * static_cast<size_t>(head_dim) * kPad + static_cast<size_t>(kGateRows) * chunk_cols) * 4;
+  return 2 * static_cast<size_t>(head_dim) * kPad * 8 + static_cast<size_t>(kGateRows) * chunk_cols * 2;
 }
 
 template <int kHeadDim>

@@ -29,7 +29,7 @@
 namespace wan {
 
 constexpr int kVmobaMaxChunks = 512;  // 16 mask words; the selection keeps 16 gates per lane
-constexpr int kVmobaKeysPerBlock = 64;  // kv blocks: a chunk in blocks of <= 64 keys
+constexpr int kVmobaKeysPerBlock = 128;  // kv blocks: a chunk in blocks of <= 128 keys (128 x 128 tiling)
 constexpr int kVmobaRowsPerBlock = 128;  // query rows per main-loop query block
 
 // The chunk-order metadata of one chunking of a grid (host side, planned once per shape).
