@@ -60,7 +60,9 @@ __device__ __forceinline__ void produce_tile(char* tile, const uint16_t* base, i
 // grid: (schedule.q_blocks, heads, batch); block: T::kThreads. q, k, out: [batch, tokens,
 // heads, head_dim] with token strides; v_t: [batch, heads, head_dim, vt_cols] (kv block j at
 // columns [j * kBlockN, (j + 1) * kBlockN), zero past its length).
-template <class T>
+// kRowMask: per-row chunk masks (p.row_chunk_mask); a separate instantiation, so the kernels
+// without it compile exactly as before it existed.
+template <class T, bool kRowMask = false>
 __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     block_sparse_attention_sm90_kernel(const BlockSparseAttentionParams p, const uint16_t* __restrict__ v_t,
                                        int vt_cols) {
@@ -138,7 +140,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
       if (tid == 0) {
         stage_len[stage] = len;
         stage_mask[stage] = static_cast<int>(entry >> kKvBlockBits);
-        if (p.row_chunk_mask) stage_chunk[stage] = __ldg(p.kv_block_chunk + j);
+        if constexpr (kRowMask) stage_chunk[stage] = __ldg(p.kv_block_chunk + j);
       }
       produce_tile<kBlockN, kHeadDim>(k_ring + stage * T::kKBytes, k + static_cast<int64_t>(kv_first(j)) * a.kv_token_stride,
                                       a.kv_token_stride, len, tid);
@@ -169,7 +171,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
   // Row masks: this thread's rows lane/4 and lane/4 + 8 of its warp (rows past q_len: none).
   const uint32_t* row_mask[2] = {nullptr, nullptr};
-  if (p.row_chunk_mask) {
+  if constexpr (kRowMask) {
     const int64_t group = static_cast<int64_t>(batch) * a.heads + head;
     for (int r = 0; r < 2; ++r) {
       const int local = cg * 64 + warp * 16 + lane / 4 + r * 8;
@@ -187,7 +189,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     uint32_t p_frag[kBlockN / 16][4];
     attn::qk_tile<kHeadDim, kBlockM, kBlockN>(s_acc, q_tile, cg * 64, k_ring + stage * T::kKBytes);
     uint32_t masked_rows = 0u;
-    if (p.row_chunk_mask) {
+    if constexpr (kRowMask) {
       const int chunk = stage_chunk[stage];
 #pragma unroll
       for (int r = 0; r < 2; ++r)
@@ -242,22 +244,24 @@ int vt_columns(const BlockSparseAttentionParams& p) {
   return p.schedule.kv_blocks * block_sparse_keys(p.tiling);
 }
 
-template <class T>
+template <class T, bool kRowMask = false>
 void launch_traits(const BlockSparseAttentionParams& p, const uint16_t* v_t, cudaStream_t stream) {
   static const bool configured = [] {
-    WAN_CUDA_CHECK(cudaFuncSetAttribute(block_sparse_attention_sm90_kernel<T>,
+    WAN_CUDA_CHECK(cudaFuncSetAttribute(block_sparse_attention_sm90_kernel<T, kRowMask>,
                                         cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
     return true;
   }();
   (void)configured;
   const dim3 grid(p.schedule.q_blocks, p.attn.heads, p.attn.batch);
-  block_sparse_attention_sm90_kernel<T><<<grid, T::kThreads, T::kSmemBytes, stream>>>(p, v_t, vt_columns(p));
+  block_sparse_attention_sm90_kernel<T, kRowMask><<<grid, T::kThreads, T::kSmemBytes, stream>>>(p, v_t, vt_columns(p));
   WAN_CUDA_CHECK_LAUNCH();
 }
 
 template <int kHeadDim>
 void launch_head_dim(const BlockSparseAttentionParams& p, const uint16_t* v_t, cudaStream_t stream) {
-  if (p.tiling == BlockSparseTiling::kRows128Keys128) {
+  if (p.row_chunk_mask) {  // unsupported_reason: 128 x 128 only
+    launch_traits<Traits<kHeadDim, 2, 128>, true>(p, v_t, stream);
+  } else if (p.tiling == BlockSparseTiling::kRows128Keys128) {
     launch_traits<Traits<kHeadDim, 2, 128>>(p, v_t, stream);
   } else if (p.tiling == BlockSparseTiling::kRows128Keys64) {
     launch_traits<Traits<kHeadDim, 2, 64>>(p, v_t, stream);
@@ -319,6 +323,8 @@ std::string block_sparse_attention_sm90_unsupported_reason(const BlockSparseAtte
   if (s.kv_blocks >= (1 << kKvBlockBits)) return "more than 2^24 kv blocks";
   if (p.row_chunk_mask && (!p.kv_block_chunk || p.mask_words < 1))
     return "row_chunk_mask needs kv_block_chunk and mask_words >= 1";
+  if (p.row_chunk_mask && p.tiling != BlockSparseTiling::kRows128Keys128)
+    return "row_chunk_mask is built for the 128 x 128 tiling only";
   if (!s.q_block_start && s.q_blocks * block_sparse_rows(p.tiling) < a.q_tokens)
     return "the schedule's query blocks do not cover q_tokens";
   int device = 0, major = 0;

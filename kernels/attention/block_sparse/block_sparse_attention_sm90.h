@@ -72,6 +72,7 @@ struct BlockSparseAttentionParams {
   // query token t of (batch, head) attends it only when bit c % 32 of word c / 32 of its mask
   //   row_chunk_mask[((batch * heads + head) * q_tokens + t) * mask_words + c / 32]
   // is set (else its scores in the block are -inf). Every row needs >= 1 block it attends.
+  // Built for the 128 x 128 tiling only (its own instantiation; the others are unchanged).
   const uint32_t* row_chunk_mask = nullptr;  // device [batch * heads, q_tokens, mask_words] or null
   const int32_t* kv_block_chunk = nullptr;   // device [kv_blocks]; with row_chunk_mask
   int mask_words = 0;

@@ -59,8 +59,10 @@ __device__ __forceinline__ void online_softmax(float (&s_acc)[kBlockN / 2], int 
   }
 #pragma unroll
   for (int i = 0; i < kHeadDim / 2; ++i) o_acc[i] *= correction[(i / 2) & 1];
-  // Finite whenever any score of the row was unmasked (then identical to row_max).
-  const float subtract[2] = {row_max[0] == -INFINITY ? 0.0f : row_max[0], row_max[1] == -INFINITY ? 0.0f : row_max[1]};
+  // Without masked rows every row has a valid column by now, so row_max is finite; a masked row
+  // may still be at -inf (then P = exp2(-inf - 0) = 0 instead of NaN).
+  const float subtract[2] = {masked_rows && row_max[0] == -INFINITY ? 0.0f : row_max[0],
+                             masked_rows && row_max[1] == -INFINITY ? 0.0f : row_max[1]};
 #pragma unroll
   for (int c = 0; c < kBlockN / 8; ++c) {  // n8 chunks
     float pr[4];
