@@ -150,6 +150,13 @@ Result<void*> VaeOpsCuda::scratch(int slot, size_t bytes) {
     if (t.defined()) scratch_bytes_ -= t.nbytes();
     t = Tensor();  // free first: the old and new buffer need not fit together
     WAN_ASSIGN_OR_RETURN(t, Tensor::empty({static_cast<int64_t>(std::max<size_t>(bytes, 1))}, DType::kU8, device_));
+    // Zeroed once per growth: every entry a kernel reads is overwritten first (the bit-exact
+    // tests would see an unwritten one as 0), but compute-sanitizer's initcheck does not see
+    // the stores of some cuBLASLt kernels and would flag the reads of their output panels
+    // (reports/2026-12-01-h200-sanitize).
+    const cudaError_t zeroed = cudaMemsetAsync(t.raw_data(), 0, t.nbytes(), stream_);
+    if (zeroed != cudaSuccess)
+      return internal_error(std::string("VAE scratch: cudaMemsetAsync failed: ") + cudaGetErrorString(zeroed));
     scratch_bytes_ += t.nbytes();
     note_peak();
   }
