@@ -16,6 +16,7 @@
 #include <benchmark/benchmark.h>
 
 #include "kernels/attention/block_sparse/block_sparse_attention_sm90.h"
+#include "kernels/attention/block_sparse/dense_main_loop_benchmark.h"
 #include "kernels/attention/bsa/bsa_attention.h"
 #include "kernels/attention/common/tile_layout.h"
 #include "kernels/common/float16.h"
@@ -68,16 +69,9 @@ void BM_DenseMainLoop(benchmark::State& state) {
   if (testing::skip_without_gpu(state)) return;
   Inputs in = make_inputs(kGrids[state.range(0)], 0.0f);
   const int tokens = static_cast<int>(in.layout.tokens);
-  const BlockSparseAttentionParams b = dense_block_sparse_params(
-      packed_attention_params(1, kHeads, kHeadDim, tokens, tokens, in.q->as<uint16_t>(), in.k->as<uint16_t>(),
-                              in.v->as<uint16_t>(), in.out->as<uint16_t>(), 1.0f / std::sqrt(float(kHeadDim))));
-  testing::DeviceBuffer workspace(block_sparse_attention_sm90_workspace_bytes(b));
-  testing::time_cuda(state, [&](cudaStream_t s) { launch_block_sparse_attention_sm90(b, workspace.as<void>(), s); });
+  testing::time_dense_main_loop(state, kHeads, kHeadDim, tokens, in.q->as<uint16_t>(), in.k->as<uint16_t>(),
+                                in.v->as<uint16_t>(), in.out->as<uint16_t>());
   state.SetLabel(in.layout.describe());
-  state.counters["launch_time"] =
-      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-  state.counters["TFLOP/s"] = benchmark::Counter(4.0 * kHeads * double(tokens) * tokens * kHeadDim * state.iterations() / 1e12,
-                                                 benchmark::Counter::kIsRate);
 }
 
 // args: grid, keep ratio %, threshold %, locality x10, query block rows (64 | 128).

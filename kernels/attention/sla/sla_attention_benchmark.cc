@@ -12,7 +12,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "kernels/attention/block_sparse/block_sparse_attention_sm90.h"
+#include "kernels/attention/block_sparse/dense_main_loop_benchmark.h"
 #include "kernels/attention/sla/sla_attention.h"
 #include "kernels/common/testing/cuda_benchmark.h"
 
@@ -65,18 +65,8 @@ void BM_SparseLinearDense(benchmark::State& state) {
   const size_t n = static_cast<size_t>(kTokens) * kHeads * kHeadDim;
   testing::DeviceBuffer q = testing::random_device_bf16(n, 1, 1.5f), k = testing::random_device_bf16(n, 2, 1.5f),
                         v = testing::random_device_bf16(n, 3, 1.0f), out(n * 2);
-  const BlockSparseAttentionParams b = dense_block_sparse_params(packed_attention_params(
-      1, kHeads, kHeadDim, kTokens, kTokens, q.as<uint16_t>(), k.as<uint16_t>(), v.as<uint16_t>(), out.as<uint16_t>(),
-      1.0f / std::sqrt(float(kHeadDim))));
-  const std::string reason = block_sparse_attention_sm90_unsupported_reason(b);
-  if (!reason.empty()) {
-    state.SkipWithError(reason.c_str());
-    return;
-  }
-  state.SetLabel(block_sparse_attention_sm90_name(b));
-  testing::DeviceBuffer workspace(block_sparse_attention_sm90_workspace_bytes(b));
-  testing::time_cuda(state, [&](cudaStream_t s) { launch_block_sparse_attention_sm90(b, workspace.as<void>(), s); });
-  set_counters(state, 4.0 * kHeads * double(kTokens) * kTokens * kHeadDim);
+  testing::time_dense_main_loop(state, kHeads, kHeadDim, kTokens, q.as<uint16_t>(), k.as<uint16_t>(),
+                                v.as<uint16_t>(), out.as<uint16_t>());
 }
 
 BENCHMARK(BM_SparseLinearAttention)

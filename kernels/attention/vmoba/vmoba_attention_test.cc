@@ -144,7 +144,9 @@ void check_case(const Case& c, uint32_t seed) {
       }
     }
   const double density = attended / (static_cast<double>(c.batch) * c.heads * tokens * tokens);
-  if (c.threshold == 1.0) EXPECT_EQ(density, 1.0) << "threshold 1 attends every chunk";
+  if (c.threshold == 1.0) {
+    EXPECT_EQ(density, 1.0) << "threshold 1 attends every chunk";
+  }
 
   // (b) The output against the CPU reference.
   const std::vector<float> got = testing::bf16_to_f32(first);
