@@ -63,9 +63,7 @@ Status VideoMobaBase::check_grid(const AttentionShape& shape) const {
   if (shape.frames <= 0 || shape.height <= 0 || shape.width <= 0 ||
       shape.frames * shape.height * shape.width != shape.q_tokens || shape.q_tokens != shape.kv_tokens)
     return invalid_argument("video_moba serves self-attention over a video token grid, got " + shape.describe());
-  // The chunkings the model's layers use (all three when the layer count is unknown).
-  const int64_t types = shape.layers > 0 ? std::min<int64_t>(3, shape.layers) : 3;
-  for (int type = 1; type < types; ++type) {
+  for (int type = 1; type < layer_types(shape); ++type) {
     const cpu::VmobaParams p = layer_params(shape, type);
     int64_t chunks = 0;
     if (cpu::vmoba_chunk_of_tokens(p, &chunks).empty()) {
@@ -80,6 +78,10 @@ Status VideoMobaBase::check_grid(const AttentionShape& shape) const {
     }
   }
   return Status();
+}
+
+int VideoMobaBase::layer_types(const AttentionShape& shape) {
+  return shape.layers > 0 ? static_cast<int>(std::min<int64_t>(3, shape.layers)) : 3;
 }
 
 std::string VideoMobaBase::options_text() const {

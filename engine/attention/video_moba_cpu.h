@@ -24,6 +24,8 @@ class VideoMobaBase : public AttentionBackend {
   cpu::VmobaParams layer_params(const AttentionShape& shape, int layer) const;
   // "chunks by layer % 3: 2 frames, 3x4, 4x6x4; threshold 0.25"
   std::string options_text() const;
+  // The chunkings (layer % 3) the model's layers use: 1..3 (3 when the layer count is unknown).
+  static int layer_types(const AttentionShape& shape);
 
   cpu::VmobaParams base_;  // options; tensors and layer set per run
   AttentionShape shape_;

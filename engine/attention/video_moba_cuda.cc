@@ -12,10 +12,6 @@ size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 
 }  // namespace
 
-int VideoMobaCudaAttention::layer_types(const AttentionShape& shape) const {
-  return shape.layers > 0 ? static_cast<int>(std::min<int64_t>(3, shape.layers)) : 3;
-}
-
 VmobaAttentionParams VideoMobaCudaAttention::shape_params(const AttentionShape& s, const VmobaLayout& layout) const {
   VmobaAttentionParams p;
   uint16_t* placeholder = reinterpret_cast<uint16_t*>(256);
@@ -28,9 +24,6 @@ VmobaAttentionParams VideoMobaCudaAttention::shape_params(const AttentionShape& 
       p.tables.chunk_first_block = table;
   p.tables.chunks = static_cast<int>(layout.chunks);
   p.tables.kv_blocks = static_cast<int>(layout.kv_blocks());
-  p.frames = s.frames;
-  p.height = s.height;
-  p.width = s.width;
   p.threshold = base_.threshold;
   return p;
 }

@@ -20,7 +20,6 @@ class VideoMobaCudaAttention final : public VideoMobaBase {
   std::string implementation() const override;
 
  private:
-  int layer_types(const AttentionShape& shape) const;  // chunkings the model's layers use (1..3)
   VmobaAttentionParams shape_params(const AttentionShape& shape, const VmobaLayout& layout) const;
   VmobaTables tables_[3];
   void* kernel_workspace_ = nullptr;

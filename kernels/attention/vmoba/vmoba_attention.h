@@ -64,7 +64,6 @@ VmobaTables upload_vmoba_tables(const VmobaLayout& layout, void* device);
 struct VmobaAttentionParams {
   FlashAttentionParams attn;  // q, k, v, out: [batch, tokens, heads, head_dim] bf16, raster order
   VmobaTables tables;
-  int64_t frames = 0, height = 0, width = 0;  // for messages
   double threshold = 0.25;
 };
 
