@@ -9,6 +9,7 @@
 #include "engine/attention/sliding_tile_cuda.h"
 #include "engine/attention/sliding_tile_strategy.h"
 #include "engine/attention/sage_cpu.h"
+#include "engine/attention/sage_cuda.h"
 #include "engine/attention/sparse_linear_cpu.h"
 #include "engine/attention/sparse_linear_cuda.h"
 #include "engine/attention/video_moba_cpu.h"
@@ -114,7 +115,7 @@ const std::vector<AttentionBackendInfo>& attention_backend_table() {
        AttentionExactness::kErrorBounded,
        {},
        true,
-       false},
+       true},
   };
   return kTable;
 }
@@ -144,7 +145,7 @@ Result<std::unique_ptr<AttentionBackend>> make_attention_backend(const Attention
       return std::unique_ptr<AttentionBackend>(new VideoMobaCudaAttention(config));
     case AttentionBackendKind::kSage:
       if (device.is_cpu()) return std::unique_ptr<AttentionBackend>(new SageCpuAttention());
-      return unimplemented("sage has no CUDA kernel yet (the CPU emulation exists): run it with --device cpu");
+      return std::unique_ptr<AttentionBackend>(new SageCudaAttention());
     case AttentionBackendKind::kSlidingTile:
       if (device.is_cpu()) return SlidingTileCpuAttention::create(config);
       return SlidingTileCudaAttention::create(config);

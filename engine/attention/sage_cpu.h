@@ -1,7 +1,7 @@
 // Sage (SageAttention2-style quantised attention) on the CPU: the emulation of the Hopper
 // kernel's INT8 q k^T and FP8 P V (kernels/cpu/attention_sage.h), raster token order, no options
 // (SageAttention2's sm90 defaults). Error-bounded against dense by design (the backend table's
-// kErrorBounded class). No CUDA kernel yet: on CUDA the registry says so.
+// kErrorBounded class). The kernel it emulates: engine/attention/sage_cuda.h.
 #pragma once
 
 #include "engine/attention/attention_backend.h"

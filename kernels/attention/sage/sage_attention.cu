@@ -254,7 +254,7 @@ __device__ __forceinline__ uint64_t tile_desc(const char* tile, int row0, int k_
 template <int kRows, int kRowBytes>
 __device__ __forceinline__ void copy_tile(char* tile, const int8_t* src, int64_t src_stride, int tid) {
   constexpr int kChunks = kRowBytes / 16, kPerThread = kRows * kChunks / 128;
-#pragma unroll
+#pragma unroll 2
   for (int i = 0; i < kPerThread; ++i) {
     const int c = tid + i * 128, row = c / kChunks, chunk = c % kChunks;
     cp_async_16(tile + tile_offset<kRowBytes>(row, chunk), src + row * src_stride + chunk * 16, true);
@@ -277,6 +277,49 @@ __device__ __forceinline__ float small_int_to_float(int32_t x) {
   return __int_as_float(x + 0x4B400000) - 12582912.0f;
 }
 
+// One block of the emulation's step 3 for this thread's rows (lane / 4, + 8) and 64 scores (the
+// m64n128 accumulator layout): s = 2^(S * eff - m_new) with eff = scale log2(e) q_scale k_scale and
+// m_new = max(m, block max - 8.807) (P <= 448); kLast (the last block): s' = S * (q_scale k_scale)
+// first, keys >= kv_tokens masked to -5e6, then 2^(s' scale log2(e) - m_new). Updates row_max;
+// returns alpha = 2^(m_old - m_new) and the block's per-thread row sums.
+template <bool kLast>
+__device__ __forceinline__ void block_softmax(const int32_t (&s_int)[kSageKeysPerBlock / 2],
+                                              float (&s)[kSageKeysPerBlock / 2], float combined, float scale_log2e,
+                                              int key0, int kv_tokens, int quad, float (&row_max)[2],
+                                              float (&alpha)[2], float (&block_sum)[2]) {
+  constexpr int kN = kSageKeysPerBlock / 2;
+  const float mult = kLast ? scale_log2e : __fmul_rn(scale_log2e, combined);
+  float block_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int i = 0; i < kN; ++i) {
+    float x = small_int_to_float(s_int[i]);
+    if constexpr (kLast) {
+      const int key = key0 + (i / 4) * 8 + quad * 2 + (i & 1);
+      x = key < kv_tokens ? __fmul_rn(x, combined) : kMaskedScore;
+    }
+    s[i] = x;
+    block_max[(i / 2) & 1] = fmaxf(block_max[(i / 2) & 1], x);
+  }
+  float neg_max[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float m = __fmaf_rn(block_max[r], mult, -kMaxOffset);
+    m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+    m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+    const float m_new = fmaxf(row_max[r], m);
+    alpha[r] = fast_exp2(__fsub_rn(row_max[r], m_new));
+    row_max[r] = m_new;
+    neg_max[r] = -m_new;
+    block_sum[r] = 0.0f;
+  }
+#pragma unroll
+  for (int i = 0; i < kN; ++i) {
+    const float pv = fast_exp2(__fmaf_rn(s[i], mult, neg_max[(i / 2) & 1]));
+    block_sum[(i / 2) & 1] += pv;
+    s[i] = pv;
+  }
+}
+
 template <int kHeadDim>
 struct SageTraits {
   static constexpr int kThreads = 384;  // producer warpgroup + two consumer warpgroups
@@ -297,7 +340,10 @@ struct SageTensors {
 };
 
 // grid: (q_pad / 128, heads, batch); block 384.
-template <int kHeadDim>
+// kPingPong: the two consumer warpgroups take turns issuing their GEMMs (named barriers 1 and 2,
+// FA3's inter-warpgroup schedule), so one's softmax runs while the other's GEMM holds the tensor
+// cores; the arithmetic is the same either way (bit-identical outputs).
+template <int kHeadDim, bool kPingPong>
 __global__ void __launch_bounds__(384, 1) sage_attention_sm90_kernel(const FlashAttentionParams p, const SageTensors t) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using T = SageTraits<kHeadDim>;
@@ -356,6 +402,15 @@ __global__ void __launch_bounds__(384, 1) sage_attention_sm90_kernel(const Flash
 #pragma unroll
   for (int i = 0; i < kHeadDim / 2; ++i) o_acc[i] = 0.0f;
   float row_max[2] = {kMaskedScore, kMaskedScore}, row_sum[2] = {0.0f, 0.0f};
+  // Ping-pong turns: warpgroup cg waits on barrier 1 + cg and hands the turn to the other on its
+  // barrier (256 threads: 128 syncing, 128 arriving). Consumer 1 hands consumer 0 the first turn.
+  auto wait_turn = [&] {
+    if constexpr (kPingPong) asm volatile("bar.sync %0, 256;\n" ::"r"(1 + cg) : "memory");
+  };
+  auto pass_turn = [&] {
+    if constexpr (kPingPong) asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - cg) : "memory");
+  };
+  if (cg == 1) pass_turn();
   mbar_wait(q_full, 0);
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // cp.async (generic) -> wgmma (async)
   for (int j = 0; j < kv_blocks; ++j) {
@@ -366,47 +421,25 @@ __global__ void __launch_bounds__(384, 1) sage_attention_sm90_kernel(const Flash
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
     int32_t s_int[kKeys / 2];
     const char* k_tile = k_ring + stage * T::kKBytes;
+    wait_turn();
     sm90::wgmma_fence();
 #pragma unroll
     for (int s = 0; s < kHeadDim / 32; ++s)
       sm90::wgmma_m64n128k32_s8_ss(s_int, tile_desc<kHeadDim>(q_tile, cg * 64, s), tile_desc<kHeadDim>(k_tile, 0, s),
                                    s > 0);
     sm90::wgmma_commit();
+    pass_turn();
     sm90::wgmma_wait_all();
 
-    // The softmax of the emulation's step 3 (log2 domain, offset so P <= 448).
+    // The softmax of the emulation's step 3 (log2 domain, offset so P <= 448); the last block is
+    // its own instantiation, so the others carry no masking work.
+    float s_acc[kKeys / 2], alpha[2], block_sum[2];
     const float combined = __fmul_rn(q_scale, k_scale);
-    const bool last = j == kv_blocks - 1;
-    const float mult = last ? scale_log2e : __fmul_rn(scale_log2e, combined);
-    float s_acc[kKeys / 2];
-    float block_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int i = 0; i < kKeys / 2; ++i) {
-      float x = small_int_to_float(s_int[i]);
-      if (last) {  // the last block scales first and masks keys past the end
-        const int key = j * kKeys + (i / 4) * 8 + quad * 2 + (i & 1);
-        x = key < p.kv_tokens ? __fmul_rn(x, combined) : kMaskedScore;
-      }
-      s_acc[i] = x;
-      block_max[(i / 2) & 1] = fmaxf(block_max[(i / 2) & 1], x);
-    }
-    float alpha[2], neg_max[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float m = __fmaf_rn(block_max[r], mult, -kMaxOffset);
-      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
-      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
-      const float m_new = fmaxf(row_max[r], m);
-      alpha[r] = fast_exp2(__fsub_rn(row_max[r], m_new));
-      row_max[r] = m_new;
-      neg_max[r] = -m_new;
-    }
-    float block_sum[2] = {0.0f, 0.0f};
-#pragma unroll
-    for (int i = 0; i < kKeys / 2; ++i) {
-      const float pv = fast_exp2(__fmaf_rn(s_acc[i], mult, neg_max[(i / 2) & 1]));
-      block_sum[(i / 2) & 1] += pv;
-      s_acc[i] = pv;
+    if (j == kv_blocks - 1) {
+      block_softmax<true>(s_int, s_acc, combined, scale_log2e, j * kKeys, p.kv_tokens, quad, row_max, alpha, block_sum);
+    } else {
+      block_softmax<false>(s_int, s_acc, combined, scale_log2e, j * kKeys, p.kv_tokens, quad, row_max, alpha,
+                           block_sum);
     }
 #pragma unroll
     for (int r = 0; r < 2; ++r) row_sum[r] = __fadd_rn(__fmul_rn(row_sum[r], alpha[r]), block_sum[r]);
@@ -424,6 +457,7 @@ __global__ void __launch_bounds__(384, 1) sage_attention_sm90_kernel(const Flash
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
     const char* v_tile = v_ring + stage * T::kVBytes;
     float o_block[kHeadDim / 2];
+    wait_turn();
     sm90::wgmma_fence();
 #pragma unroll
     for (int s = 0; s < kKeys / 32; ++s) {
@@ -434,13 +468,14 @@ __global__ void __launch_bounds__(384, 1) sage_attention_sm90_kernel(const Flash
       }
     }
     sm90::wgmma_commit();
-#pragma unroll
-    for (int i = 0; i < kHeadDim / 2; ++i) o_acc[i] = __fmul_rn(o_acc[i], alpha[(i / 2) & 1]);
+    pass_turn();
     sm90::wgmma_wait_all();
     mbar_arrive(&empty[stage]);  // this thread is done with the stage
 #pragma unroll
-    for (int i = 0; i < kHeadDim / 2; ++i) o_acc[i] = __fadd_rn(o_acc[i], o_block[i]);
+    for (int i = 0; i < kHeadDim / 2; ++i) o_acc[i] = __fmaf_rn(o_acc[i], alpha[(i / 2) & 1], o_block[i]);
   }
+
+  if (cg == 0) wait_turn();  // consumer 1's last hand-over: no barrier left half-arrived at exit
 
   // out = bf16((O * (1 / l)) * v_scale[c]).
   const float* v_scale = t.v_scale + bh * kHeadDim;
@@ -467,44 +502,51 @@ __global__ void __launch_bounds__(384, 1) sage_attention_sm90_kernel(const Flash
 #endif
 }
 
+// The workspace's tensors for the attention kernel.
+SageTensors tensors_of(const Workspace& w, const char* ws) {
+  return SageTensors{reinterpret_cast<const int8_t*>(ws + w.q8),       reinterpret_cast<const int8_t*>(ws + w.k8),
+                     reinterpret_cast<const int8_t*>(ws + w.vt8),      reinterpret_cast<const float*>(ws + w.q_scale),
+                     reinterpret_cast<const float*>(ws + w.k_scale),   reinterpret_cast<const float*>(ws + w.v_scale),
+                     static_cast<int>(w.q_pad),                        static_cast<int>(w.kv_pad)};
+}
+
 template <int kHeadDim>
-void launch_head_dim(const FlashAttentionParams& p, char* ws, const Workspace& w, cudaStream_t stream) {
-  using T = SageTraits<kHeadDim>;
-  static const bool configured = [] {
-    WAN_CUDA_CHECK(cudaFuncSetAttribute(sage_attention_sm90_kernel<kHeadDim>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
-    return true;
-  }();
-  (void)configured;
+void launch_quantize(const FlashAttentionParams& p, char* ws, const Workspace& w, cudaStream_t stream) {
   const int bh = static_cast<int>(w.bh);
   double* part_sum = reinterpret_cast<double*>(ws + w.part_sum);
   float* part_amax = reinterpret_cast<float*>(ws + w.part_amax);
   float* k_mean = reinterpret_cast<float*>(ws + w.k_mean);
-  float* v_scale = reinterpret_cast<float*>(ws + w.v_scale);
   float* v_mul = reinterpret_cast<float*>(ws + w.v_mul);
-  int8_t* q8 = reinterpret_cast<int8_t*>(ws + w.q8);
-  int8_t* k8 = reinterpret_cast<int8_t*>(ws + w.k8);
-  uint8_t* vt8 = reinterpret_cast<uint8_t*>(ws + w.vt8);
-  float* q_scale = reinterpret_cast<float*>(ws + w.q_scale);
-  float* k_scale = reinterpret_cast<float*>(ws + w.k_scale);
   const int q_pad = static_cast<int>(w.q_pad), kv_pad = static_cast<int>(w.kv_pad);
-
   sage_column_partials_kernel<<<dim3(static_cast<unsigned>(w.chunks), bh), kHeadDim, 0, stream>>>(p, part_sum,
                                                                                                   part_amax);
   WAN_CUDA_CHECK_LAUNCH();
   sage_column_finish_kernel<<<bh, kHeadDim, 0, stream>>>(p, static_cast<int>(w.chunks), part_sum, part_amax, k_mean,
-                                                         v_scale, v_mul);
+                                                         reinterpret_cast<float*>(ws + w.v_scale), v_mul);
   WAN_CUDA_CHECK_LAUNCH();
-  sage_quantize_q_kernel<kHeadDim><<<dim3(q_pad / 64, bh), 64, 0, stream>>>(p, q_pad, q8, q_scale);
+  sage_quantize_q_kernel<kHeadDim><<<dim3(q_pad / 64, bh), 64, 0, stream>>>(
+      p, q_pad, reinterpret_cast<int8_t*>(ws + w.q8), reinterpret_cast<float*>(ws + w.q_scale));
   WAN_CUDA_CHECK_LAUNCH();
   sage_quantize_k_kernel<kHeadDim><<<dim3(kv_pad / kSageKeysPerBlock, bh), kSageKeysPerBlock, 0, stream>>>(
-      p, k_mean, kv_pad, k8, k_scale);
+      p, k_mean, kv_pad, reinterpret_cast<int8_t*>(ws + w.k8), reinterpret_cast<float*>(ws + w.k_scale));
   WAN_CUDA_CHECK_LAUNCH();
-  sage_quantize_v_kernel<<<dim3(kv_pad / 32, kHeadDim / 32, bh), dim3(32, 8), 0, stream>>>(p, v_mul, kv_pad, vt8);
+  sage_quantize_v_kernel<<<dim3(kv_pad / 32, kHeadDim / 32, bh), dim3(32, 8), 0, stream>>>(
+      p, v_mul, kv_pad, reinterpret_cast<uint8_t*>(ws + w.vt8));
   WAN_CUDA_CHECK_LAUNCH();
-  const SageTensors t{q8, k8, reinterpret_cast<const int8_t*>(vt8), q_scale, k_scale, v_scale, q_pad, kv_pad};
-  sage_attention_sm90_kernel<kHeadDim>
-      <<<dim3(q_pad / kSageRowsPerBlock, p.heads, p.batch), T::kThreads, T::kSmemBytes, stream>>>(p, t);
+}
+
+template <int kHeadDim, bool kPingPong>
+void launch_attend(const FlashAttentionParams& p, const char* ws, const Workspace& w, cudaStream_t stream) {
+  using T = SageTraits<kHeadDim>;
+  static const bool configured = [] {
+    WAN_CUDA_CHECK(cudaFuncSetAttribute(sage_attention_sm90_kernel<kHeadDim, kPingPong>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
+    return true;
+  }();
+  (void)configured;
+  sage_attention_sm90_kernel<kHeadDim, kPingPong>
+      <<<dim3(static_cast<unsigned>(w.q_pad / kSageRowsPerBlock), p.heads, p.batch), T::kThreads, T::kSmemBytes,
+         stream>>>(p, tensors_of(w, ws));
   WAN_CUDA_CHECK_LAUNCH();
 }
 
@@ -535,21 +577,38 @@ std::string sage_attention_unsupported_reason(const FlashAttentionParams& p) {
   cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
   if (major != 9) return "sage's kernel needs a Hopper GPU (compute capability 9.x: wgmma s8 and e4m3)";
   cudaFuncAttributes attr{};
-  if (cudaFuncGetAttributes(&attr, sage_attention_sm90_kernel<128>) != cudaSuccess || attr.binaryVersion != 90) {
+  if (cudaFuncGetAttributes(&attr, sage_attention_sm90_kernel<128, false>) != cudaSuccess || attr.binaryVersion != 90) {
     cudaGetLastError();
     return "sage's kernel was not built as sm_90a machine code (--//tools/cuda:archs must include 90a)";
   }
   return "";
 }
 
-void launch_sage_attention(const FlashAttentionParams& p, void* workspace, cudaStream_t stream) {
+void launch_sage_quantize(const FlashAttentionParams& p, void* workspace, cudaStream_t stream) {
   const Workspace w = workspace_of(p);
   char* ws = static_cast<char*>(workspace);
   if (p.head_dim == 128) {
-    launch_head_dim<128>(p, ws, w, stream);
+    launch_quantize<128>(p, ws, w, stream);
   } else {
-    launch_head_dim<64>(p, ws, w, stream);
+    launch_quantize<64>(p, ws, w, stream);
   }
+}
+
+void launch_sage_attention_kernel(const FlashAttentionParams& p, const void* workspace, cudaStream_t stream,
+                                  SageSchedule schedule) {
+  const Workspace w = workspace_of(p);
+  const char* ws = static_cast<const char*>(workspace);
+  const bool ping_pong = schedule == SageSchedule::kPingPong;
+  if (p.head_dim == 128) {
+    ping_pong ? launch_attend<128, true>(p, ws, w, stream) : launch_attend<128, false>(p, ws, w, stream);
+  } else {
+    ping_pong ? launch_attend<64, true>(p, ws, w, stream) : launch_attend<64, false>(p, ws, w, stream);
+  }
+}
+
+void launch_sage_attention(const FlashAttentionParams& p, void* workspace, cudaStream_t stream) {
+  launch_sage_quantize(p, workspace, stream);
+  launch_sage_attention_kernel(p, workspace, stream);
 }
 
 }  // namespace wan

@@ -13,9 +13,11 @@
 //     an mbarrier ring to two consumer warpgroups of 64 query rows; S = q8 k8^T on wgmma s8 (exact
 //     int32), the softmax in the log2 domain with the offset that keeps P <= 448, P in e4m3 from
 //     registers, each block's P V in its own fp32 accumulator (wgmma e4m3) added to O after the
-//     rescale (SageAttention's "fp32 + fp32" PV accumulation), out = bf16(O / l * v_scale).
+//     rescale (SageAttention's "fp32 + fp32" PV accumulation: O = fma(O, alpha, block)),
+//     out = bf16(O / l * v_scale).
 // Error-bounded against dense attention by design; against the emulation it differs by the
-// hardware's ex2.approx and the order of the row sums. No atomics, fixed orders: bit-identical
+// hardware's ex2.approx, the order of the row sums and the fused O update (the emulation rounds
+// O * alpha first). No atomics, fixed orders: bit-identical
 // run to run. head_dim 64 or 128; q and kv token counts may differ (k statistics over kv).
 #pragma once
 
@@ -46,5 +48,15 @@ std::string sage_attention_kernels(const FlashAttentionParams& p);
 // [batch, tokens, heads, head_dim] with token and batch strides; out must not overlap q, k, v.
 // Allocates nothing.
 void launch_sage_attention(const FlashAttentionParams& p, void* workspace, cudaStream_t stream);
+
+// The two phases of launch_sage_attention, in order, for benchmarks that time them apart:
+// statistics and quantisation into the workspace, then the attention kernel reading it.
+// Schedules of the two consumer warpgroups (same arithmetic, bit-identical outputs; the tests
+// check it): each issues its GEMMs when ready, or they take turns (FA3's ping-pong).
+enum class SageSchedule { kFree, kPingPong };
+constexpr SageSchedule kSageDefaultSchedule = SageSchedule::kFree;
+void launch_sage_quantize(const FlashAttentionParams& p, void* workspace, cudaStream_t stream);
+void launch_sage_attention_kernel(const FlashAttentionParams& p, const void* workspace, cudaStream_t stream,
+                                  SageSchedule schedule = kSageDefaultSchedule);
 
 }  // namespace wan

@@ -21,7 +21,9 @@ namespace {
 constexpr int kTokens = 21 * 30 * 52;
 constexpr int kModelWidth = 12 * 128;
 
-// arg: head_dim (heads = kModelWidth / head_dim).
+// args: head_dim (heads = kModelWidth / head_dim), phase (0 the whole launch, 1 the statistics and
+// quantisation only, 2 the attention kernel only on quantised inputs, 3 the same with the
+// ping-pong consumer schedule).
 void BM_SageAttention(benchmark::State& state) {
   if (testing::skip_without_gpu(state)) return;
   const int head_dim = static_cast<int>(state.range(0)), heads = kModelWidth / head_dim;
@@ -38,7 +40,14 @@ void BM_SageAttention(benchmark::State& state) {
   }
   state.SetLabel(sage_attention_kernels(p));
   testing::DeviceBuffer workspace(sage_attention_workspace_bytes(p));
-  testing::time_cuda(state, [&](cudaStream_t s) { launch_sage_attention(p, workspace.as<void>(), s); });
+  const int phase = static_cast<int>(state.range(1));
+  if (phase >= 2) launch_sage_quantize(p, workspace.as<void>(), nullptr);
+  testing::time_cuda(state, [&](cudaStream_t s) {
+    if (phase == 0) launch_sage_attention(p, workspace.as<void>(), s);
+    if (phase == 1) launch_sage_quantize(p, workspace.as<void>(), s);
+    if (phase == 2) launch_sage_attention_kernel(p, workspace.as<void>(), s, SageSchedule::kFree);
+    if (phase == 3) launch_sage_attention_kernel(p, workspace.as<void>(), s, SageSchedule::kPingPong);
+  });
   state.counters["launch_time"] = benchmark::Counter(static_cast<double>(state.iterations()),
                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.counters["TFLOP/s"] = benchmark::Counter(
@@ -56,7 +65,17 @@ void BM_SageDense(benchmark::State& state) {
                                 v.as<uint16_t>(), out.as<uint16_t>());
 }
 
-BENCHMARK(BM_SageAttention)->ArgName("head_dim")->Arg(128)->Arg(64)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SageAttention)
+    ->ArgNames({"head_dim", "phase"})
+    ->Args({128, 0})
+    ->Args({128, 1})
+    ->Args({128, 2})
+    ->Args({128, 3})
+    ->Args({64, 0})
+    ->Args({64, 2})
+    ->Args({64, 3})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SageDense)->ArgName("head_dim")->Arg(128)->Arg(64)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -7,7 +7,7 @@
 //      e4m3 rounding boundary (a 1/16 step of one key's weight);
 //  (b) against dense: cosine similarity >= 0.999 for every (batch, head) (the bound) and
 //      relative L2 < 5e-2 (e4m3 P and V: 3 mantissa bits), with the figures printed;
-//  (c) a second launch is bit-identical.
+//  (c) a second launch is bit-identical, and so is each consumer schedule (free, ping-pong).
 #include "kernels/attention/sage/sage_attention.h"
 
 #include <cmath>
@@ -110,6 +110,14 @@ void check_case(const Case& c, uint32_t seed) {
   };
   const std::vector<uint16_t> first = launch(), second = launch();
   EXPECT_EQ(testing::first_difference(first, second), -1) << "not bit-identical run to run";
+  for (const SageSchedule schedule : {SageSchedule::kFree, SageSchedule::kPingPong}) {  // same arithmetic
+    WAN_CUDA_CHECK(cudaMemset(dout.as<void>(), 0xff, dout.bytes()));
+    launch_sage_quantize(p, workspace.as<void>(), nullptr);
+    launch_sage_attention_kernel(p, workspace.as<void>(), nullptr, schedule);
+    WAN_CUDA_CHECK(cudaDeviceSynchronize());
+    EXPECT_EQ(testing::first_difference(first, dout.to_host<uint16_t>()), -1)
+        << "schedule " << static_cast<int>(schedule) << " differs from the default launch";
+  }
 
   const std::vector<float> got = testing::bf16_to_f32(first);
   const testing::ErrorNorms e = testing::error_norms(got, emulated);

@@ -193,12 +193,20 @@ __global__ void __launch_bounds__(kSelectThreads)
 template <int D, typename Store>
 __device__ void stage_phi_rows(const uint16_t* x, int64_t stride, int rows, sla::FeatureMap map, Store store,
                                const float* ks = nullptr, float* dot = nullptr) {
-  constexpr int kPerLane = D / 32;
+  constexpr int kPerLane = D / 32, kWarps = kLinearThreads / 32, kRowsPerWarp = kLinearRows / kWarps;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int r = warp; r < kLinearRows; r += kLinearThreads / 32) {
-    float v[kPerLane];
+  // Every load of this warp's rows in flight at once (one memory latency per call, not per row).
+  float loaded[kRowsPerWarp][kPerLane];
 #pragma unroll
-    for (int i = 0; i < kPerLane; ++i) v[i] = r < rows ? bf16_at(x + r * stride + lane + 32 * i) : 0.0f;
+  for (int k = 0; k < kRowsPerWarp; ++k) {
+    const int r = warp + k * kWarps;
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) loaded[k][i] = r < rows ? bf16_at(x + r * stride + lane + 32 * i) : 0.0f;
+  }
+#pragma unroll
+  for (int k = 0; k < kRowsPerWarp; ++k) {
+    const int r = warp + k * kWarps;
+    float (&v)[kPerLane] = loaded[k];
     if (r < rows) {
       if (map == sla::FeatureMap::kSoftmax) {
         float m = v[0];
@@ -303,9 +311,23 @@ __global__ void __launch_bounds__(kLinearThreads)
     const int64_t row0 = static_cast<int64_t>(t0) * a.kv_token_stride + head * a.head_dim;
     stage_phi_rows<D>(a.k + batch * a.kv_batch_stride + row0, a.kv_token_stride, rows, map,
                       [&](int r, int c, float x) { phi_t[c * kS + r] = f32_to_bf16_bits(x); });
-    for (int i = tid; i < kLinearRows * D; i += kLinearThreads) {
-      const int r = i / D, c = i % D;
-      v_t[c * kS + r] = r < rows ? a.v[batch * a.kv_batch_stride + row0 + r * a.kv_token_stride + c] : uint16_t{0};
+    {  // v^T: 16-byte loads (all in flight), then the transposed stores
+      constexpr int kVectors = D / 8, kPerThread = kLinearRows * kVectors / kLinearThreads;
+      uint4 raw[kPerThread];
+#pragma unroll
+      for (int k = 0; k < kPerThread; ++k) {
+        const int i = tid + k * kLinearThreads, r = i / kVectors, c = (i % kVectors) * 8;
+        raw[k] = r < rows ? *reinterpret_cast<const uint4*>(a.v + batch * a.kv_batch_stride + row0 +
+                                                            r * a.kv_token_stride + c)
+                          : make_uint4(0u, 0u, 0u, 0u);
+      }
+#pragma unroll
+      for (int k = 0; k < kPerThread; ++k) {
+        const int i = tid + k * kLinearThreads, r = i / kVectors, c = (i % kVectors) * 8;
+        const uint32_t w[4] = {raw[k].x, raw[k].y, raw[k].z, raw[k].w};
+#pragma unroll
+        for (int e = 0; e < 8; ++e) v_t[(c + e) * kS + r] = static_cast<uint16_t>(w[e / 2] >> (16 * (e % 2)));
+      }
     }
     __syncthreads();
 #pragma unroll
@@ -380,11 +402,12 @@ __global__ void __launch_bounds__(kLinearThreads)
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, q = lane % 4;
   const int row_base = (warp % 4) * 16, col_base = (warp / 4) * (D / 2);
   const int64_t bh = static_cast<int64_t>(batch) * a.heads + head;
-  for (int i = tid; i < D * kVectors; i += kLinearThreads) {  // 16-byte rows pieces, both [row][col]
+  for (int i = tid; i < D * kVectors; i += kLinearThreads) {  // 16-byte rows pieces, both [row][col], async
     const int r = i / kVectors, c = (i % kVectors) * 8;
-    *reinterpret_cast<uint4*>(kv_t + r * kS + c) = *reinterpret_cast<const uint4*>(kv_t_global + bh * D * D + r * D + c);
-    *reinterpret_cast<uint4*>(w_s + r * kS + c) = *reinterpret_cast<const uint4*>(p.proj_weight + r * D + c);
+    attn::cp_async_16(kv_t + r * kS + c, kv_t_global + bh * D * D + r * D + c, true);
+    attn::cp_async_16(w_s + r * kS + c, p.proj_weight + r * D + c, true);
   }
+  attn::cp_async_commit();
   float bias[kNTiles][2];
 #pragma unroll
   for (int j = 0; j < kNTiles; ++j) {
@@ -398,6 +421,7 @@ __global__ void __launch_bounds__(kLinearThreads)
     stage_phi_rows<D>(a.q + batch * a.q_batch_stride + static_cast<int64_t>(t0) * a.q_token_stride + head * a.head_dim,
                       a.q_token_stride, rows, p.feature_map,
                       [&](int r, int c, float x) { rows_s[r * kS + c] = f32_to_bf16_bits(x); }, ks + bh * D, den);
+    attn::cp_async_wait_all();  // kv^T and W (a no-op after the first block)
     __syncthreads();
     float acc[kNTiles][4];
 #pragma unroll
@@ -423,6 +447,17 @@ __global__ void __launch_bounds__(kLinearThreads)
       acc[j][1] = acc[j][3] = bias[j][1];
     }
     warp_mma_16_rows<D>(acc, rows_s, w_s, row_base, col_base);
+    // out += bf16(o_l W^T + b): every (bf16 pair) load first, then the stores.
+    uint32_t prev[2][kNTiles];
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int r = row_base + g + 8 * half;
+      const uint16_t* o =
+          a.out + batch * a.out_batch_stride + static_cast<int64_t>(t0 + r) * a.out_token_stride + head * a.head_dim;
+#pragma unroll
+      for (int j = 0; j < kNTiles; ++j)
+        prev[half][j] = r < rows ? *reinterpret_cast<const uint32_t*>(o + col_base + 8 * j + 2 * q) : 0u;
+    }
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int r = row_base + g + 8 * half;
@@ -431,9 +466,11 @@ __global__ void __launch_bounds__(kLinearThreads)
           a.out + batch * a.out_batch_stride + static_cast<int64_t>(t0 + r) * a.out_token_stride + head * a.head_dim;
 #pragma unroll
       for (int j = 0; j < kNTiles; ++j) {
-        const int c = col_base + 8 * j + 2 * q;
-        o[c] = f32_to_bf16_bits(__fadd_rn(bf16_at(o + c), round_to_bf16(acc[j][2 * half])));
-        o[c + 1] = f32_to_bf16_bits(__fadd_rn(bf16_at(o + c + 1), round_to_bf16(acc[j][2 * half + 1])));
+        const float lo = __fadd_rn(bf16_bits_to_f32(static_cast<uint16_t>(prev[half][j])), round_to_bf16(acc[j][2 * half]));
+        const float hi =
+            __fadd_rn(bf16_bits_to_f32(static_cast<uint16_t>(prev[half][j] >> 16)), round_to_bf16(acc[j][2 * half + 1]));
+        *reinterpret_cast<uint32_t*>(o + col_base + 8 * j + 2 * q) =
+            static_cast<uint32_t>(f32_to_bf16_bits(lo)) | (static_cast<uint32_t>(f32_to_bf16_bits(hi)) << 16);
       }
     }
   }

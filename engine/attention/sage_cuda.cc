@@ -1,0 +1,63 @@
+#include "engine/attention/sage_cuda.h"
+
+#include <cuda_runtime_api.h>
+
+#include "engine/attention/dense_cuda.h"
+#include "engine/attention/tiled_backend.h"
+#include "kernels/attention/sage/sage_attention.h"
+
+namespace wan {
+
+namespace {
+// Params with the shape only (aligned placeholder pointers), for capability checks and sizes.
+FlashAttentionParams shape_params(const AttentionShape& s) {
+  uint16_t* placeholder = reinterpret_cast<uint16_t*>(256);
+  return packed_attention_params(static_cast<int>(s.batch), static_cast<int>(s.heads), static_cast<int>(s.head_dim),
+                                 static_cast<int>(s.q_tokens), static_cast<int>(s.kv_tokens), placeholder,
+                                 placeholder, placeholder, placeholder, 0.125f);
+}
+}  // namespace
+
+Status SageCudaAttention::can_implement(const AttentionShape& shape) const {
+  WAN_RETURN_IF_ERROR(check_cuda_bf16(shape, "sage"));
+  if (shape.head_dim <= 0 || shape.heads <= 0 || shape.q_tokens <= 0 || shape.batch <= 0)
+    return invalid_argument("attention shape must be positive: " + shape.describe());
+  if (shape.q_tokens != shape.kv_tokens)
+    return invalid_argument("sage serves self-attention only (q and kv tokens equal), got " + shape.describe());
+  if (shape.head_dim != 64 && shape.head_dim != 128)
+    return unimplemented("sage attention serves head_dim 64 or 128 (the SageAttention2 kernel's), got " +
+                         shape.describe());
+  const std::string reason = sage_attention_unsupported_reason(shape_params(shape));
+  if (!reason.empty()) return unimplemented("sage CUDA attention cannot run " + shape.describe() + ": " + reason);
+  return Status();
+}
+
+size_t SageCudaAttention::workspace_bytes(const AttentionShape& shape) const {
+  return sage_attention_workspace_bytes(shape_params(shape));
+}
+
+Status SageCudaAttention::plan(const AttentionShape& shape, AttentionWorkspace workspace, Stream) {
+  WAN_RETURN_IF_ERROR(can_implement(shape));
+  if (workspace.bytes < workspace_bytes(shape))
+    return internal_error("sage CUDA attention: workspace of " + std::to_string(workspace.bytes) + " bytes, needs " +
+                          std::to_string(workspace_bytes(shape)));
+  shape_ = shape;
+  workspace_ = workspace;
+  planned_ = true;
+  return Status();
+}
+
+std::string SageCudaAttention::implementation() const {
+  return "sage -> " + sage_attention_kernels(shape_params(shape_));
+}
+
+Status SageCudaAttention::run(const AttentionArgs& a, Stream stream) {
+  if (!planned_) return failed_precondition("sage CUDA attention: run() before plan()");
+  WAN_ASSIGN_OR_RETURN(FlashAttentionParams p, cuda_attention_params(a, shape_, "sage"));
+  const std::string reason = sage_attention_unsupported_reason(p);
+  if (!reason.empty()) return invalid_argument("sage CUDA attention cannot run these tensors: " + reason);
+  launch_sage_attention(p, workspace_.data, static_cast<cudaStream_t>(stream));
+  return Status();
+}
+
+}  // namespace wan
