@@ -4,7 +4,9 @@
 # 32,760, head_dim 64) with torch SDPA (cuDNN, flash) on the same card, the 1.3B 480p generation
 # with sage over 8 fresh processes, and its CUDA goldens. Also `others`: the sla and bsa benchmarks.
 # Usage (repo root on the GPU machine; bundle/ or prev/bundle.tar.xz present):
-#   tools/device_sage.sh [tests|engine|sanitize|bench|others|profile|e2e|golden]...
+#   tools/device_sage.sh [suite|tests|engine|sanitize|bench|sla|others|profile|e2e|golden]...
+# suite: every GPU test of the bundle (bundle/run_tests.sh), which regenerates every committed
+# CUDA golden of this card's class.
 set -uo pipefail
 OUT=${OUT:-$PWD/device-out}
 mkdir -p "$OUT"
@@ -17,6 +19,9 @@ steps=("$@"); [[ ${#steps[@]} -eq 0 ]] && steps=(tests sanitize bench e2e golden
 want() { [[ " ${steps[*]} " == *" $1 "* ]]; }
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | sed 's/^/gpu: /'
 cd "$B/data" || exit 1
+if want suite; then
+  timeout 560 "$B/run_tests.sh" "$OUT/suite" 2>&1 | grep -vE ": rc=0 passed=" | tail -40
+fi
 if want tests; then
   timeout 300 "$B/bin/sage_attention_test" > "$OUT/sage_attention_test.log" 2>&1
   echo "sage_attention_test: rc=$? $(grep -E '^\[  (PASSED|FAILED)' "$OUT/sage_attention_test.log" | tr '\n' ' ')"
@@ -43,6 +48,10 @@ if want bench; then
       grep -E "^BM" | tee "$OUT/sage_bench.txt"
   python3 "$ROOT/tools/attention_peer.py" 12 32760 128 2>&1 | tee "$OUT/sdpa_peer.txt"
   python3 "$ROOT/tools/attention_peer.py" 24 32760 64 2>&1 | tee -a "$OUT/sdpa_peer.txt"
+fi
+if want sla; then
+  "$B/bin/sla_attention_benchmark" --benchmark_out="$OUT/sla_bench.json" --benchmark_out_format=json 2>&1 |
+      grep -E "^BM" | cut -c1-160 | tee "$OUT/sla_bench.txt"
 fi
 if want others; then
   for b in sla_attention_benchmark bsa_attention_benchmark; do

@@ -215,28 +215,46 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
 }
 
 // v: [batch, tokens, heads, head_dim] (token stride) -> v_t: [batch, heads, head_dim, vt_cols],
-// column c = kv block c / keys, row c % keys of it, zero past the block's length. 32 x 32 tiles
-// through shared memory. grid: (vt_cols / 32, head_dim / 32, batch * heads).
+// column c = kv block c / keys, row c % keys of it, zero past the block's length. 64 x 64 tiles
+// through shared memory with 32-bit accesses both ways (a channel pair per load, a column pair
+// per store; keys is even, so a column pair never straddles two blocks).
+// grid: (vt_cols / 64, head_dim / 64, batch * heads), block (32, 8).
+constexpr int kTransposeTile = 64;
 __global__ void transpose_v_blocks_kernel(const uint16_t* __restrict__ v, int64_t token_stride, int64_t batch_stride,
                                           int heads, int head_dim, int tokens, const int32_t* __restrict__ block_start,
                                           int keys, int vt_cols, uint16_t* __restrict__ v_t) {
-  __shared__ uint16_t tile[32][33];
+  __shared__ uint16_t tile[kTransposeTile][kTransposeTile + 2];  // [column][channel]
   const int bh = blockIdx.z, b = bh / heads, h = bh % heads;
-  const int c0 = blockIdx.x * 32, d0 = blockIdx.y * 32;
-  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
-    const int c = c0 + i, d = d0 + threadIdx.x;
-    const int j = c / keys, r = c % keys;
-    int token = c, valid = c < tokens;
+  const int c0 = blockIdx.x * kTransposeTile, d0 = blockIdx.y * kTransposeTile;
+  uint32_t loaded[kTransposeTile / 8];
+#pragma unroll
+  for (int k = 0; k < kTransposeTile / 8; ++k) {  // column c0 + i, channels d0 + 2 tx, + 1
+    const int i = threadIdx.y + 8 * k, c = c0 + i, j = c / keys, r = c % keys;
+    int token = c;
+    bool valid = c < tokens;
     if (block_start) {
-      token = block_start[j] + r;
-      valid = token < block_start[j + 1];
+      token = __ldg(block_start + j) + r;
+      valid = token < __ldg(block_start + j + 1);
     }
-    tile[i][threadIdx.x] = valid ? v[b * batch_stride + static_cast<int64_t>(token) * token_stride + h * head_dim + d] : 0;
+    loaded[k] = valid ? __ldg(reinterpret_cast<const uint32_t*>(v + b * batch_stride +
+                                                                static_cast<int64_t>(token) * token_stride +
+                                                                h * head_dim + d0 + 2 * threadIdx.x))
+                      : 0u;
+  }
+#pragma unroll
+  for (int k = 0; k < kTransposeTile / 8; ++k) {
+    const int i = threadIdx.y + 8 * k;
+    tile[i][2 * threadIdx.x] = static_cast<uint16_t>(loaded[k]);
+    tile[i][2 * threadIdx.x + 1] = static_cast<uint16_t>(loaded[k] >> 16);
   }
   __syncthreads();
-  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
-    const int d = d0 + i, c = c0 + threadIdx.x;
-    v_t[(static_cast<int64_t>(bh) * head_dim + d) * vt_cols + c] = tile[threadIdx.x][i];
+#pragma unroll
+  for (int k = 0; k < kTransposeTile / 8; ++k) {  // channel d0 + i, columns c0 + 2 tx, + 1
+    const int i = threadIdx.y + 8 * k;
+    const uint32_t pair = static_cast<uint32_t>(tile[2 * threadIdx.x][i]) |
+                          (static_cast<uint32_t>(tile[2 * threadIdx.x + 1][i]) << 16);
+    *reinterpret_cast<uint32_t*>(v_t + (static_cast<int64_t>(bh) * head_dim + d0 + i) * vt_cols + c0 +
+                                 2 * threadIdx.x) = pair;
   }
 }
 
@@ -343,7 +361,7 @@ std::string block_sparse_attention_sm90_unsupported_reason(const BlockSparseAtte
 void launch_transpose_v_blocks(const BlockSparseAttentionParams& p, uint16_t* v_t, cudaStream_t stream) {
   const FlashAttentionParams& a = p.attn;
   const int cols = vt_columns(p);
-  const dim3 tgrid(cols / 32, a.head_dim / 32, a.batch * a.heads);
+  const dim3 tgrid(cols / kTransposeTile, a.head_dim / kTransposeTile, a.batch * a.heads);
   transpose_v_blocks_kernel<<<tgrid, dim3(32, 8), 0, stream>>>(a.v, a.kv_token_stride, a.kv_batch_stride, a.heads,
                                                               a.head_dim, a.kv_tokens, p.schedule.kv_block_start,
                                                               block_sparse_keys(p.tiling), cols, v_t);

@@ -20,7 +20,7 @@ using attn::mbar_arrive;
 using attn::mbar_init;
 using attn::mbar_wait;
 
-constexpr int kStatTokens = 512;       // tokens per partial sum of the column statistics
+constexpr int kStatTokens = 128;       // tokens per partial sum of the column statistics
 constexpr float kMaxOffset = 8.807f;   // SageAttention's S_FP8_OFFSET: P <= 2^8.807 ~ 447.9
 constexpr float kMaskedScore = -5e6f;  // SageAttention's masked score and initial row max
 constexpr int kQueryGroups = 32;       // q scales per 64-row block
@@ -91,10 +91,21 @@ __global__ void sage_column_finish_kernel(const FlashAttentionParams p, int chun
   const int bh = blockIdx.x, c = threadIdx.x, bhs = gridDim.x;
   double sum = 0.0;
   float amax = 0.0f;
-  for (int chunk = 0; chunk < chunks; ++chunk) {
-    const int64_t at = (static_cast<int64_t>(chunk) * bhs + bh) * p.head_dim + c;
-    sum += part_sum[at];
-    amax = fmaxf(amax, part_amax[at]);
+  constexpr int kAhead = 16;  // loads in flight, then the adds in chunk order
+  for (int c0 = 0; c0 < chunks; c0 += kAhead) {
+    double s_part[kAhead];
+    float a_part[kAhead];
+#pragma unroll
+    for (int i = 0; i < kAhead; ++i) {
+      const int64_t at = (static_cast<int64_t>(c0 + i) * bhs + bh) * p.head_dim + c;
+      s_part[i] = c0 + i < chunks ? part_sum[at] : 0.0;
+      a_part[i] = c0 + i < chunks ? part_amax[at] : 0.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < kAhead; ++i) {
+      if (c0 + i < chunks) sum += s_part[i];
+      amax = fmaxf(amax, a_part[i]);
+    }
   }
   const int64_t at = static_cast<int64_t>(bh) * p.head_dim + c;
   k_mean[at] = round_to_bf16(static_cast<float>(sum / static_cast<double>(p.kv_tokens)));
@@ -211,27 +222,49 @@ __host__ __device__ __forceinline__ int sage_key_at_position(int pos) {
 
 // 3. V in FP8 (v * v_mul[c], e4m3, round to nearest even, saturating), transposed and permuted:
 // vt8 [batch * heads, head_dim, kv_pad], column j * 32 + pos holds key j * 32 +
-// sage_key_at_position(pos), zero past kv_tokens. grid: (kv_pad / 32, head_dim / 32, batch * heads),
-// block (32, 8).
+// sage_key_at_position(pos), zero past kv_tokens. 64 keys x 64 channels per CTA through shared
+// memory: a channel pair per 32-bit load, four columns per 32-bit store.
+// grid: (kv_pad / 64, head_dim / 64, batch * heads), block (32, 8).
+constexpr int kVTile = 64;
 __global__ void sage_quantize_v_kernel(const FlashAttentionParams p, const float* __restrict__ v_mul, int kv_pad,
                                        uint8_t* __restrict__ vt8) {
-  __shared__ uint8_t tile[32][33];  // [key][channel]
+  __shared__ uint8_t tile[kVTile][kVTile + 4];  // [key][channel], e4m3
   const int bh = blockIdx.z, b = bh / p.heads, h = bh % p.heads;
-  const int key0 = blockIdx.x * 32, c0 = blockIdx.y * 32;
-  const float mul = v_mul[static_cast<int64_t>(bh) * p.head_dim + c0 + threadIdx.x];
-  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
-    const int key = key0 + i;
-    float x = 0.0f;
-    if (key < p.kv_tokens)
-      x = bf16_at(p.v + b * p.kv_batch_stride + static_cast<int64_t>(key) * p.kv_token_stride + h * p.head_dim + c0 +
-                  threadIdx.x);
-    tile[i][threadIdx.x] = __nv_cvt_float_to_fp8(__fmul_rn(x, mul), __NV_SATFINITE, __NV_E4M3);
+  const int key0 = blockIdx.x * kVTile, c0 = blockIdx.y * kVTile, tx = threadIdx.x, ty = threadIdx.y;
+  const float* mul = v_mul + static_cast<int64_t>(bh) * p.head_dim + c0;
+  const float mul_lo = mul[2 * tx], mul_hi = mul[2 * tx + 1];
+  uint32_t loaded[kVTile / 8];
+#pragma unroll
+  for (int k = 0; k < kVTile / 8; ++k) {  // key key0 + ty + 8k, channels c0 + 2 tx, + 1
+    const int key = key0 + ty + 8 * k;
+    loaded[k] = key < p.kv_tokens
+                    ? __ldg(reinterpret_cast<const uint32_t*>(p.v + b * p.kv_batch_stride +
+                                                              static_cast<int64_t>(key) * p.kv_token_stride +
+                                                              h * p.head_dim + c0 + 2 * tx))
+                    : 0u;
+  }
+#pragma unroll
+  for (int k = 0; k < kVTile / 8; ++k) {
+    const int i = ty + 8 * k;
+    const float lo = bf16_bits_to_f32(static_cast<uint16_t>(loaded[k]));
+    const float hi = bf16_bits_to_f32(static_cast<uint16_t>(loaded[k] >> 16));
+    tile[i][2 * tx] = __nv_cvt_float_to_fp8(__fmul_rn(lo, mul_lo), __NV_SATFINITE, __NV_E4M3);
+    tile[i][2 * tx + 1] = __nv_cvt_float_to_fp8(__fmul_rn(hi, mul_hi), __NV_SATFINITE, __NV_E4M3);
   }
   __syncthreads();
-  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
-    const int c = c0 + i;
-    vt8[(static_cast<int64_t>(bh) * p.head_dim + c) * kv_pad + key0 + threadIdx.x] =
-        tile[sage_key_at_position(threadIdx.x)][i];
+  // Row c of the output: 16 words of 4 columns; thread (tx, ty) writes words tx % 16 of rows
+  // (tx / 16) + 2 ty + 16 k.
+#pragma unroll
+  for (int k = 0; k < kVTile / 16; ++k) {
+    const int c = tx / 16 + 2 * ty + 16 * k, word = tx % 16, pos0 = word * 4;
+    uint32_t packed = 0;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int pos = pos0 + e, key = (pos & ~31) + sage_key_at_position(pos & 31);
+      packed |= static_cast<uint32_t>(tile[key][c]) << (8 * e);
+    }
+    *reinterpret_cast<uint32_t*>(vt8 + (static_cast<int64_t>(bh) * p.head_dim + c0 + c) * kv_pad + key0 + pos0) =
+        packed;
   }
 }
 
@@ -530,7 +563,7 @@ void launch_quantize(const FlashAttentionParams& p, char* ws, const Workspace& w
   sage_quantize_k_kernel<kHeadDim><<<dim3(kv_pad / kSageKeysPerBlock, bh), kSageKeysPerBlock, 0, stream>>>(
       p, k_mean, kv_pad, reinterpret_cast<int8_t*>(ws + w.k8), reinterpret_cast<float*>(ws + w.k_scale));
   WAN_CUDA_CHECK_LAUNCH();
-  sage_quantize_v_kernel<<<dim3(kv_pad / 32, kHeadDim / 32, bh), dim3(32, 8), 0, stream>>>(
+  sage_quantize_v_kernel<<<dim3(kv_pad / kVTile, kHeadDim / kVTile, bh), dim3(32, 8), 0, stream>>>(
       p, v_mul, kv_pad, reinterpret_cast<uint8_t*>(ws + w.vt8));
   WAN_CUDA_CHECK_LAUNCH();
 }

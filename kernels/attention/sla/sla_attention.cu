@@ -19,7 +19,7 @@ constexpr int kLoadBatch = 8;     // rows loaded ahead of their (ordered) adds
 constexpr int kSelectRows = 8;    // query blocks per CTA of the selection kernel, one warp each
 constexpr int kSelectThreads = kSelectRows * 32;
 constexpr int kScoreChunk = 32;   // key-block means staged in shared memory at a time (one per lane)
-constexpr int kLinearChunk = 1024;  // tokens per partial sum of phi(k)^T v
+constexpr int kLinearChunk = 512;  // tokens per partial sum of phi(k)^T v (768 CTAs at 12 x 32,760: 2.9 waves, not 1.45)
 constexpr int kLinearRows = 64;     // tokens staged per step (partial sums) / per CTA (output)
 constexpr int kLinearThreads = 256;  // 8 warps
 
@@ -79,16 +79,16 @@ __device__ __forceinline__ float warp_sum(float x) {
   return x;
 }
 
-// Sum of `rows` values x(0..rows-1) in row order (sla::sum_step), loads kLoadBatch ahead.
-template <typename Load>
+// Sum of `rows` values x(0..rows-1) in row order (sla::sum_step), loads kBatch ahead.
+template <int kBatch = kLoadBatch, typename Load>
 __device__ __forceinline__ float ordered_sum(Load load, int rows) {
   float s = 0.0f;
-  for (int r0 = 0; r0 < rows; r0 += kLoadBatch) {
-    float x[kLoadBatch];
+  for (int r0 = 0; r0 < rows; r0 += kBatch) {
+    float x[kBatch];
 #pragma unroll
-    for (int i = 0; i < kLoadBatch; ++i) x[i] = r0 + i < rows ? load(r0 + i) : 0.0f;
+    for (int i = 0; i < kBatch; ++i) x[i] = r0 + i < rows ? load(r0 + i) : 0.0f;
 #pragma unroll
-    for (int i = 0; i < kLoadBatch; ++i)
+    for (int i = 0; i < kBatch; ++i)
       if (r0 + i < rows) s = sla::sum_step(s, x[i]);
   }
   return s;
@@ -110,7 +110,8 @@ __global__ void sla_key_mean_kernel(const float* __restrict__ block_sums, int ke
   const int64_t bh = static_cast<int64_t>(blockIdx.y) * heads + blockIdx.x;
   const int c = threadIdx.x;
   const float* s = block_sums + bh * key_blocks * head_dim + c;
-  const float total = ordered_sum([&](int j) { return s[static_cast<int64_t>(j) * head_dim]; }, key_blocks);
+  // One CTA per (batch, head) walks every key block: 32 loads in flight per step (latency-bound).
+  const float total = ordered_sum<32>([&](int j) { return s[static_cast<int64_t>(j) * head_dim]; }, key_blocks);
   key_mean[bh * head_dim + c] = sla::mean_from_sum(total, tokens, true);
 }
 
@@ -186,6 +187,20 @@ __global__ void __launch_bounds__(kSelectThreads)
                    lists + (bh * query_blocks + row0 + warp) * topk);
 }
 
+// The linear branch's transcendentals as FastVideo's Triton kernel computes them: tl.exp(x) is
+// ex2.approx(x * log2 e) and fp32 `/` is div.full.f32 (2 ulp, full range), not the IEEE forms
+// (the CPU reference uses portable exp and IEEE division: within its stated bounds).
+__device__ __forceinline__ float triton_exp(float x) {
+  float y;
+  asm("ex2.approx.f32 %0, %1;\n" : "=f"(y) : "f"(__fmul_rn(x, attn::kLog2e)));
+  return y;
+}
+__device__ __forceinline__ float triton_div(float a, float b) {
+  float q;
+  asm("div.full.f32 %0, %1, %2;\n" : "=f"(q) : "f"(a), "f"(b));
+  return q;
+}
+
 // phi of rows [0, rows) of x (token stride `stride`), bf16-rounded, handed to store(r, c, value)
 // for r < kLinearRows (rows past `rows` are zero). One warp per row (8 warps: rows w, w + 8, ...),
 // lane channels lane, lane + 32, ...; the softmax's max and sum are xor-tree reductions (fixed
@@ -215,13 +230,13 @@ __device__ void stage_phi_rows(const uint16_t* x, int64_t stride, int rows, sla:
         m = warp_max(m);
         float l = 0.0f;
 #pragma unroll
-        for (int i = 0; i < kPerLane; ++i) l = __fadd_rn(l, v[i] = expf(__fsub_rn(v[i], m)));
+        for (int i = 0; i < kPerLane; ++i) l = __fadd_rn(l, v[i] = triton_exp(__fsub_rn(v[i], m)));
         l = warp_sum(l);
 #pragma unroll
-        for (int i = 0; i < kPerLane; ++i) v[i] = round_to_bf16(__fdiv_rn(v[i], l));
+        for (int i = 0; i < kPerLane; ++i) v[i] = round_to_bf16(triton_div(v[i], l));
       } else if (map == sla::FeatureMap::kElu) {
 #pragma unroll
-        for (int i = 0; i < kPerLane; ++i) v[i] = round_to_bf16(v[i] > 0.0f ? __fadd_rn(v[i], 1.0f) : expf(v[i]));
+        for (int i = 0; i < kPerLane; ++i) v[i] = round_to_bf16(v[i] > 0.0f ? __fadd_rn(v[i], 1.0f) : triton_exp(v[i]));
       } else {
 #pragma unroll
         for (int i = 0; i < kPerLane; ++i) v[i] = round_to_bf16(fmaxf(v[i], 0.0f));
@@ -431,7 +446,7 @@ __global__ void __launch_bounds__(kLinearThreads)
     warp_mma_16_rows<D>(acc, rows_s, kv_t, row_base, col_base);
     __syncthreads();  // every warp done reading phi(q)
     const float den_lo = __fadd_rn(den[row_base + g], 1e-5f), den_hi = __fadd_rn(den[row_base + g + 8], 1e-5f);
-    auto o_l = [](float num, float d) { return f32_to_bf16_bits(__fdiv_rn(round_to_bf16(num), d)); };
+    auto o_l = [](float num, float d) { return f32_to_bf16_bits(triton_div(round_to_bf16(num), d)); };
 #pragma unroll
     for (int j = 0; j < kNTiles; ++j) {
       const int c = col_base + 8 * j + 2 * q;
