@@ -36,6 +36,11 @@ struct AttentionShape {
   AttentionPrecision precision = AttentionPrecision::kBf16;
   // DiT blocks of the model (per-layer backend options are checked against it); 0 = unknown.
   int64_t layers = 0;
+  // A head shard (Ulysses sequence parallelism, engine/parallel/ulysses.h): local head h is the
+  // model's head head_offset + h of model_heads (0: not sharded, the shape's heads are the model's).
+  // Per-head options (sliding_tile's strategy windows) key on the model's head index.
+  int64_t head_offset = 0, model_heads = 0;
+  int64_t total_heads() const { return model_heads ? model_heads : heads; }
   std::string describe() const;
 };
 

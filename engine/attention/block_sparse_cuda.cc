@@ -11,10 +11,7 @@ namespace wan {
 
 BsaAttentionParams BlockSparseCudaAttention::shape_params(const AttentionShape& s, const TileLayout& l) const {
   BsaAttentionParams p;
-  uint16_t* placeholder = reinterpret_cast<uint16_t*>(256);
-  p.attn = packed_attention_params(static_cast<int>(s.batch), static_cast<int>(s.heads), static_cast<int>(s.head_dim),
-                                   static_cast<int>(s.q_tokens), static_cast<int>(s.q_tokens), placeholder,
-                                   placeholder, placeholder, placeholder, 0.0f);
+  p.attn = shape_attention_params(s);
   p.tile_start = reinterpret_cast<const int32_t*>(256);
   p.tiles = static_cast<int>(l.tile_count);
   int max_keep = 1;

@@ -7,15 +7,12 @@
 
 namespace wan {
 
-namespace {
-// Params with the shape only (pointers aligned placeholders), for capability checks.
-FlashAttentionParams shape_params(const AttentionShape& s) {
+FlashAttentionParams shape_attention_params(const AttentionShape& s) {
   uint16_t* placeholder = reinterpret_cast<uint16_t*>(256);
   return packed_attention_params(static_cast<int>(s.batch), static_cast<int>(s.heads), static_cast<int>(s.head_dim),
                                  static_cast<int>(s.q_tokens), static_cast<int>(s.kv_tokens), placeholder,
-                                 placeholder, placeholder, placeholder, 0.0f);
+                                 placeholder, placeholder, placeholder, 0.125f);
 }
-}  // namespace
 
 Result<FlashAttentionParams> cuda_attention_params(const AttentionArgs& a, const AttentionShape& shape,
                                                    const char* backend) {
@@ -66,7 +63,7 @@ Status DenseCudaAttention::can_implement(const AttentionShape& shape) const {
 }
 
 Result<DenseCudaAttention::Kernel> DenseCudaAttention::choose(const AttentionShape& shape) const {
-  const FlashAttentionParams p = shape_params(shape);
+  const FlashAttentionParams p = shape_attention_params(shape);
   const std::string ws_reason = block_sparse_attention_sm90_unsupported_reason(dense_block_sparse_params(p));
   const std::string& k = kernel_option_;
   if (k == "auto") return ws_reason.empty() && shape.head_dim == 128 ? Kernel::kSm90Ws : Kernel::kMmaSync;
@@ -86,7 +83,7 @@ Result<DenseCudaAttention::Kernel> DenseCudaAttention::choose(const AttentionSha
 size_t DenseCudaAttention::workspace_bytes(const AttentionShape& shape) const {
   const Result<Kernel> k = choose(shape);
   if (!k.ok()) return 0;
-  const FlashAttentionParams p = shape_params(shape);
+  const FlashAttentionParams p = shape_attention_params(shape);
   switch (k.value()) {
     case Kernel::kSm90Ws: return block_sparse_attention_sm90_workspace_bytes(dense_block_sparse_params(p));
     case Kernel::kSm90Plain: return flash_attention_fwd_sm90_plain_workspace_bytes(p);
@@ -108,7 +105,7 @@ Status DenseCudaAttention::plan(const AttentionShape& shape, AttentionWorkspace 
 }
 
 std::string DenseCudaAttention::implementation() const {
-  const FlashAttentionParams p = shape_params(shape_);
+  const FlashAttentionParams p = shape_attention_params(shape_);
   switch (kernel_) {
     case Kernel::kSm90Ws: return "dense:kernel=sm90_ws -> " + block_sparse_attention_sm90_name(dense_block_sparse_params(p));
     case Kernel::kSm90Plain: return "dense:kernel=sm90_plain -> flash_attention_fwd_sm90_plain (wgmma, plain schedule)";

@@ -32,6 +32,10 @@ class DenseCudaAttention final : public AttentionBackend {
   AttentionWorkspace workspace_;
 };
 
+// Params of `shape` with packed heads and 16-byte-aligned placeholder pointers (scale 0.125):
+// what the CUDA backends' capability checks and workspace sizes read before any tensor exists.
+FlashAttentionParams shape_attention_params(const AttentionShape& shape);
+
 // Fills the params of an attention call from bf16 CUDA tensors [batch, tokens, heads,
 // head_dim] with packed heads; an error names the backend and the tensor that does not fit.
 Result<FlashAttentionParams> cuda_attention_params(const AttentionArgs& a, const AttentionShape& shape,

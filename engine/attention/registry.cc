@@ -27,6 +27,9 @@ std::string AttentionShape::describe() const {
     s += ", grid " + std::to_string(frames) + "x" + std::to_string(height) + "x" +
          std::to_string(width);
   }
+  if (model_heads)
+    s += " (heads " + std::to_string(head_offset) + ".." + std::to_string(head_offset + heads - 1) + " of " +
+         std::to_string(model_heads) + ")";
   return s + " on " + device.to_string();
 }
 

@@ -8,16 +8,6 @@
 
 namespace wan {
 
-namespace {
-// Params with the shape only (aligned placeholder pointers), for capability checks and sizes.
-FlashAttentionParams shape_params(const AttentionShape& s) {
-  uint16_t* placeholder = reinterpret_cast<uint16_t*>(256);
-  return packed_attention_params(static_cast<int>(s.batch), static_cast<int>(s.heads), static_cast<int>(s.head_dim),
-                                 static_cast<int>(s.q_tokens), static_cast<int>(s.kv_tokens), placeholder,
-                                 placeholder, placeholder, placeholder, 0.125f);
-}
-}  // namespace
-
 Status SageCudaAttention::can_implement(const AttentionShape& shape) const {
   WAN_RETURN_IF_ERROR(check_cuda_bf16(shape, "sage"));
   if (shape.head_dim <= 0 || shape.heads <= 0 || shape.q_tokens <= 0 || shape.batch <= 0)
@@ -27,13 +17,13 @@ Status SageCudaAttention::can_implement(const AttentionShape& shape) const {
   if (shape.head_dim != 64 && shape.head_dim != 128)
     return unimplemented("sage attention serves head_dim 64 or 128 (the SageAttention2 kernel's), got " +
                          shape.describe());
-  const std::string reason = sage_attention_unsupported_reason(shape_params(shape));
+  const std::string reason = sage_attention_unsupported_reason(shape_attention_params(shape));
   if (!reason.empty()) return unimplemented("sage CUDA attention cannot run " + shape.describe() + ": " + reason);
   return Status();
 }
 
 size_t SageCudaAttention::workspace_bytes(const AttentionShape& shape) const {
-  return sage_attention_workspace_bytes(shape_params(shape));
+  return sage_attention_workspace_bytes(shape_attention_params(shape));
 }
 
 Status SageCudaAttention::plan(const AttentionShape& shape, AttentionWorkspace workspace, Stream) {
@@ -48,7 +38,7 @@ Status SageCudaAttention::plan(const AttentionShape& shape, AttentionWorkspace w
 }
 
 std::string SageCudaAttention::implementation() const {
-  return "sage -> " + sage_attention_kernels(shape_params(shape_));
+  return "sage -> " + sage_attention_kernels(shape_attention_params(shape_));
 }
 
 Status SageCudaAttention::run(const AttentionArgs& a, Stream stream) {

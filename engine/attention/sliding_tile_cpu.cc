@@ -33,7 +33,7 @@ TokenOrder SlidingTileBase::token_order(const AttentionShape& shape) const { ret
 
 Status SlidingTileBase::check_shape(const AttentionShape& shape) const {
   WAN_RETURN_IF_ERROR(check_tiled_self_attention(shape, "sliding_tile", tile_));
-  if (strategy_) WAN_RETURN_IF_ERROR(strategy_->check_model(shape.layers, shape.heads));
+  if (strategy_) WAN_RETURN_IF_ERROR(strategy_->check_model(shape.layers, shape.total_heads()));
   return Status();
 }
 
@@ -49,7 +49,8 @@ Status SlidingTileBase::make_plan(const AttentionShape& shape, Plan* plan) const
     for (int32_t layer = 0; layer < p.layers; ++layer) {
       std::vector<int32_t> heads(static_cast<size_t>(shape.heads));
       for (int32_t h = 0; h < shape.heads; ++h) {
-        const TileWindow w = strategy_ ? strategy_->window(step, layer, h, uniform_) : uniform_;
+        const TileWindow w =
+            strategy_ ? strategy_->window(step, layer, static_cast<int32_t>(shape.head_offset) + h, uniform_) : uniform_;
         auto it = std::find(p.windows.begin(), p.windows.end(), w);
         if (it == p.windows.end()) it = p.windows.insert(p.windows.end(), w);
         heads[h] = static_cast<int32_t>(it - p.windows.begin());

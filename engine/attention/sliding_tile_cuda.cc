@@ -26,13 +26,9 @@ Result<SlidingTileCudaAttention::Layout> SlidingTileCudaAttention::layout_for(co
                                                                               const Plan& plan,
                                                                               const SlidingTileSchedule& s,
                                                                               BlockSparseAttentionParams* params) const {
-  uint16_t* placeholder = reinterpret_cast<uint16_t*>(256);
   const int32_t* index_placeholder = reinterpret_cast<const int32_t*>(256);
   BlockSparseAttentionParams p;
-  p.attn = packed_attention_params(static_cast<int>(shape.batch), static_cast<int>(shape.heads),
-                                   static_cast<int>(shape.head_dim), static_cast<int>(shape.q_tokens),
-                                   static_cast<int>(shape.q_tokens), placeholder, placeholder, placeholder,
-                                   placeholder, 0.0f);
+  p.attn = shape_attention_params(shape);
   p.tiling = tiling_for(plan.layout);
   p.schedule.q_blocks = p.schedule.kv_blocks = s.blocks;
   p.schedule.q_block_start = p.schedule.kv_block_start = index_placeholder;

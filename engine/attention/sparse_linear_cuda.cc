@@ -11,10 +11,7 @@ namespace wan {
 
 SparseLinearAttentionParams SparseLinearCudaAttention::shape_params(const AttentionShape& s) const {
   SparseLinearAttentionParams p;
-  uint16_t* placeholder = reinterpret_cast<uint16_t*>(256);
-  p.attn = packed_attention_params(static_cast<int>(s.batch), static_cast<int>(s.heads), static_cast<int>(s.head_dim),
-                                   static_cast<int>(s.q_tokens), static_cast<int>(s.kv_tokens), placeholder,
-                                   placeholder, placeholder, placeholder, 0.0f);
+  p.attn = shape_attention_params(s);
   p.topk = static_cast<int>(sla::topk_count(sla_key_blocks(p), ratio_));
   p.feature_map = feature_map_;
   return p;

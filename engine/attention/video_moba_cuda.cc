@@ -14,10 +14,7 @@ size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 
 VmobaAttentionParams VideoMobaCudaAttention::shape_params(const AttentionShape& s, const VmobaLayout& layout) const {
   VmobaAttentionParams p;
-  uint16_t* placeholder = reinterpret_cast<uint16_t*>(256);
-  p.attn = packed_attention_params(static_cast<int>(s.batch), static_cast<int>(s.heads), static_cast<int>(s.head_dim),
-                                   static_cast<int>(s.q_tokens), static_cast<int>(s.kv_tokens), placeholder,
-                                   placeholder, placeholder, placeholder, 0.0f);
+  p.attn = shape_attention_params(s);
   const int32_t* table = reinterpret_cast<const int32_t*>(256);
   p.tables.raster_of_pos = layout.identity ? nullptr : table;
   p.tables.chunk_of_pos = p.tables.chunk_start = p.tables.kv_block_start = p.tables.kv_block_chunk =

@@ -6,6 +6,7 @@
 
 #include "engine/attention/dense_cpu.h"
 #include "engine/core/nvtx.h"
+#include "engine/parallel/ulysses.h"
 #include "kernels/common/float16.h"
 #include "kernels/common/portable_math.h"
 #include "kernels/cpu/elementwise.h"
@@ -171,22 +172,42 @@ Status WanDitCpu::attention_block(const Attention& a, int block, bool is_self, c
   WAN_ASSIGN_OR_RETURN(Tensor v, Tensor::empty({1, kv_tokens, c.heads, c.head_dim}, DType::kF32));
   WAN_ASSIGN_OR_RETURN(Tensor o, Tensor::empty({1, tokens, c.heads, c.head_dim}, DType::kF32));
   const bool bf16 = precision_ == Precision::kBf16;
+  // Token-local ops run per token shard on the sharded path (Ulysses: each rank its own rows;
+  // RoPE at the shard's global positions), else once over all rows.
+  const bool sharded = is_self && sp_world_ > 1;
+  auto for_shards = [&](int64_t rows, auto&& f) {
+    const int shards = sharded ? sp_world_ : 1;
+    for (int r = 0; r < shards; ++r) f(r * (rows / shards), rows / shards);
+  };
+  auto project = [&](const Linear& l, const float* src, int64_t rows, float* dst, const std::vector<float>* norm) {
+    for_shards(rows, [&](int64_t first, int64_t n) {
+      linear(l, src + first * dim, n, dst + first * dim);
+      if (norm) cpu::rms_norm_rows(dst + first * dim, dst + first * dim, n, dim, c.eps, norm->data(), bf16);
+    });
+  };
   // q/k: linear, then RMSNorm over the whole dim (rounded to bf16 before * weight).
-  linear(a.q, x, tokens, q.data<float>());
-  cpu::rms_norm_rows(q.data<float>(), q.data<float>(), tokens, dim, c.eps, a.norm_q.data(), bf16);
+  project(a.q, x, tokens, q.data<float>(), &a.norm_q);
   round(q.data<float>(), q.numel());
   notify(observer, block, std::string(prefix) + "q", q.data<float>(), {tokens, dim});
-  linear(a.k, kv_src, kv_tokens, k.data<float>());
-  cpu::rms_norm_rows(k.data<float>(), k.data<float>(), kv_tokens, dim, c.eps, a.norm_k.data(), bf16);
+  project(a.k, kv_src, kv_tokens, k.data<float>(), &a.norm_k);
   round(k.data<float>(), k.numel());
   notify(observer, block, std::string(prefix) + "k", k.data<float>(), {kv_tokens, dim});
-  linear(a.v, kv_src, kv_tokens, v.data<float>());
+  project(a.v, kv_src, kv_tokens, v.data<float>(), nullptr);
   notify(observer, block, std::string(prefix) + "v", v.data<float>(), {kv_tokens, dim});
   if (rope) {
-    cpu::apply_rope_inplace(q.data<float>(), tokens, c.heads, c.head_dim, *rope);
+    auto rotate = [&](float* t, int64_t rows) {
+      for_shards(rows, [&](int64_t first, int64_t n) {
+        if (!sharded) {
+          cpu::apply_rope_inplace(t, rows, c.heads, c.head_dim, *rope);
+        } else {
+          cpu::apply_rope_inplace(t + first * dim, n, c.heads, c.head_dim, cpu::rope_rows(*rope, first, n));
+        }
+      });
+    };
+    rotate(q.data<float>(), tokens);
     round(q.data<float>(), q.numel());
     notify(observer, block, "rope_q", q.data<float>(), {tokens, dim});
-    cpu::apply_rope_inplace(k.data<float>(), kv_tokens, c.heads, c.head_dim, *rope);
+    rotate(k.data<float>(), kv_tokens);
     round(k.data<float>(), k.numel());
     notify(observer, block, "rope_k", k.data<float>(), {kv_tokens, dim});
   }
@@ -204,18 +225,87 @@ Status WanDitCpu::attention_block(const Attention& a, int block, bool is_self, c
   Tensor gate;
   if (is_self && a.has_gate) {
     WAN_ASSIGN_OR_RETURN(gate, Tensor::empty({1, tokens, c.heads, c.head_dim}, DType::kF32));
-    linear(a.gate, x, tokens, gate.data<float>());
+    project(a.gate, x, tokens, gate.data<float>(), nullptr);
     notify(observer, block, "self_gate", gate.data<float>(), {tokens, dim});
     args.gate = &gate;
   }
   {
     ScopedRange range(is_self ? "self_attn" : "cross_attn");
-    WAN_RETURN_IF_ERROR(backend.run(args, nullptr));
+    if (sharded) {
+      WAN_RETURN_IF_ERROR(sharded_self_attention(args, o.data<float>()));
+    } else {
+      WAN_RETURN_IF_ERROR(backend.run(args, nullptr));
+    }
   }
   round(o.data<float>(), o.numel());
   notify(observer, block, std::string(prefix) + "attn", o.data<float>(), {tokens, dim});
-  linear(a.o, o.data<float>(), tokens, out);
+  for_shards(tokens, [&](int64_t first, int64_t n) { linear(a.o, o.data<float>() + first * dim, n, out + first * dim); });
   notify(observer, block, std::string(prefix) + "out", out, {tokens, dim});
+  return Status();
+}
+
+Status WanDitCpu::set_sequence_parallel(int world) {
+  if (world < 1) return invalid_argument("sequence parallel world size must be >= 1, got " + std::to_string(world));
+  if (config_.heads % world)
+    return invalid_argument("Ulysses sequence parallelism over " + std::to_string(world) + " ranks needs the model's " +
+                            std::to_string(config_.heads) + " heads (" + config_.name + ") to be a multiple of it");
+  sp_world_ = world;
+  return Status();
+}
+
+// Exchange 1 (token shards -> head shards of q, k, v and the gate), each rank's attention over
+// the whole sequence for its heads (the backend planned for that head shard: heads H / world from
+// head first_head(r) of H), exchange 2 (head shards -> token shards of the output), every
+// exchange through the simulated all-to-all.
+Status WanDitCpu::sharded_self_attention(const AttentionArgs& args, float* o) {
+  const AttentionShape& full = self_shape_;
+  WAN_ASSIGN_OR_RETURN(const UlyssesLayout l, plan_ulysses(sp_world_, full.q_tokens, full.heads, full.head_dim));
+  const int world = l.world;
+  auto exchange_to_heads = [&](const Tensor& t) {
+    std::vector<std::vector<float>> send(static_cast<size_t>(world), std::vector<float>(static_cast<size_t>(l.buffer())));
+    for (int r = 0; r < world; ++r)
+      pack_token_shard(l, t.data<float>() + l.first_token(r) * l.heads * l.head_dim, send[r].data());
+    std::vector<std::vector<float>> recv, heads(static_cast<size_t>(world));
+    simulated_all_to_all(l, send, &recv);
+    for (int r = 0; r < world; ++r) {
+      heads[r].resize(static_cast<size_t>(l.buffer()));
+      unpack_to_head_shard(l, recv[r].data(), heads[r].data());
+    }
+    return heads;
+  };
+  const std::vector<std::vector<float>> q = exchange_to_heads(*args.q), k = exchange_to_heads(*args.k),
+                                        v = exchange_to_heads(*args.v);
+  std::vector<std::vector<float>> gate;
+  if (args.gate) gate = exchange_to_heads(*args.gate);
+  const Shape shard_shape = {1, l.tokens, l.shard_heads(), l.head_dim};
+  std::vector<std::vector<float>> send(static_cast<size_t>(world)), out(static_cast<size_t>(world));
+  for (int r = 0; r < world; ++r) {
+    AttentionShape shard = full;
+    shard.heads = l.shard_heads();
+    shard.head_offset = l.first_head(r);
+    shard.model_heads = full.heads;
+    WAN_RETURN_IF_ERROR(self_attention_->plan(shard, {}, nullptr));
+    auto view = [&](const std::vector<float>& data) {  // the backend reads these views only
+      return Tensor::wrap(const_cast<float*>(data.data()), shard_shape, DType::kF32, Device::cpu());
+    };
+    out[r].resize(static_cast<size_t>(l.buffer()));
+    const Tensor qr = view(q[r]), kr = view(k[r]), vr = view(v[r]);
+    Tensor outr = view(out[r]);
+    const Tensor gr = args.gate ? view(gate[r]) : Tensor();
+    AttentionArgs shard_args = args;
+    shard_args.q = &qr;
+    shard_args.k = &kr;
+    shard_args.v = &vr;
+    shard_args.out = &outr;
+    shard_args.gate = args.gate ? &gr : nullptr;
+    WAN_RETURN_IF_ERROR(self_attention_->run(shard_args, nullptr));
+    send[r].resize(static_cast<size_t>(l.buffer()));
+    pack_head_shard(l, outr.data<float>(), send[r].data());
+  }
+  WAN_RETURN_IF_ERROR(self_attention_->plan(full, {}, nullptr));  // the unsharded plan back for the next call
+  std::vector<std::vector<float>> recv;
+  simulated_all_to_all(l, send, &recv);
+  for (int r = 0; r < world; ++r) unpack_to_token_shard(l, recv[r].data(), o + l.first_token(r) * l.heads * l.head_dim);
   return Status();
 }
 
@@ -256,6 +346,8 @@ Result<Tensor> WanDitCpu::forward(const Tensor& latents, int64_t timestep, const
   AttentionShape cross_shape = self_shape;
   cross_shape.kv_tokens = c.text_len;
   cross_shape.frames = cross_shape.height = cross_shape.width = 0;
+  if (sp_world_ > 1) WAN_RETURN_IF_ERROR(plan_ulysses(sp_world_, tokens, c.heads, c.head_dim).status());
+  self_shape_ = self_shape;
   WAN_RETURN_IF_ERROR(self_attention_->plan(self_shape, {}, nullptr));
   WAN_RETURN_IF_ERROR(cross_attention_->plan(cross_shape, {}, nullptr));
   // Tile-ordered backends: tokens permuted once after patch embedding (with the RoPE table)

@@ -34,6 +34,17 @@ class WanDitCpu final : public DitModel {
   Result<Tensor> forward(const Tensor& latents, int64_t timestep, const Tensor& context,
                          ForwardObserver* observer = nullptr, const ForwardCall& call = ForwardCall()) override;
 
+  // Ulysses sequence parallelism over `world` ranks simulated in this process (engine/parallel/
+  // ulysses.h): every token-local op of self-attention's path runs per rank on its token shard
+  // (projections, q/k RMSNorm over the full dim, RoPE at the shard's global positions, the output
+  // projection), the shards are exchanged for head shards (all-to-all), each rank's attention
+  // runs its heads over the whole sequence (the backend planned for a head shard), and back. The
+  // other token-local ops (norms, modulation, cross-attention, FFN, head) run on the shards'
+  // concatenation, which is the same arithmetic row by row. world 1: the plain forward. The heads
+  // must divide by world (checked here), the tokens at forward().
+  Status set_sequence_parallel(int world);
+  int sequence_parallel() const { return sp_world_; }
+
   const WanConfig& config() const override { return config_; }
   Device device() const override { return Device::cpu(); }
   std::string describe() const override;
@@ -75,8 +86,13 @@ class WanDitCpu final : public DitModel {
                          AttentionBackend& backend, const AttentionCall& call, float* out,
                          ForwardObserver* observer);
 
+  // Self-attention of the sharded path (sp_world_ > 1): exchange, per-rank attention, exchange.
+  Status sharded_self_attention(const AttentionArgs& args, float* o);
+
   WanConfig config_;
   Precision precision_ = Precision::kBf16;
+  int sp_world_ = 1;
+  AttentionShape self_shape_;  // of the current forward (the sharded path plans head shards of it)
   Linear patch_embed_, time_1_, time_2_, time_proj_, text_1_, text_2_, proj_out_;
   std::vector<Block> blocks_;
   std::vector<float> head_scale_shift_;  // [2, dim]

@@ -4,6 +4,8 @@
 #include "engine/model/wan_dit_cpu.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
@@ -351,6 +353,66 @@ TEST(WanDitCpu, SparseLinearProjLFromTheCheckpointReachesTheBackend) {
   const Status s = WanWeights::load(f.config, dir + "/sla_bad.safetensors").status();
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("proj_l.weight"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace wan
+
+namespace wan {
+namespace {
+
+// Ulysses sequence parallelism simulated on the CPU (issue 17): token shards through every
+// token-local op of self-attention's path, the all-to-all to head shards, each rank's attention
+// over the whole sequence for its heads, and back. Row by row this is the unsharded arithmetic, so
+// the forward must equal the unsharded one bit for bit, for every backend (tile-ordered ones shard
+// the tiled order) and with per-head sliding-tile windows (the strategy keys on the model's head
+// index: rank 1 of 2 serves heads 2 and 3).
+TEST(WanDitCpu, SequenceParallelSimulationEqualsTheUnshardedForward) {
+  const WanConfig config = config_by_name("wan-small").value();  // 4 heads
+  const WanWeights weights = WanWeights::synthetic(config, 9).value();
+  Tensor latents = Tensor::empty({16, 2, 8, 12}, DType::kF32).value();  // 2x4x6 = 48 tokens
+  Tensor context = Tensor::empty({config.text_len, config.text_dim}, DType::kF32).value();
+  ASSERT_TRUE(fill_normal(latents, 21).ok());
+  ASSERT_TRUE(fill_normal(context, 22).ok());
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp");
+  const std::string strategy = dir + "/sp_strategy.json";
+  {
+    std::FILE* f = std::fopen(strategy.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(R"({"0_3": [1, 1, 1], "1_2": [1, 2, 1], "1_0": [2, 1, 3]})", f);
+    std::fclose(f);
+  }
+  const std::vector<std::string> backends = {
+      "dense", "sage", "video_sparse:sparsity=0.5", "block_sparse", "sparse_linear:ratio=0.5",
+      "video_moba:spatial_chunk=2x3,st_chunk=1x2x3", "sliding_tile:tile=1x2x2,window=3x3x3,strategy=" + strategy};
+  for (const std::string& text : backends) {
+    SCOPED_TRACE(text);
+    const AttentionConfig attention = parse_attention_config(text).value();
+    auto run = [&](int world) {
+      auto model = WanDitCpu::create(weights, Precision::kBf16, make_attention_backend(attention, Device::cpu()).value())
+                       .value();
+      EXPECT_TRUE(model->set_sequence_parallel(world).ok());
+      return model->forward(latents, 600, context, nullptr, ForwardCall{1, CfgBranch::kCond}).value();
+    };
+    const Tensor unsharded = run(1);
+    for (int world : {2, 4}) {
+      const Tensor sharded = run(world);
+      ASSERT_EQ(sharded.nbytes(), unsharded.nbytes());
+      EXPECT_EQ(std::memcmp(sharded.raw_data(), unsharded.raw_data(), unsharded.nbytes()), 0)
+          << "world " << world << " differs from the unsharded forward";
+    }
+  }
+  // Sizes that do not divide: the heads at set_sequence_parallel, the tokens at forward().
+  auto model = WanDitCpu::create(weights, Precision::kBf16).value();
+  const Status heads = model->set_sequence_parallel(3);
+  EXPECT_EQ(heads.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(heads.message().find("4 heads"), std::string::npos) << heads.message();
+  ASSERT_TRUE(model->set_sequence_parallel(4).ok());
+  Tensor odd = Tensor::empty({16, 1, 6, 6}, DType::kF32).value();  // 1x3x3 = 9 tokens
+  ASSERT_TRUE(fill_normal(odd, 23).ok());
+  const Status tokens = model->forward(odd, 600, context).status();
+  EXPECT_EQ(tokens.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(tokens.message().find("9 tokens"), std::string::npos) << tokens.message();
 }
 
 }  // namespace

@@ -77,4 +77,13 @@ RopeTable reorder_rope_rows(const RopeTable& table, const std::vector<int32_t>& 
   return out;
 }
 
+RopeTable rope_rows(const RopeTable& table, int64_t first, int64_t count) {
+  RopeTable out;
+  out.tokens = count;
+  out.pairs = table.pairs;
+  out.cos.assign(table.cos.begin() + first * table.pairs, table.cos.begin() + (first + count) * table.pairs);
+  out.sin.assign(table.sin.begin() + first * table.pairs, table.sin.begin() + (first + count) * table.pairs);
+  return out;
+}
+
 }  // namespace wan::cpu

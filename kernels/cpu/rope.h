@@ -25,6 +25,10 @@ RopeTable make_rope_table(int64_t frames, int64_t height, int64_t width, int64_t
 // stored in tile order).
 RopeTable reorder_rope_rows(const RopeTable& table, const std::vector<int32_t>& source_row);
 
+// Rows [first, first + count) of `table`: the global positions of a token shard (Ulysses
+// sequence parallelism slices RoPE to its shard, engine/parallel/ulysses.h).
+RopeTable rope_rows(const RopeTable& table, int64_t first, int64_t count);
+
 // x: [tokens, heads, head_dim] f32, rotated in place: for pair j,
 // out[2j] = x[2j] cos - x[2j+1] sin, out[2j+1] = x[2j] sin + x[2j+1] cos (f32, no FMA).
 void apply_rope_inplace(float* x, int64_t tokens, int64_t heads, int64_t head_dim,

@@ -325,12 +325,8 @@ std::string block_sparse_attention_sm90_unsupported_reason(const BlockSparseAtte
   if (a.head_dim != 64 && a.head_dim != 128)
     return "the sm90 main loop supports head_dim 64 and 128, not " + std::to_string(a.head_dim);
   if (a.batch < 1 || a.heads < 1 || a.q_tokens < 1 || a.kv_tokens < 1) return "attention sizes must be positive";
-  if (a.q_token_stride % 8 || a.kv_token_stride % 8 || a.out_token_stride % 8 || a.q_batch_stride % 8 ||
-      a.kv_batch_stride % 8 || a.out_batch_stride % 8)
-    return "token and batch strides must be multiples of 8 elements (16-byte rows)";
-  for (const void* ptr : {static_cast<const void*>(a.q), static_cast<const void*>(a.k),
-                          static_cast<const void*>(a.v), static_cast<const void*>(a.out)})
-    if (reinterpret_cast<uintptr_t>(ptr) % 16) return "q, k, v and out must be 16-byte aligned";
+  const std::string rows = rows_of_16_bytes_unsupported_reason(a);
+  if (!rows.empty()) return rows;
   const BlockSchedule& s = p.schedule;
   if (s.q_blocks < 1 || s.kv_blocks < 1) return "the block schedule is empty";
   if (s.kv_index && !s.kv_list_start && (s.kv_count < 1 || s.kv_count > s.kv_blocks))

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include <cuda_runtime_api.h>
@@ -44,6 +45,18 @@ inline FlashAttentionParams packed_attention_params(int batch, int heads, int he
   p.kv_batch_stride = kv_tokens * p.kv_token_stride;
   p.scale = scale;
   return p;
+}
+
+// Empty if q, k, v and out are 16-byte aligned and every token and batch stride is a multiple of
+// 8 elements (rows of whole 16-byte pieces: what the sm90 kernels' copies need), else the reason.
+inline std::string rows_of_16_bytes_unsupported_reason(const FlashAttentionParams& p) {
+  if (p.q_token_stride % 8 || p.kv_token_stride % 8 || p.out_token_stride % 8 || p.q_batch_stride % 8 ||
+      p.kv_batch_stride % 8 || p.out_batch_stride % 8)
+    return "token and batch strides must be multiples of 8 elements (16-byte rows)";
+  for (const void* ptr : {static_cast<const void*>(p.q), static_cast<const void*>(p.k),
+                          static_cast<const void*>(p.v), static_cast<const void*>(p.out)})
+    if (reinterpret_cast<uintptr_t>(ptr) % 16) return "q, k, v and out must be 16-byte aligned";
+  return "";
 }
 
 // Empty if the kernel can run these params, else the reason (head_dim, alignment, sizes).

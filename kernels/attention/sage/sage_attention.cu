@@ -598,12 +598,8 @@ std::string sage_attention_unsupported_reason(const FlashAttentionParams& p) {
   if (p.head_dim != 64 && p.head_dim != 128)
     return "sage supports head_dim 64 and 128 (SageAttention2's), not " + std::to_string(p.head_dim);
   if (p.batch < 1 || p.heads < 1 || p.q_tokens < 1 || p.kv_tokens < 1) return "attention sizes must be positive";
-  if (p.q_token_stride % 8 || p.kv_token_stride % 8 || p.out_token_stride % 8 || p.q_batch_stride % 8 ||
-      p.kv_batch_stride % 8 || p.out_batch_stride % 8)
-    return "token and batch strides must be multiples of 8 elements (16-byte rows)";
-  for (const void* ptr : {static_cast<const void*>(p.q), static_cast<const void*>(p.k),
-                          static_cast<const void*>(p.v), static_cast<const void*>(p.out)})
-    if (reinterpret_cast<uintptr_t>(ptr) % 16) return "q, k, v and out must be 16-byte aligned";
+  const std::string rows = rows_of_16_bytes_unsupported_reason(p);
+  if (!rows.empty()) return rows;
   if (p.scale <= 0.0f || !(p.scale < INFINITY)) return "the softmax scale must be positive and finite";
   int device = 0, major = 0;
   cudaGetDevice(&device);
