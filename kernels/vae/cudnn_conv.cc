@@ -3,7 +3,6 @@
 #include <dlfcn.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -11,6 +10,8 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #include <cudnn.h>
+
+#include "kernels/common/runtime_library.h"
 
 namespace wan {
 
@@ -30,37 +31,6 @@ struct CudnnApi {
 };
 
 namespace {
-
-std::vector<std::string> candidate_paths(const std::string& explicit_path) {
-  namespace fs = std::filesystem;
-  std::vector<std::string> out;
-  if (!explicit_path.empty()) {
-    std::error_code ec;
-    out.push_back(fs::is_directory(explicit_path, ec) ? (fs::path(explicit_path) / "libcudnn.so.9").string()
-                                                      : explicit_path);
-    return out;
-  }
-  out.push_back("libcudnn.so.9");  // the loader's own search (LD_LIBRARY_PATH, ld.so.cache)
-  out.push_back("/usr/local/cuda/lib64/libcudnn.so.9");
-  // torch's pip wheels: <prefix>/lib/python3.X/{site,dist}-packages/nvidia/cudnn/lib.
-  for (const char* root : {"/opt", "/usr/local/lib", "/usr/lib/python3", "/root/.local/lib"}) {
-    std::error_code ec;
-    fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
-    for (int visited = 0; !ec && it != end && visited < 200000; it.increment(ec), ++visited) {
-      if (it.depth() > 8) {
-        it.disable_recursion_pending();
-        continue;
-      }
-      const fs::path& p = it->path();
-      if (p.filename() == "lib" && p.parent_path().filename() == "cudnn" &&
-          p.parent_path().parent_path().filename() == "nvidia") {
-        out.push_back((p / "libcudnn.so.9").string());
-        it.disable_recursion_pending();
-      }
-    }
-  }
-  return out;
-}
 
 std::string status_text(const CudnnApi& api, cudnnStatus_t s) {
   return api.cudnnGetErrorString ? api.cudnnGetErrorString(s) : std::to_string(static_cast<int>(s));
@@ -95,7 +65,7 @@ Result<const CudnnLibrary*> CudnnLibrary::load(const std::string& explicit_path)
   std::lock_guard<std::mutex> lock(mutex);
   if (auto it = loaded->find(explicit_path); it != loaded->end()) return it->second;
   std::string tried;
-  for (const std::string& path : candidate_paths(explicit_path)) {
+  for (const std::string& path : runtime_library_candidates(explicit_path, "libcudnn.so.9", "cudnn")) {
     void* so = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!so) {
       tried += "\n  " + path + ": " + ::dlerror();
