@@ -5,12 +5,16 @@
 
 namespace wan {
 
-Status SageCpuAttention::can_implement(const AttentionShape& shape) const {
-  WAN_RETURN_IF_ERROR(check_cpu_self_attention_shape(shape, "sage"));
+Status check_sage_head_dim(const AttentionShape& shape) {
   if (shape.head_dim != 64 && shape.head_dim != 128)
     return unimplemented("sage attention serves head_dim 64 or 128 (the SageAttention2 kernel's), got " +
                          shape.describe());
   return Status();
+}
+
+Status SageCpuAttention::can_implement(const AttentionShape& shape) const {
+  WAN_RETURN_IF_ERROR(check_cpu_self_attention_shape(shape, "sage"));
+  return check_sage_head_dim(shape);
 }
 
 Status SageCpuAttention::plan(const AttentionShape& shape, AttentionWorkspace, Stream) {

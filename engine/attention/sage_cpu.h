@@ -8,6 +8,9 @@
 
 namespace wan {
 
+// OK, or UNIMPLEMENTED for a head_dim other than 64 or 128 (the kernel's), on either device.
+Status check_sage_head_dim(const AttentionShape& shape);
+
 class SageCpuAttention final : public AttentionBackend {
  public:
   std::string_view name() const override { return "sage"; }

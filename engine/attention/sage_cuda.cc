@@ -3,20 +3,15 @@
 #include <cuda_runtime_api.h>
 
 #include "engine/attention/dense_cuda.h"
+#include "engine/attention/sage_cpu.h"
 #include "engine/attention/tiled_backend.h"
 #include "kernels/attention/sage/sage_attention.h"
 
 namespace wan {
 
 Status SageCudaAttention::can_implement(const AttentionShape& shape) const {
-  WAN_RETURN_IF_ERROR(check_cuda_bf16(shape, "sage"));
-  if (shape.head_dim <= 0 || shape.heads <= 0 || shape.q_tokens <= 0 || shape.batch <= 0)
-    return invalid_argument("attention shape must be positive: " + shape.describe());
-  if (shape.q_tokens != shape.kv_tokens)
-    return invalid_argument("sage serves self-attention only (q and kv tokens equal), got " + shape.describe());
-  if (shape.head_dim != 64 && shape.head_dim != 128)
-    return unimplemented("sage attention serves head_dim 64 or 128 (the SageAttention2 kernel's), got " +
-                         shape.describe());
+  WAN_RETURN_IF_ERROR(check_cuda_self_attention_shape(shape, "sage"));
+  WAN_RETURN_IF_ERROR(check_sage_head_dim(shape));
   const std::string reason = sage_attention_unsupported_reason(shape_attention_params(shape));
   if (!reason.empty()) return unimplemented("sage CUDA attention cannot run " + shape.describe() + ": " + reason);
   return Status();

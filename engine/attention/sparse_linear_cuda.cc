@@ -18,11 +18,7 @@ SparseLinearAttentionParams SparseLinearCudaAttention::shape_params(const Attent
 }
 
 Status SparseLinearCudaAttention::can_implement(const AttentionShape& shape) const {
-  WAN_RETURN_IF_ERROR(check_cuda_bf16(shape, "sparse_linear"));
-  if (shape.head_dim <= 0 || shape.heads <= 0 || shape.q_tokens <= 0 || shape.batch <= 0)
-    return invalid_argument("attention shape must be positive: " + shape.describe());
-  if (shape.q_tokens != shape.kv_tokens)
-    return invalid_argument("sparse_linear serves self-attention only (q and kv tokens equal), got " + shape.describe());
+  WAN_RETURN_IF_ERROR(check_cuda_self_attention_shape(shape, "sparse_linear"));
   const std::string reason = sla_attention_unsupported_reason(shape_params(shape));
   if (!reason.empty()) return unimplemented("sparse_linear CUDA attention cannot run " + shape.describe() + ": " + reason);
   return Status();

@@ -302,7 +302,8 @@ Status WanDitCpu::sharded_self_attention(const AttentionArgs& args, float* o) {
     send[r].resize(static_cast<size_t>(l.buffer()));
     pack_head_shard(l, outr.data<float>(), send[r].data());
   }
-  WAN_RETURN_IF_ERROR(self_attention_->plan(full, {}, nullptr));  // the unsharded plan back for the next call
+  // The model's own shape planned again: implementation() and kernel_choices() describe it, not a shard.
+  WAN_RETURN_IF_ERROR(self_attention_->plan(full, {}, nullptr));
   std::vector<std::vector<float>> recv;
   simulated_all_to_all(l, send, &recv);
   for (int r = 0; r < world; ++r) unpack_to_token_shard(l, recv[r].data(), o + l.first_token(r) * l.heads * l.head_dim);
