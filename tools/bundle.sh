@@ -20,6 +20,10 @@ bazel build "$@" $tests $benches $tools >&2
 
 rm -rf bundle
 mkdir -p bundle/bin bundle/lib bundle/data
+# The commit the bundle was built from (the GPU machine's checkout may be stale), "-dirty" with
+# uncommitted changes.
+{ git rev-parse --short HEAD 2>/dev/null || echo unknown; } | tr -d '\n' > bundle/COMMIT
+git diff --quiet HEAD 2>/dev/null || printf -- '-dirty' >> bundle/COMMIT
 copy_target() {
   local label=$1 path
   path="bazel-bin/$(echo "${label#//}" | tr ':' '/')"

@@ -2,6 +2,8 @@
 
 #include <cuda_bf16.h>
 
+#include <type_traits>
+
 #include "kernels/attention/common/attention_device.cuh"
 #include "kernels/attention/common/sm90_attention_tiles.cuh"
 #include "kernels/common/cuda_check.h"
@@ -14,20 +16,32 @@ namespace {
 
 using attn::cp_async_16;
 using attn::cp_async_commit;
+using attn::cp_async_wait_all;
 using attn::cp_async_wait_all_and_fence;
 using attn::mbar_arrive;
 using attn::mbar_init;
 using attn::mbar_wait;
 using attn::swizzled_offset;
 
-// Kernel traits: head_dim, consumer warpgroups per CTA (64 query rows each, one shared kv list)
-// and keys per kv block.
-template <int kHeadDim_, int kConsumers_, int kBlockN_>
+// Kernel traits: head_dim, consumer warpgroups per CTA (64 query rows each, one shared kv list),
+// keys per kv block, and the consumer schedule: kOverlap runs block j's softmax while block
+// j - 1's P V wgmma is in flight (FA3's intra-warpgroup overlap; same operations in the same
+// order, so the same bits), else each block's QK, softmax and P V run one after the other.
+// kPingPong (with kOverlap): the two consumer warpgroups also take turns issuing their GEMMs
+// (named barriers 1 and 2, FA3's inter-warpgroup schedule), so one's softmax runs while the
+// other's GEMMs hold the tensor cores. The overlapped schedules' producer is asynchronous: its
+// copies land on the stage barriers by themselves (cp.async.mbarrier.arrive), several stages in
+// flight, where the serial schedule's producer waits for each stage.
+template <int kHeadDim_, int kConsumers_, int kBlockN_, bool kOverlap_ = false, bool kPingPong_ = false>
 struct Traits {
   static constexpr int kHeadDim = kHeadDim_, kConsumers = kConsumers_, kBlockN = kBlockN_;
+  static constexpr bool kOverlap = kOverlap_, kPingPong = kOverlap_ && kPingPong_;
   static constexpr int kBlockM = 64 * kConsumers;
   static constexpr int kThreads = 128 * (1 + kConsumers);  // producer warpgroup + consumers
-  static constexpr int kStages = 2;  // a 3-stage ring measured no faster on H100 (reports/2026-11-27-h100-engine)
+  // Serial: a 3-stage ring measured no faster on H100 (reports/2026-11-27-h100-engine). Overlapped:
+  // a consumer holds two stages (block j's K, block j - 1's V), so the producer needs a third to
+  // load ahead (128 x 128, head_dim 128: 224 KiB of tiles, inside the 227 KiB an SM allows).
+  static constexpr int kStages = kOverlap ? 3 : 2;
   static constexpr int kQBytes = kBlockM * kHeadDim * 2;
   static constexpr int kKBytes = kBlockN * kHeadDim * 2;
   static constexpr int kVBytes = kHeadDim * kBlockN * 2;
@@ -116,7 +130,8 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
   if (threadIdx.x == 0) {
     mbar_init(q_full, 128);
     for (int st = 0; st < kStages; ++st) {
-      mbar_init(&k_full[st], 128);
+      // Overlapped: 128 copy arrivals plus thread 0's after it wrote the stage's metadata.
+      mbar_init(&k_full[st], T::kOverlap ? 129 : 128);
       mbar_init(&v_full[st], 128);
       mbar_init(&empty[st], 128 * T::kConsumers);
     }
@@ -144,6 +159,14 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
       }
       produce_tile<kBlockN, kHeadDim>(k_ring + stage * T::kKBytes, k + static_cast<int64_t>(kv_first(j)) * a.kv_token_stride,
                                       a.kv_token_stride, len, tid);
+      if constexpr (T::kOverlap) {  // asynchronous (kSplitKv holds: two consumers)
+        attn::cp_async_arrive_on(&k_full[stage]);
+        if (tid == 0) mbar_arrive(&k_full[stage]);  // release: the metadata above
+        produce_tile<kHeadDim, kBlockN>(v_ring + stage * T::kVBytes, vt + static_cast<int64_t>(j) * kBlockN, vt_cols,
+                                        kHeadDim, tid);
+        attn::cp_async_arrive_on(&v_full[stage]);
+        continue;
+      }
       if constexpr (T::kSplitKv) cp_async_commit();
       produce_tile<kHeadDim, kBlockN>(v_ring + stage * T::kVBytes, vt + static_cast<int64_t>(j) * kBlockN, vt_cols,
                                       kHeadDim, tid);
@@ -158,6 +181,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
         mbar_arrive(&k_full[stage]);
       }
     }
+    cp_async_wait_all();  // nothing in flight when the producer leaves
     return;
   }
 
@@ -179,15 +203,9 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     }
   }
   mbar_wait(q_full, 0);
-  for (int e = 0; e < entries; ++e) {
-    const int stage = e % kStages;
-    const uint32_t parity = (e / kStages) & 1;
-    mbar_wait(&k_full[stage], parity);
-    const int valid = stage_len[stage];
-    const uint32_t mask = static_cast<uint32_t>(stage_mask[stage]);
-    float s_acc[kBlockN / 2];
-    uint32_t p_frag[kBlockN / 16][4];
-    attn::qk_tile<kHeadDim, kBlockM, kBlockN>(s_acc, q_tile, cg * 64, k_ring + stage * T::kKBytes);
+  auto stage_parity = [](int e) { return static_cast<uint32_t>((e / kStages) & 1); };
+  // Row masks of video_moba: which of this thread's two rows skip the block in `stage`.
+  auto masked_rows_of = [&](int stage) {
     uint32_t masked_rows = 0u;
     if constexpr (kRowMask) {
       const int chunk = stage_chunk[stage];
@@ -195,16 +213,118 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
       for (int r = 0; r < 2; ++r)
         if (row_mask[r] && !((__ldg(row_mask[r] + chunk / 32) >> (chunk % 32)) & 1u)) masked_rows |= 1u << r;
     }
-    if (mask == 0 || ((mask >> (cg * 4 + warp)) & 1u)) {
-      attn::online_softmax<kHeadDim, kBlockN>(s_acc, valid, scale_log2, quad, row_max, row_sum, o_acc, p_frag,
-                                              masked_rows);
-    } else {  // this warp's rows skip the block: P = 0 adds nothing, the row state is untouched
+    return masked_rows;
+  };
+  // Whether this warp's rows attend to the block in `stage` (else P = 0 adds nothing and the row
+  // state is untouched).
+  auto warp_attends = [&](int stage) {
+    const uint32_t mask = static_cast<uint32_t>(stage_mask[stage]);
+    return mask == 0 || ((mask >> (cg * 4 + warp)) & 1u);
+  };
+  float s_acc[kBlockN / 2];
+  uint32_t p_frag[kBlockN / 16][4];
+  auto clear_p = [&] {
 #pragma unroll
-      for (int c = 0; c < kBlockN / 16; ++c) p_frag[c][0] = p_frag[c][1] = p_frag[c][2] = p_frag[c][3] = 0u;
+    for (int c = 0; c < kBlockN / 16; ++c) p_frag[c][0] = p_frag[c][1] = p_frag[c][2] = p_frag[c][3] = 0u;
+  };
+  if constexpr (!T::kOverlap) {
+    for (int e = 0; e < entries; ++e) {
+      const int stage = e % kStages;
+      mbar_wait(&k_full[stage], stage_parity(e));
+      attn::qk_tile<kHeadDim, kBlockM, kBlockN>(s_acc, q_tile, cg * 64, k_ring + stage * T::kKBytes);
+      if (warp_attends(stage)) {
+        attn::online_softmax<kHeadDim, kBlockN>(s_acc, stage_len[stage], scale_log2, quad, row_max, row_sum, o_acc,
+                                                p_frag, masked_rows_of(stage));
+      } else {
+        clear_p();
+      }
+      if constexpr (T::kSplitKv) mbar_wait(&v_full[stage], stage_parity(e));
+      attn::pv_tile<kHeadDim, kBlockN>(o_acc, p_frag, v_ring + stage * T::kVBytes);
+      mbar_arrive(&empty[stage]);  // this thread is done with the stage
     }
-    if constexpr (T::kSplitKv) mbar_wait(&v_full[stage], parity);
-    attn::pv_tile<kHeadDim, kBlockN>(o_acc, p_frag, v_ring + stage * T::kVBytes);
-    mbar_arrive(&empty[stage]);  // this thread is done with the stage
+  } else {
+    // Block 0: QK and softmax with nothing to overlap. Then per block e >= 1: issue QK(e) and
+    // P V(e - 1); when QK(e) lands, the softmax of block e runs under P V(e - 1); once that is
+    // done, release stage e - 1, rescale O and pack P(e). Last: P V of the last block.
+    // Ping-pong turns: warpgroup cg waits on barrier 1 + cg and hands the turn to the other on
+    // its barrier (256 threads: 128 syncing, 128 arriving); consumer 1 gives consumer 0 the first
+    // turn, and leaves out its last hand-over (consumer 0 takes no turn after it), so every
+    // barrier phase started also completes.
+    auto wait_turn = [&] {
+      if constexpr (T::kPingPong) asm volatile("bar.sync %0, 256;\n" ::"r"(1 + cg) : "memory");
+    };
+    auto pass_turn = [&] {
+      if constexpr (T::kPingPong) asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - cg) : "memory");
+    };
+    if (cg == 1) pass_turn();
+    mbar_wait(&k_full[0], 0);
+    attn::fence_proxy_async();  // the producer's cp.async copies (generic proxy) -> wgmma
+    wait_turn();
+    attn::qk_tile_issue<kHeadDim, kBlockM, kBlockN>(s_acc, q_tile, cg * 64, k_ring);
+    pass_turn();
+    sm90::wgmma_wait<0>();
+    sm90::fence_operands(s_acc);
+    if (warp_attends(0)) {
+      attn::online_softmax<kHeadDim, kBlockN>(s_acc, stage_len[0], scale_log2, quad, row_max, row_sum, o_acc, p_frag,
+                                              masked_rows_of(0));
+    } else {
+      clear_p();
+    }
+    for (int e = 1; e < entries; ++e) {
+      const int stage = e % kStages, prev = (e - 1) % kStages;
+      // The producer arrives on v_full(e - 1) before k_full(e): waiting for both first costs
+      // nothing and keeps the two wgmma groups back to back (no loop between them).
+      if constexpr (T::kSplitKv) mbar_wait(&v_full[prev], stage_parity(e - 1));
+      mbar_wait(&k_full[stage], stage_parity(e));
+      attn::fence_proxy_async();
+      // Everything with branches (the row masks' loads) before the wgmmas: control flow while
+      // one is in flight makes ptxas serialise them (C7513). A warp that skips the block runs the
+      // softmax with both rows masked: P = 0, correction 1 (or 0 on a row still at -inf, whose
+      // O and sum are 0), so its row state and O keep their bits.
+      const uint32_t masked_rows = warp_attends(stage) ? masked_rows_of(stage) : 3u;
+      const int valid = stage_len[stage];
+      // One step with the softmax's selects chosen at compile time; which one runs is decided
+      // per block by a branch uniform over the warpgroup (each has its own wgmma instructions):
+      // masking only on ragged blocks (dense: the last), rows only where a warp or row skips.
+      auto step = [&](auto ragged, auto masked) {
+        sm90::fence_operands(o_acc);  // O's rescale and P's pack stay above the wgmmas
+        sm90::fence_operands(p_frag);
+        wait_turn();
+        attn::qk_tile_issue<kHeadDim, kBlockM, kBlockN>(s_acc, q_tile, cg * 64, k_ring + stage * T::kKBytes);
+        attn::pv_tile_issue<kHeadDim, kBlockN>(o_acc, p_frag, v_ring + prev * T::kVBytes);
+        pass_turn();
+        sm90::wgmma_wait<1>();  // QK(e) done, P V(e - 1) may still run
+        sm90::fence_operands(s_acc);  // the softmax reads S only from here
+        float correction[2];
+        attn::softmax_scores<kBlockN, decltype(ragged)::value, decltype(masked)::value>(
+            s_acc, valid, scale_log2, quad, row_max, row_sum, correction, s_acc, masked_rows);
+        sm90::wgmma_wait<0>();  // P V(e - 1) done
+        sm90::fence_operands(o_acc);  // O and P change only from here
+        sm90::fence_operands(p_frag);
+        mbar_arrive(&empty[prev]);
+        attn::rescale_and_pack<kHeadDim, kBlockN>(correction, o_acc, s_acc, p_frag);
+      };
+      using Yes = std::true_type;
+      using No = std::false_type;
+      // Uniform over the warpgroup: the block's length and its warp mask (row masks: always).
+      const bool any_masked = kRowMask || stage_mask[stage] != 0;
+      if (valid < kBlockN) {
+        if (any_masked) step(Yes{}, Yes{}); else step(Yes{}, No{});
+      } else {
+        if (any_masked) step(No{}, Yes{}); else step(No{}, No{});
+      }
+    }
+    const int last = (entries - 1) % kStages;
+    if constexpr (T::kSplitKv) mbar_wait(&v_full[last], stage_parity(entries - 1));
+    attn::fence_proxy_async();
+    sm90::fence_operands(o_acc);
+    sm90::fence_operands(p_frag);
+    wait_turn();
+    attn::pv_tile_issue<kHeadDim, kBlockN>(o_acc, p_frag, v_ring + last * T::kVBytes);
+    if (cg == 0) pass_turn();
+    sm90::wgmma_wait<0>();
+    sm90::fence_operands(o_acc);
+    mbar_arrive(&empty[last]);
   }
   float* lse = p.lse ? p.lse + (static_cast<int64_t>(batch) * a.heads + head) * a.q_tokens : nullptr;
   attn::store_rows<kHeadDim>(o_acc, row_sum, row_max, a.out + batch * a.out_batch_stride + head * kHeadDim,
@@ -275,16 +395,27 @@ void launch_traits(const BlockSparseAttentionParams& p, const uint16_t* v_t, cud
   WAN_CUDA_CHECK_LAUNCH();
 }
 
+template <int kHeadDim, bool kOverlap, bool kPingPong>
+void launch_schedule(const BlockSparseAttentionParams& p, const uint16_t* v_t, cudaStream_t stream) {
+  if (p.row_chunk_mask) {  // unsupported_reason: 128 x 128 only
+    launch_traits<Traits<kHeadDim, 2, 128, kOverlap, kPingPong>, true>(p, v_t, stream);
+  } else if (p.tiling == BlockSparseTiling::kRows128Keys128) {
+    launch_traits<Traits<kHeadDim, 2, 128, kOverlap, kPingPong>>(p, v_t, stream);
+  } else {
+    launch_traits<Traits<kHeadDim, 2, 64, kOverlap, kPingPong>>(p, v_t, stream);
+  }
+}
+
 template <int kHeadDim>
 void launch_head_dim(const BlockSparseAttentionParams& p, const uint16_t* v_t, cudaStream_t stream) {
-  if (p.row_chunk_mask) {  // unsupported_reason: 128 x 128 only
-    launch_traits<Traits<kHeadDim, 2, 128>, true>(p, v_t, stream);
-  } else if (p.tiling == BlockSparseTiling::kRows128Keys128) {
-    launch_traits<Traits<kHeadDim, 2, 128>>(p, v_t, stream);
-  } else if (p.tiling == BlockSparseTiling::kRows128Keys64) {
-    launch_traits<Traits<kHeadDim, 2, 64>>(p, v_t, stream);
-  } else {
+  if (p.tiling == BlockSparseTiling::kRows64Keys64) {
     launch_traits<Traits<kHeadDim, 1, 64>>(p, v_t, stream);
+  } else if (p.consumer_schedule == ConsumerSchedule::kOverlapped) {
+    launch_schedule<kHeadDim, true, false>(p, v_t, stream);
+  } else if (p.consumer_schedule == ConsumerSchedule::kOverlappedPingPong) {
+    launch_schedule<kHeadDim, true, true>(p, v_t, stream);
+  } else {
+    launch_schedule<kHeadDim, false, false>(p, v_t, stream);
   }
 }
 
@@ -316,7 +447,13 @@ std::string block_sparse_attention_sm90_name(const BlockSparseAttentionParams& p
   const int rows = block_sparse_rows(p.tiling), keys = block_sparse_keys(p.tiling);
   return "block_sparse_attention_sm90 (wgmma, head_dim " + std::to_string(p.attn.head_dim) + ", " +
          std::to_string(rows) + "-row query blocks x " + std::to_string(keys) + "-key blocks, " +
-         (rows == 128 ? "2 consumer warpgroups" : "1 consumer warpgroup, 2 CTAs/SM") + ", " +
+         (rows == 128 ? (p.consumer_schedule == ConsumerSchedule::kOverlapped
+                             ? "2 consumer warpgroups, softmax overlapping P V"
+                             : p.consumer_schedule == ConsumerSchedule::kOverlappedPingPong
+                                   ? "2 consumer warpgroups, softmax overlapping P V, ping-pong"
+                                   : "2 consumer warpgroups, serial")
+                      : "1 consumer warpgroup, 2 CTAs/SM") +
+         ", " +
          (p.schedule.kv_index ? "scheduled kv lists" : "all kv blocks") + ")";
 }
 

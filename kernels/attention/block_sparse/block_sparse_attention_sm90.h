@@ -19,7 +19,7 @@ namespace wan {
 // Tile shapes of the main loop (kernel traits), chosen per backend.
 enum class BlockSparseTiling {
   // 128 query rows per CTA (two consumer warpgroups sharing one kv list) x 128-key blocks:
-  // the dense schedule, 14.6 ms at 12 heads x 32,760 tokens on an H200 (reports/).
+  // the dense schedule, 12.6 ms at 12 heads x 32,760 tokens on an H200 (reports/).
   kRows128Keys128,
   // 64 query rows per CTA (one consumer warpgroup, two CTAs per SM) x 64-key blocks: one
   // (4,4,4) tile per block, for the tile-ordered backends whose query tiles select
@@ -63,9 +63,26 @@ inline int32_t kv_entry(int32_t block, uint32_t warp_mask) {
   return static_cast<int32_t>(static_cast<uint32_t>(block) | (warp_mask << kKvBlockBits));
 }
 
+// How the consumer warpgroups order each kv block's work. All give the same bits (the same
+// operations in the same order on every value; tested); the choice is a speed measurement
+// (H200, 12 x 32,760, head_dim 128: 12.6 / 13.4 / 14.3 ms; reports/2026-12-02-h200-dense).
+enum class ConsumerSchedule {
+  // Block j's softmax runs while block j - 1's P V wgmma is in flight (FA3's intra-warpgroup
+  // overlap, a 3-stage ring), and the two consumer warpgroups take turns issuing their GEMMs
+  // (FA3's inter-warpgroup ping-pong through named barriers). The default.
+  kOverlappedPingPong,
+  // The intra-warpgroup overlap without the ping-pong.
+  kOverlapped,
+  // QK, softmax, P V of each block one after the other (2-stage ring, a producer waiting for
+  // each stage). The one-consumer 64 x 64 tiling always runs this (its 128-register budget has
+  // no room for the overlap).
+  kSerial,
+};
+
 struct BlockSparseAttentionParams {
   FlashAttentionParams attn;  // q, k, v, out, strides, scale (q_tokens/kv_tokens: totals)
   BlockSparseTiling tiling = BlockSparseTiling::kRows128Keys128;
+  ConsumerSchedule consumer_schedule = ConsumerSchedule::kOverlappedPingPong;
   BlockSchedule schedule;
   float* lse = nullptr;  // optional [batch, heads, q_tokens] f32: ln sum exp(scale * q.k)
   // Optional per-row key sets (video_moba): kv block j belongs to chunk kv_block_chunk[j], and

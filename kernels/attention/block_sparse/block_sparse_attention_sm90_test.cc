@@ -4,13 +4,16 @@
 // to bf16 as the GPU (and cpu::attention_dense_f32) does. Bounds: relative L2 < 8e-3 (bf16
 // output rounding, 2^-9, plus P rounded relative to the running max); log-sum-exp within 1e-3
 // absolute. Repeated launches are bit-identical, and lists naming every block give exactly
-// the bits of the all-blocks (dense) schedule.
+// the bits of the all-blocks (dense) schedule. The 128-row tilings give the same bits with either
+// consumer schedule (overlapped or serial).
 #include "kernels/attention/block_sparse/block_sparse_attention_sm90.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -256,6 +259,95 @@ TEST(BlockSparseAttentionSm90, RejectsListsLongerThanKvBlocks) {
   EXPECT_NE(block_sparse_attention_sm90_unsupported_reason(p).find("kv list"), std::string::npos);
   p.attn.head_dim = 96;
   EXPECT_NE(block_sparse_attention_sm90_unsupported_reason(p).find("head_dim"), std::string::npos);
+}
+
+// The consumer schedules of the 128-row tilings (softmax overlapping the previous block's P V,
+// with and without the warpgroups' ping-pong, and one step after the other) give the same bits: all blocks, random lists with per-warp
+// masks (block_sparse), per-row chunk masks (video_moba), ragged last blocks, a partial query
+// block, head_dim 64 and 128, output and log-sum-exp.
+struct ScheduleCase {
+  Case c;
+  BlockSparseTiling tiling;
+  enum Kind { kAllBlocks, kWarpMaskedLists, kRowChunkMasks } kind;
+};
+
+void check_schedules_identical(const ScheduleCase& sc, uint32_t seed) {
+  const Case& c = sc.c;
+  SCOPED_TRACE(describe(c) + (sc.tiling == BlockSparseTiling::kRows128Keys128 ? " 128x128" : " 128x64") +
+               " kind " + std::to_string(sc.kind));
+  Problem pr(c, seed);
+  BlockSparseAttentionParams p = pr.params;
+  p.tiling = sc.tiling;
+  p.schedule = all_blocks_schedule(c.q_tokens, c.kv_tokens, sc.tiling);
+  const int q_blocks = p.schedule.q_blocks, kv_blocks = p.schedule.kv_blocks;
+  std::mt19937 gen(seed + 7);
+  std::optional<DeviceBuffer> dlists, dchunk, dmask;
+  if (sc.kind == ScheduleCase::kWarpMaskedLists) {
+    // kv_count entries per list; the first attended by every warp (each row needs one block),
+    // the others by a random non-empty subset of the 8 consumer warps.
+    std::vector<int32_t> lists = random_lists(c, q_blocks, kv_blocks, seed + 3);
+    for (size_t i = 0; i < lists.size(); ++i)
+      if (i % c.kv_count != 0) lists[i] = kv_entry(lists[i], 1u + gen() % 255u);
+    dlists.emplace(DeviceBuffer::from(lists));
+    p.schedule.kv_index = dlists->as<int32_t>();
+    p.schedule.kv_count = c.kv_count;
+  } else if (sc.kind == ScheduleCase::kRowChunkMasks) {
+    // Chunks of 2 kv blocks; each row attends chunk 0 and a random subset of the others.
+    const int chunks = (kv_blocks + 1) / 2;
+    std::vector<int32_t> chunk_of(kv_blocks);
+    for (int j = 0; j < kv_blocks; ++j) chunk_of[j] = j / 2;
+    p.mask_words = (chunks + 31) / 32;
+    std::vector<uint32_t> masks(size_t(c.batch) * c.heads * c.q_tokens * p.mask_words, 0u);
+    for (size_t row = 0; row < masks.size() / p.mask_words; ++row)
+      for (int ch = 0; ch < chunks; ++ch)
+        if (ch == 0 || gen() % 2) masks[row * p.mask_words + ch / 32] |= 1u << (ch % 32);
+    dchunk.emplace(DeviceBuffer::from(chunk_of));
+    dmask.emplace(DeviceBuffer::from(masks));
+    p.kv_block_chunk = dchunk->as<int32_t>();
+    p.row_chunk_mask = dmask->as<uint32_t>();
+  }
+  const ConsumerSchedule schedules[3] = {ConsumerSchedule::kSerial, ConsumerSchedule::kOverlapped,
+                                         ConsumerSchedule::kOverlappedPingPong};
+  std::vector<uint16_t> out[3];
+  std::vector<float> lse[3];
+  for (int s = 0; s < 3; ++s) {
+    p.consumer_schedule = schedules[s];
+    ASSERT_EQ(block_sparse_attention_sm90_unsupported_reason(p), "");
+    DeviceBuffer workspace(block_sparse_attention_sm90_workspace_bytes(p));
+    WAN_CUDA_CHECK(cudaMemset(pr.dout.as<void>(), 0xff, pr.dout.bytes()));
+    WAN_CUDA_CHECK(cudaMemset(pr.dlse.as<void>(), 0xff, pr.dlse.bytes()));
+    launch_block_sparse_attention_sm90(p, workspace.as<void>(), nullptr);
+    WAN_CUDA_CHECK(cudaDeviceSynchronize());
+    out[s] = pr.dout.to_host<uint16_t>();
+    lse[s] = pr.dlse.to_host<float>();
+  }
+  for (int s = 1; s < 3; ++s) {
+    SCOPED_TRACE(s == 1 ? "overlapped" : "overlapped, ping-pong");
+    EXPECT_EQ(first_difference(out[0], out[s]), -1) << "differs from the serial schedule (first element)";
+    EXPECT_EQ(std::memcmp(lse[0].data(), lse[s].data(), lse[0].size() * sizeof(float)), 0) << "lse differs";
+  }
+  size_t stored = 0;  // every output element written (0xffff bf16 is NaN)
+  for (uint16_t x : out[0]) stored += x != 0xffffu;
+  EXPECT_EQ(stored, out[0].size());
+}
+
+TEST(BlockSparseAttentionSm90, OverlappedConsumersEqualSerialBitForBit) {
+  WAN_SKIP_WITHOUT_GPU();
+  const std::string reason = unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  using K = ScheduleCase;
+  const BlockSparseTiling t128 = BlockSparseTiling::kRows128Keys128, t64 = BlockSparseTiling::kRows128Keys64;
+  uint32_t seed = 40;
+  for (int head_dim : {64, 128}) {
+    check_schedules_identical({{2, 2, head_dim, 1000, 777, 0}, t128, K::kAllBlocks}, ++seed);  // ragged
+    check_schedules_identical({{1, 2, head_dim, 100, 130, 0}, t128, K::kAllBlocks}, ++seed);   // 2 kv blocks
+    check_schedules_identical({{1, 1, head_dim, 300, 60, 0}, t128, K::kAllBlocks}, ++seed);    // 1 kv block
+    check_schedules_identical({{1, 2, head_dim, 2048, 2048, 0}, t128, K::kAllBlocks}, ++seed);  // many ring passes
+    check_schedules_identical({{2, 2, head_dim, 1000, 777, 0}, t64, K::kAllBlocks}, ++seed);
+    check_schedules_identical({{1, 2, head_dim, 1000, 1500, 7}, t64, K::kWarpMaskedLists}, ++seed);
+    check_schedules_identical({{1, 2, head_dim, 1000, 1500, 4}, t128, K::kWarpMaskedLists}, ++seed);
+    check_schedules_identical({{2, 2, head_dim, 700, 1300, 0}, t128, K::kRowChunkMasks}, ++seed);
+  }
 }
 
 }  // namespace

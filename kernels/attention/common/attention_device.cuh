@@ -38,6 +38,17 @@ __device__ __forceinline__ void cp_async_wait_one_and_fence() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
 
+// Arrives on `bar` once every cp.async this thread has issued so far has landed (without
+// incrementing the barrier's pending count: the barrier's expected count includes it). The
+// copies are generic-proxy writes: a consumer reading them with wgmma fences
+// (fence_proxy_async) after its wait.
+__device__ __forceinline__ void cp_async_arrive_on(uint64_t* bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+__device__ __forceinline__ void fence_proxy_async() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
 // mbarrier helpers (shared-memory 64-bit barriers).
 __device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");

@@ -12,79 +12,125 @@
 namespace wan::attn {
 
 // One warpgroup's S = Q K^T for a kBlockN-key block: 64 query rows from q_row0 of a
-// kBlockM-row Q tile, head_dim/16 k-steps. s_acc: the m64nN accumulator (layout: wgmma.cuh).
+// kBlockM-row Q tile, head_dim/16 k-steps, issued and committed as one wgmma group without
+// waiting for it (the caller waits with sm90::wgmma_wait before reading s_acc). s_acc: the
+// m64nN accumulator (layout: wgmma.cuh).
 template <int kHeadDim, int kBlockM, int kBlockN>
-__device__ __forceinline__ void qk_tile(float (&s_acc)[kBlockN / 2], const char* q_tile, int q_row0,
-                                        const char* k_tile) {
+__device__ __forceinline__ void qk_tile_issue(float (&s_acc)[kBlockN / 2], const char* q_tile, int q_row0,
+                                              const char* k_tile) {
 #pragma unroll
   for (int i = 0; i < kBlockN / 2; ++i) s_acc[i] = 0.0f;
+  sm90::fence_operands(s_acc);  // the zeros are written before the wgmmas start
   sm90::wgmma_fence();
 #pragma unroll
   for (int s = 0; s < kHeadDim / 16; ++s) {
     sm90::wgmma_ss<kBlockN>(s_acc, desc_at<kBlockM>(q_tile, q_row0, s), desc_at<kBlockN>(k_tile, 0, s));
   }
   sm90::wgmma_commit();
+}
+// The same, waited for.
+template <int kHeadDim, int kBlockM, int kBlockN>
+__device__ __forceinline__ void qk_tile(float (&s_acc)[kBlockN / 2], const char* q_tile, int q_row0,
+                                        const char* k_tile) {
+  qk_tile_issue<kHeadDim, kBlockM, kBlockN>(s_acc, q_tile, q_row0, k_tile);
   sm90::wgmma_wait_all();
 }
 
 // Online softmax (log2 domain) of one block's raw scores for this thread's rows lane/4 and
-// lane/4 + 8: masks columns >= valid_cols (and every column of row r when bit r of
-// masked_rows is set: per-row key sets, video_moba), rescales o_acc and the row state, and packs
-// P (bf16) as the A fragments of the P V wgmma. A row with no unmasked score yet keeps
-// row_max = -inf and gets P = 0 (the subtraction uses 0 for it, not -inf - -inf).
-template <int kHeadDim, int kBlockN>
-__device__ __forceinline__ void online_softmax(float (&s_acc)[kBlockN / 2], int valid_cols, float scale_log2,
+// lane/4 + 8, in two parts so a caller can run the first while a P V wgmma of the previous block
+// still accumulates into o_acc. softmax_scores masks columns >= valid_cols (kRagged only) and
+// every column of row r when bit r of masked_rows is set (kMasked only: warps skipping a block,
+// per-row key sets of video_moba), updates the row state, leaves P = exp2(score - row max)
+// (fp32) in p_acc (which may be s_acc) and each row's rescale factor in correction. Without
+// kRagged / kMasked those selects are left out (callers pick the instantiation by a uniform
+// branch); with them, a block that masks nothing gives the same bits. A row with no unmasked
+// score yet keeps row_max = -inf and gets P = 0 (the subtraction uses 0 for it, not -inf - -inf).
+template <int kBlockN, bool kRagged = true, bool kMasked = true>
+__device__ __forceinline__ void softmax_scores(const float (&s_acc)[kBlockN / 2], int valid_cols, float scale_log2,
                                                int quad, float (&row_max)[2], float (&row_sum)[2],
-                                               float (&o_acc)[kHeadDim / 2],
-                                               uint32_t (&p_frag)[kBlockN / 16][4], uint32_t masked_rows = 0u) {
-  const bool ragged = valid_cols < kBlockN;
+                                               float (&correction)[2], float (&p_acc)[kBlockN / 2],
+                                               uint32_t masked_rows = 0u) {
+  if constexpr (!kMasked) masked_rows = 0u;
+  const bool ragged = kRagged && valid_cols < kBlockN;
   float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
   for (int i = 0; i < kBlockN / 2; ++i) {
     float x = s_acc[i] * scale_log2;
-    if (ragged && (i / 4) * 8 + quad * 2 + (i & 1) >= valid_cols) x = -INFINITY;
-    if ((masked_rows >> ((i / 2) & 1)) & 1u) x = -INFINITY;
-    s_acc[i] = x;
+    if constexpr (kRagged) {
+      if (ragged && (i / 4) * 8 + quad * 2 + (i & 1) >= valid_cols) x = -INFINITY;
+    }
+    if constexpr (kMasked) {
+      if ((masked_rows >> ((i / 2) & 1)) & 1u) x = -INFINITY;
+    }
+    p_acc[i] = x;
     tile_max[(i / 2) & 1] = fmaxf(tile_max[(i / 2) & 1], x);
   }
-  float correction[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
     tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
     const float new_max = fmaxf(row_max[r], tile_max[r]);
-    correction[r] = row_max[r] == -INFINITY ? 0.0f : fast_exp2(row_max[r] - new_max);
+    // The exponent computed unconditionally and then selected: no branch here, which would make
+    // ptxas serialise a P V wgmma in flight around this code (C7513).
+    const float rescale = fast_exp2(row_max[r] - new_max);
+    correction[r] = row_max[r] == -INFINITY ? 0.0f : rescale;
     row_max[r] = new_max;
     row_sum[r] *= correction[r];
   }
-#pragma unroll
-  for (int i = 0; i < kHeadDim / 2; ++i) o_acc[i] *= correction[(i / 2) & 1];
   // Without masked rows every row has a valid column by now, so row_max is finite; a masked row
   // may still be at -inf (then P = exp2(-inf - 0) = 0 instead of NaN).
   const float subtract[2] = {masked_rows && row_max[0] == -INFINITY ? 0.0f : row_max[0],
                              masked_rows && row_max[1] == -INFINITY ? 0.0f : row_max[1]};
 #pragma unroll
-  for (int c = 0; c < kBlockN / 8; ++c) {  // n8 chunks
-    float pr[4];
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      pr[e] = fast_exp2(s_acc[c * 4 + e] - subtract[e / 2]);
-      row_sum[e / 2] += pr[e];
-    }
-    p_frag[c / 2][(c % 2) * 2 + 0] = pack_bf16(pr[0], pr[1]);
-    p_frag[c / 2][(c % 2) * 2 + 1] = pack_bf16(pr[2], pr[3]);
+  for (int i = 0; i < kBlockN / 2; ++i) {  // n8 chunk i / 4, element i % 4
+    const float pr = fast_exp2(p_acc[i] - subtract[(i % 4) / 2]);
+    row_sum[(i % 4) / 2] += pr;
+    p_acc[i] = pr;
   }
 }
 
-// O += P V for one block: A = P from registers, B = the V^T tile (head_dim rows, K-major over
-// the block's keys).
+// The second part: rescales o_acc by the rows' correction and packs P (bf16) from s_acc as the
+// A fragments of the P V wgmma.
 template <int kHeadDim, int kBlockN>
-__device__ __forceinline__ void pv_tile(float (&o_acc)[kHeadDim / 2], const uint32_t (&p_frag)[kBlockN / 16][4],
-                                        const char* v_tile) {
+__device__ __forceinline__ void rescale_and_pack(const float (&correction)[2], float (&o_acc)[kHeadDim / 2],
+                                                 const float (&s_acc)[kBlockN / 2],
+                                                 uint32_t (&p_frag)[kBlockN / 16][4]) {
+#pragma unroll
+  for (int i = 0; i < kHeadDim / 2; ++i) o_acc[i] *= correction[(i / 2) & 1];
+#pragma unroll
+  for (int c = 0; c < kBlockN / 8; ++c) {  // n8 chunks
+    p_frag[c / 2][(c % 2) * 2 + 0] = pack_bf16(s_acc[c * 4 + 0], s_acc[c * 4 + 1]);
+    p_frag[c / 2][(c % 2) * 2 + 1] = pack_bf16(s_acc[c * 4 + 2], s_acc[c * 4 + 3]);
+  }
+}
+
+// Both parts at once (nothing in flight).
+template <int kHeadDim, int kBlockN>
+__device__ __forceinline__ void online_softmax(float (&s_acc)[kBlockN / 2], int valid_cols, float scale_log2,
+                                               int quad, float (&row_max)[2], float (&row_sum)[2],
+                                               float (&o_acc)[kHeadDim / 2],
+                                               uint32_t (&p_frag)[kBlockN / 16][4], uint32_t masked_rows = 0u) {
+  float correction[2];
+  softmax_scores<kBlockN>(s_acc, valid_cols, scale_log2, quad, row_max, row_sum, correction, s_acc, masked_rows);
+  rescale_and_pack<kHeadDim, kBlockN>(correction, o_acc, s_acc, p_frag);
+}
+
+// O += P V for one block: A = P from registers, B = the V^T tile (head_dim rows, K-major over
+// the block's keys), issued and committed as one wgmma group without waiting (o_acc and p_frag
+// must not be touched until sm90::wgmma_wait says the group is done).
+template <int kHeadDim, int kBlockN>
+__device__ __forceinline__ void pv_tile_issue(float (&o_acc)[kHeadDim / 2], const uint32_t (&p_frag)[kBlockN / 16][4],
+                                              const char* v_tile) {
   sm90::wgmma_fence();
 #pragma unroll
   for (int s = 0; s < kBlockN / 16; ++s) sm90::wgmma_rs<kHeadDim>(o_acc, p_frag[s], desc_at<kHeadDim>(v_tile, 0, s));
   sm90::wgmma_commit();
+}
+// The same, waited for.
+template <int kHeadDim, int kBlockN>
+__device__ __forceinline__ void pv_tile(float (&o_acc)[kHeadDim / 2], const uint32_t (&p_frag)[kBlockN / 16][4],
+                                        const char* v_tile) {
+  pv_tile_issue<kHeadDim, kBlockN>(o_acc, p_frag, v_tile);
   sm90::wgmma_wait_all();
 }
 

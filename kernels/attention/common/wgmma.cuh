@@ -13,6 +13,28 @@ namespace wan::sm90 {
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// Pins registers at this point of the instruction order (CUTLASS's warpgroup_fence_operand): the
+// compiler may not move their definitions below, nor their uses above, this statement. Put
+// around an in-flight wgmma's accumulator and register operands so that no ordinary instruction
+// touching them lands between the wgmma's issue and its wait (ptxas would then serialise the
+// wgmmas, warning C7513).
+template <int kN>
+__device__ __forceinline__ void fence_operands(float (&r)[kN]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+template <int kN>
+__device__ __forceinline__ void fence_operands(uint32_t (&r)[kN][4]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) asm volatile("" : "+r"(r[i][j])::"memory");
+}
+// Waits until at most kPending of this warpgroup's committed wgmma groups are still in flight.
+template <int kPending>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
+}
 
 // Shared-memory matrix descriptor for a K-major operand stored with the 128-byte swizzle:
 // rows of 64 bf16 (128 B), 8-row groups 1024 B apart (stride byte offset), leading byte

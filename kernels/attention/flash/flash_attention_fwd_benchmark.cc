@@ -1,6 +1,8 @@
 // Dense attention forward throughput (TFLOP/s = 4 * q_tokens * kv_tokens * head_dim * heads /
 // time), CUDA-event timing, for the three dense kernels: the mma.sync kernel, the plain sm90
-// kernel and the block-sparse main loop's all-blocks schedule (128x128 tiling). The headline
+// kernel and the block-sparse main loop's all-blocks schedule (128x128 tiling; its default consumer
+// schedule, softmax overlapping P V with the warpgroups' ping-pong; the serial one; the overlap
+// without the ping-pong: the same bits). The headline
 // case is the 1.3B model at 480x832x81: batch 1, 12 heads, 32,760 tokens, head_dim 128
 // (cuDNN: 11.2 ms, 591 TFLOP/s on an H100). sm90 times include the V transpose.
 #include <cmath>
@@ -17,7 +19,8 @@ namespace wan {
 namespace {
 
 // The `kernel` argument.
-constexpr int kMmaSync = 0, kSm90Plain = 1, kMainLoopDense = 2;
+constexpr int kMmaSync = 0, kSm90Plain = 1, kMainLoopDense = 2, kMainLoopDenseSerial = 3,
+              kMainLoopDenseNoPingPong = 4;
 
 void BM_FlashAttentionFwd(benchmark::State& state) {
   if (testing::skip_without_gpu(state)) return;
@@ -40,7 +43,9 @@ void BM_FlashAttentionFwd(benchmark::State& state) {
   p.kv_tokens = kv;
   p.q_token_stride = p.kv_token_stride = p.out_token_stride = row;
   p.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  const BlockSparseAttentionParams b = dense_block_sparse_params(p);
+  BlockSparseAttentionParams b = dense_block_sparse_params(p);
+  if (kernel == kMainLoopDenseSerial) b.consumer_schedule = ConsumerSchedule::kSerial;
+  if (kernel == kMainLoopDenseNoPingPong) b.consumer_schedule = ConsumerSchedule::kOverlapped;
 
   std::string reason, label;
   size_t workspace_bytes = 16;
@@ -76,15 +81,24 @@ void BM_FlashAttentionFwd(benchmark::State& state) {
 }
 
 BENCHMARK(BM_FlashAttentionFwd)
-    ->ArgNames({"heads", "tokens", "head_dim", "kv", "kernel"})  // kernel: 0 mma_sync, 1 sm90_plain, 2 main loop
+    // kernel: 0 mma_sync, 1 sm90_plain, 2 main loop (default: overlapped, ping-pong consumers),
+    // 3 main loop with serial consumers, 4 overlapped without the ping-pong
+    ->ArgNames({"heads", "tokens", "head_dim", "kv", "kernel"})
     ->Args({12, 32760, 128, 32760, kMmaSync})        // 1.3B at 480x832x81
     ->Args({12, 32760, 128, 32760, kSm90Plain})
     ->Args({12, 32760, 128, 32760, kMainLoopDense})
+    ->Args({12, 32760, 128, 32760, kMainLoopDenseSerial})
+    ->Args({12, 32760, 128, 32760, kMainLoopDenseNoPingPong})
+    ->Args({24, 32760, 64, 32760, kMainLoopDense})   // head_dim 64, same width
+    ->Args({24, 32760, 64, 32760, kMainLoopDenseSerial})
+    ->Args({24, 32760, 64, 32760, kMainLoopDenseNoPingPong})
     ->Args({12, 32760, 128, 512, kMmaSync})          // its cross-attention
     ->Args({12, 32760, 128, 512, kMainLoopDense})
     ->Args({40, 75600, 128, 75600, kMmaSync})        // 14B at 720x1280x81 (cuDNN: 205.7 ms)
     ->Args({40, 75600, 128, 75600, kSm90Plain})
     ->Args({40, 75600, 128, 75600, kMainLoopDense})
+    ->Args({40, 75600, 128, 75600, kMainLoopDenseSerial})
+    ->Args({40, 75600, 128, 75600, kMainLoopDenseNoPingPong})
     ->Args({4, 1950, 64, 1950, kMmaSync})            // wan-small
     ->Args({4, 1950, 64, 1950, kMainLoopDense})
     ->UseManualTime()

@@ -294,9 +294,7 @@ __device__ __forceinline__ void copy_tile(char* tile, const int8_t* src, int64_t
   }
 }
 
-__device__ __forceinline__ void cp_async_arrive_on(uint64_t* bar) {
-  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(attn::smem_addr(bar)) : "memory");
-}
+using attn::cp_async_arrive_on;
 
 __device__ __forceinline__ uint32_t pack_e4m3x4(float a, float b, float c, float d) {
   const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3);

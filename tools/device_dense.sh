@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# One GPU-machine call for the dense main loop (issue 15): every GPU test of the bundle (suite:
+# regenerates each committed CUDA golden of this card's class), the main loop's own test, the
+# dense benchmark (default overlapped consumers vs serial, 12 x 32,760 and 40 x 75,600 at head_dim
+# 128, 24 x 32,760 at head_dim 64) beside torch SDPA (cuDNN, flash) on the same card, the sparse
+# backends on the same main loop, the 1.3B forward, an ncu reading, and compute-sanitizer.
+# Usage (repo root on the GPU machine; bundle/ or prev/bundle.tar.xz present):
+#   tools/device_dense.sh [suite|test|bench|peer|sparse|forward|profile|sanitize|e2e|e2e50]...
+# e2e: the 1.3B 480x832x81 2-step CFG generation over 8 fresh processes (one SHA-1); e2e50: one
+# 50-step CFG generation, its total time.
+set -uo pipefail
+DEFAULT_STEPS="test bench peer"
+# shellcheck source=tools/device_common.sh
+source "$(dirname "$0")/device_common.sh"
+if want suite; then
+  timeout 560 "$B/run_tests.sh" "$OUT/suite" 2>&1 | grep -vE ": rc=0 passed=" | tail -40
+fi
+if want test; then
+  timeout 300 "$B/bin/block_sparse_attention_sm90_test" > "$OUT/block_sparse_test.log" 2>&1
+  echo "block_sparse_attention_sm90_test: rc=$? $(grep -E '^\[  (PASSED|FAILED)' "$OUT/block_sparse_test.log" | tr '\n' ' ')"
+  grep -E "Failure|Expected|Which is|differ" "$OUT/block_sparse_test.log" | head -20
+fi
+if want bench; then
+  "$B/bin/flash_attention_fwd_benchmark" --benchmark_filter='kernel:[234]' --benchmark_repetitions=3 \
+      --benchmark_report_aggregates_only=true --benchmark_out="$OUT/flash_bench.json" \
+      --benchmark_out_format=json 2>&1 | grep -E "_median" | cut -c1-190 | tee "$OUT/flash_bench.txt"
+fi
+if want peer; then
+  for shape in "12 32760 128" "24 32760 64" "40 75600 128"; do
+    # shellcheck disable=SC2086
+    python3 "$ROOT/tools/attention_peer.py" $shape 2>&1 | tee -a "$OUT/sdpa_peer.txt"
+  done
+fi
+if want sparse; then
+  for b in sliding_tile_attention_benchmark bsa_attention_benchmark video_sparse_attention_benchmark; do
+    "$B/bin/$b" --benchmark_out="$OUT/$b.json" --benchmark_out_format=json 2>&1 | grep -E "^BM" | cut -c1-190 |
+        tee "$OUT/$b.txt"
+  done
+fi
+if want forward; then
+  "$B/bin/wan_dit_cuda_benchmark" --benchmark_filter='1_3b' --benchmark_out="$OUT/dit_forward.json" \
+      --benchmark_out_format=json 2>&1 | grep -E "^BM" | cut -c1-220 | tee "$OUT/dit_forward.txt"
+fi
+if want profile; then
+  NCU="/usr/local/cuda/bin/ncu --clock-control none --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats --section SchedulerStats"
+  timeout 240 $NCU -k regex:block_sparse_attention_sm90_kernel -c 1 "$B/bin/flash_attention_fwd_benchmark" \
+      --benchmark_filter='BM_FlashAttentionFwd/heads:12/tokens:32760/head_dim:128/kv:32760/kernel:2' \
+      > "$OUT/ncu-dense.txt" 2>&1
+  echo "ncu dense: rc=$?"
+  grep -E "Duration|Throughput|Issue Slots Busy|Executed Ipc Active|No Eligible|Warp Cycles Per Issued|Tensor|Registers" \
+      "$OUT/ncu-dense.txt" | head -30
+fi
+if want sanitize; then
+  for tool in memcheck racecheck initcheck synccheck; do
+    timeout 300 "$SAN" --tool $tool --show-backtrace no --error-exitcode 9 "$B/bin/block_sparse_attention_sm90_test" \
+        --gtest_filter='*OverlappedConsumers*:*FullLists*' > "$OUT/$tool-block_sparse.log" 2>&1
+    echo "$tool block_sparse_attention_sm90_test: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-block_sparse.log" | tail -1)"
+  done
+fi
+if want e2e; then
+  "$B/bin/repro" run --device cuda --model wan2.1-t2v-1.3b --frames 81 --height 480 --width 832 --steps 2 \
+      --runs 8 --fresh-process --no-golden --force --report "$OUT/e2e-dense.json" 2>"$OUT/e2e-dense.err" | tail -14
+fi
+if want e2e50; then
+  "$B/bin/repro" run --device cuda --model wan2.1-t2v-1.3b --frames 81 --height 480 --width 832 --steps 50 \
+      --runs 1 --no-golden --force --report "$OUT/e2e50-dense.json" 2>"$OUT/e2e50-dense.err" | tail -8
+fi
+echo "device_dense done"
