@@ -47,7 +47,7 @@ if want profile; then
       --benchmark_filter='BM_FlashAttentionFwd/heads:12/tokens:32760/head_dim:128/kv:32760/kernel:2' \
       > "$OUT/ncu-dense.txt" 2>&1
   echo "ncu dense: rc=$?"
-  grep -E "Duration|Throughput|Issue Slots Busy|Executed Ipc Active|No Eligible|Warp Cycles Per Issued|Tensor|Registers" \
+  grep -E "Frequency|Duration|Throughput|Issue Slots Busy|Executed Ipc Active|No Eligible|Warp Cycles Per Issued|Tensor|Registers" \
       "$OUT/ncu-dense.txt" | head -30
 fi
 if want sanitize; then
