@@ -8,17 +8,9 @@
 # suite: every GPU test of the bundle (bundle/run_tests.sh), which regenerates every committed
 # CUDA golden of this card's class.
 set -uo pipefail
-OUT=${OUT:-$PWD/device-out}
-mkdir -p "$OUT"
-ROOT=$PWD
-[[ -d bundle ]] || { [[ -f prev/bundle.tar.xz ]] && tar -xJf prev/bundle.tar.xz; }
-B=$PWD/bundle
-export LD_LIBRARY_PATH="$B/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-SAN=/usr/local/cuda/bin/compute-sanitizer
-steps=("$@"); [[ ${#steps[@]} -eq 0 ]] && steps=(tests sanitize bench e2e golden)
-want() { [[ " ${steps[*]} " == *" $1 "* ]]; }
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | sed 's/^/gpu: /'
-cd "$B/data" || exit 1
+DEFAULT_STEPS="tests sanitize bench e2e golden"
+# shellcheck source=tools/device_common.sh
+source "$(dirname "$0")/device_common.sh"
 if want suite; then
   timeout 560 "$B/run_tests.sh" "$OUT/suite" 2>&1 | grep -vE ": rc=0 passed=" | tail -40
 fi

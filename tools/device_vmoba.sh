@@ -5,16 +5,9 @@
 # Usage (repo root on the GPU machine; bundle/ or prev/bundle.tar.xz present):
 #   tools/device_vmoba.sh [tests|sanitize|bench|e2e|golden]...
 set -uo pipefail
-OUT=${OUT:-$PWD/device-out}
-mkdir -p "$OUT"
-[[ -d bundle ]] || { [[ -f prev/bundle.tar.xz ]] && tar -xJf prev/bundle.tar.xz; }
-B=$PWD/bundle
-export LD_LIBRARY_PATH="$B/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-SAN=/usr/local/cuda/bin/compute-sanitizer
-steps=("$@"); [[ ${#steps[@]} -eq 0 ]] && steps=(tests sanitize bench e2e golden)
-want() { [[ " ${steps[*]} " == *" $1 "* ]]; }
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | sed 's/^/gpu: /'
-cd "$B/data" || exit 1
+DEFAULT_STEPS="tests sanitize bench e2e golden"
+# shellcheck source=tools/device_common.sh
+source "$(dirname "$0")/device_common.sh"
 if want tests; then
   timeout 300 "$B/bin/vmoba_attention_test" > "$OUT/vmoba_attention_test.log" 2>&1
   echo "vmoba_attention_test: rc=$? $(grep -E '^\[  (PASSED|FAILED)' "$OUT/vmoba_attention_test.log" | tr '\n' ' ')"
