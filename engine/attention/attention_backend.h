@@ -44,6 +44,10 @@ struct AttentionShape {
   std::string describe() const;
 };
 
+// Positive sizes and q tokens equal to kv tokens (InvalidArgument naming `backend` and the shape
+// otherwise): the size half of every self-attention backend's plan() check, CPU and CUDA.
+Status check_self_attention_sizes(const AttentionShape& shape, std::string_view backend);
+
 using Stream = void*;  // cudaStream_t on CUDA devices; ignored on the CPU
 
 enum class CfgBranch { kCond, kUncond };

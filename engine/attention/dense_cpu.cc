@@ -15,12 +15,7 @@ Status check_cpu_attention_tensor(const Tensor* t, const Shape& want, const char
 Status check_cpu_self_attention_shape(const AttentionShape& shape, const char* backend) {
   if (!shape.device.is_cpu())
     return unimplemented(std::string(backend) + " CPU attention cannot run on " + shape.device.to_string());
-  if (shape.head_dim <= 0 || shape.heads <= 0 || shape.q_tokens <= 0 || shape.batch <= 0)
-    return invalid_argument("attention shape must be positive: " + shape.describe());
-  if (shape.q_tokens != shape.kv_tokens)
-    return invalid_argument(std::string(backend) + " serves self-attention only (q and kv tokens equal), got " +
-                            shape.describe());
-  return Status();
+  return check_self_attention_sizes(shape, backend);
 }
 
 Status check_cpu_self_attention_args(const AttentionArgs& args, const AttentionShape& shape, const char* backend) {

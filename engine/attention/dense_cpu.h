@@ -22,7 +22,7 @@ class DenseCpuAttention final : public AttentionBackend {
 
 // Checks a CPU attention tensor: f32, the given shape, contiguous, on the CPU.
 Status check_cpu_attention_tensor(const Tensor* t, const Shape& want, const char* backend, const char* what);
-// A self-attention shape a CPU backend can plan: on the CPU, positive, q_tokens == kv_tokens.
+// A self-attention shape a CPU backend can plan: on the CPU, then check_self_attention_sizes.
 Status check_cpu_self_attention_shape(const AttentionShape& shape, const char* backend);
 // q, k, v and out of a CPU self-attention call: each f32 [batch, q_tokens, heads, head_dim].
 Status check_cpu_self_attention_args(const AttentionArgs& args, const AttentionShape& shape, const char* backend);

@@ -33,6 +33,15 @@ std::string AttentionShape::describe() const {
   return s + " on " + device.to_string();
 }
 
+Status check_self_attention_sizes(const AttentionShape& shape, std::string_view backend) {
+  if (shape.head_dim <= 0 || shape.heads <= 0 || shape.q_tokens <= 0 || shape.batch <= 0)
+    return invalid_argument("attention shape must be positive: " + shape.describe());
+  if (shape.q_tokens != shape.kv_tokens)
+    return invalid_argument(std::string(backend) + " serves self-attention only (q and kv tokens equal), got " +
+                            shape.describe());
+  return Status();
+}
+
 std::string_view cfg_branch_name(CfgBranch b) { return b == CfgBranch::kCond ? "cond" : "uncond"; }
 
 std::string layer_weight_note(const LayerWeightSpec& spec, int64_t found, int64_t layers, const std::string& source) {

@@ -35,12 +35,7 @@ Status check_cuda_bf16(const AttentionShape& shape, std::string_view backend) {
 
 Status check_cuda_self_attention_shape(const AttentionShape& shape, std::string_view backend) {
   WAN_RETURN_IF_ERROR(check_cuda_bf16(shape, backend));
-  if (shape.head_dim <= 0 || shape.heads <= 0 || shape.q_tokens <= 0 || shape.batch <= 0)
-    return invalid_argument("attention shape must be positive: " + shape.describe());
-  if (shape.q_tokens != shape.kv_tokens)
-    return invalid_argument(std::string(backend) + " serves self-attention only (q and kv tokens equal), got " +
-                            shape.describe());
-  return Status();
+  return check_self_attention_sizes(shape, backend);
 }
 
 size_t tile_start_bytes(const TileLayout& layout) {

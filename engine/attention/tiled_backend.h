@@ -19,9 +19,8 @@ Status check_tiled_self_attention(const AttentionShape& shape, std::string_view 
 // OK, or why `backend`'s CUDA implementation cannot run the shape (another device, fp32).
 Status check_cuda_bf16(const AttentionShape& shape, std::string_view backend);
 
-// check_cuda_bf16, then positive sizes and q tokens equal to kv tokens (InvalidArgument): the
-// raster-order self-attention backends on CUDA (sparse_linear, sage), with the messages of the
-// CPU check (check_cpu_self_attention_shape).
+// check_cuda_bf16, then check_self_attention_sizes: the raster-order self-attention backends on
+// CUDA (sparse_linear, sage).
 Status check_cuda_self_attention_shape(const AttentionShape& shape, std::string_view backend);
 
 // The tile map (TileLayout::tile_start, [tiles + 1] int32) at the start of a CUDA workspace:
