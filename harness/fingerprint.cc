@@ -100,10 +100,18 @@ Fingerprint make_fingerprint(Device device) {
                       {"arch", uts.machine},
                       {"cpu_numerics", kCpuNumericsVersion}};
   }
+  add_class_field(f, "", nullptr);  // class_id
+  return f;
+}
+
+void add_class_field(Fingerprint& f, const std::string& key, const nlohmann::json& value) {
+  if (!key.empty()) {
+    f.class_fields[key] = value;
+    f.fields[key] = value;
+  }
   const std::string canonical = f.class_fields.dump();  // nlohmann sorts object keys
   f.class_id = sha1_hex(canonical.data(), canonical.size()).substr(0, 16);
   f.fields["class_id"] = f.class_id;
-  return f;
 }
 
 std::string describe_class_difference(const nlohmann::json& a, const nlohmann::json& b) {

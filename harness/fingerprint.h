@@ -1,6 +1,8 @@
 // The environment fingerprint of a run (HARNESS.md): everything that can change output bits or
 // timings. Its "class" is the subset that decides whether two runs' hashes are comparable:
-// GPU runs: GPU model, SM count, compute capability, driver, CUDA runtime, cuBLAS version.
+// GPU runs: GPU model, SM count, compute capability, driver, CUDA runtime, cuBLAS version, and
+// for cases that use them, the versions of run-time libraries that change bits (cuDNN when
+// decoding with it: add_class_field, case_fingerprint in run_case.h).
 // CPU runs: architecture and the CPU reference numerics version only, because the CPU path is
 // built to give the same bits on every x86-64 machine (the CPU model is recorded, not keyed).
 #pragma once
@@ -24,6 +26,10 @@ struct Fingerprint {
 
 // For runs on `device` (the GPU fields are read only for CUDA devices).
 Fingerprint make_fingerprint(Device device);
+
+// Adds a field to the class (and to the recorded fields) and recomputes class_id: a library
+// that only some cases use and whose version changes their bits (cuDNN for CUDA decoding).
+void add_class_field(Fingerprint& fingerprint, const std::string& key, const nlohmann::json& value);
 
 // Human-readable differences between two class_fields objects ("gpu_name: A -> B").
 std::string describe_class_difference(const nlohmann::json& a, const nlohmann::json& b);

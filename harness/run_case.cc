@@ -12,6 +12,7 @@
 #include "engine/model/wan_dit_cpu.h"
 #include "engine/model/wan_dit_cuda.h"
 #include "harness/hashing.h"
+#include "kernels/vae/cudnn_conv.h"
 
 namespace wan {
 
@@ -165,7 +166,7 @@ std::string RunCase::to_flags() const {
   return out;
 }
 
-Result<std::unique_ptr<VaeDecoder>> build_vae_decoder(const RunCase& c) {
+Result<std::unique_ptr<VaeDecoder>> build_vae_decoder(const RunCase& c, const Pipeline* denoise_stage) {
   if (c.vae.empty()) return std::unique_ptr<VaeDecoder>();
   WAN_ASSIGN_OR_RETURN(Device device, parse_device(c.device));
   WAN_ASSIGN_OR_RETURN(WanVaeConfig config, resolve_vae_config(c.vae_config));
@@ -184,8 +185,20 @@ Result<std::unique_ptr<VaeDecoder>> build_vae_decoder(const RunCase& c) {
     }
     WAN_ASSIGN_OR_RETURN(weights, VaeWeights::load(config, file));
   }
+  void* stream = denoise_stage ? denoise_stage->model().cuda_stream() : nullptr;
   return make_vae_decoder(weights, device, c.precision,
-                          c.vae_conv == "im2col" ? VaeConvEngine::kIm2col : VaeConvEngine::kCudnn, c.cudnn_path);
+                          c.vae_conv == "im2col" ? VaeConvEngine::kIm2col : VaeConvEngine::kCudnn, c.cudnn_path,
+                          stream);
+}
+
+Fingerprint case_fingerprint(const RunCase& c) {
+  const Result<Device> device = parse_device(c.device);
+  Fingerprint f = make_fingerprint(device.ok() ? device.value() : Device::cpu());
+  if (device.ok() && device.value().is_cuda() && !c.vae.empty() && c.vae_conv == "cudnn") {
+    const auto library = CudnnLibrary::load(c.cudnn_path);
+    if (library.ok()) add_class_field(f, "cudnn_version", static_cast<int64_t>(library.value()->version()));
+  }
+  return f;
 }
 
 Result<CaseHashes> generate_case_hashes(Pipeline& pipeline, VaeDecoder* decoder, const RunCase& c,

@@ -12,6 +12,7 @@
 #include "engine/core/status.h"
 #include "engine/sampler/pipeline.h"
 #include "engine/vae/vae_decoder.h"
+#include "harness/fingerprint.h"
 
 namespace wan {
 
@@ -52,7 +53,16 @@ struct RunCase {
 Result<std::unique_ptr<Pipeline>> build_pipeline(const RunCase& run_case);
 
 // The case's VAE decoder on its device and precision; nullptr when the case does not decode.
-Result<std::unique_ptr<VaeDecoder>> build_vae_decoder(const RunCase& run_case);
+// With `denoise_stage`, the decoder is that pipeline's decode stage: on CUDA it runs on the
+// DiT's stream (DitModel::cuda_stream()), so denoising and decoding queue on one stream.
+// Null: the decoder runs alone (the legacy default stream). The bits are the same either way.
+Result<std::unique_ptr<VaeDecoder>> build_vae_decoder(const RunCase& run_case, const Pipeline* denoise_stage);
+
+// The environment fingerprint of a run of this case: make_fingerprint(device), plus in the
+// class the cuDNN version (cudnn_version) when the case decodes on CUDA with the cuDNN engine,
+// found where the decoder would find it (cuDNN's kernels change the frames' bits). A cuDNN that
+// cannot be found adds nothing (the decode then fails and says where it looked).
+Fingerprint case_fingerprint(const RunCase& run_case);
 
 // One generation of the case and the hashes a golden records: the latents' SHA-1 and, when
 // `decoder` is given, the decoded frames' SHA-1 (sha1_frames; "" without a decoder).

@@ -39,7 +39,7 @@ TEST(GoldenCpu, EveryCommittedCpuCaseMatches) {
         << "the case in " << file << " no longer hashes to its file name: re-record it";
     auto pipeline = build_pipeline(run_case.value());
     ASSERT_TRUE(pipeline.ok()) << file << ": " << pipeline.status().message();
-    auto decoder = build_vae_decoder(run_case.value());
+    auto decoder = build_vae_decoder(run_case.value(), pipeline.value().get());
     ASSERT_TRUE(decoder.ok()) << file << ": " << decoder.status().message();
     auto hashes = generate_case_hashes(*pipeline.value(), decoder.value().get(), run_case.value());
     ASSERT_TRUE(hashes.ok()) << file << ": " << hashes.status().message();

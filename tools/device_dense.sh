@@ -5,7 +5,7 @@
 # 128, 24 x 32,760 at head_dim 64) beside torch SDPA (cuDNN, flash) on the same card, the sparse
 # backends on the same main loop, the 1.3B forward, an ncu reading, and compute-sanitizer.
 # Usage (repo root on the GPU machine; bundle/ or prev/bundle.tar.xz present):
-#   tools/device_dense.sh [suite|test|bench|peer|sparse|forward|profile|sanitize|e2e|e2e50]...
+#   tools/device_dense.sh [suite|test|bench|peer|sparse|forward|profile|golden|sanitize|e2e|e2e50]...
 # e2e: the 1.3B 480x832x81 2-step CFG generation over 8 fresh processes (one SHA-1); e2e50: one
 # 50-step CFG generation, its total time.
 set -uo pipefail
@@ -21,7 +21,8 @@ if want test; then
   grep -E "Failure|Expected|Which is|differ" "$OUT/block_sparse_test.log" | head -20
 fi
 if want bench; then
-  "$B/bin/flash_attention_fwd_benchmark" --benchmark_filter='kernel:[234]' --benchmark_repetitions=3 \
+  # kernel 2 default, 3 serial, 4 no ping-pong, 5 fused softmax scale, 6/7 bounds (no loads, no softmax)
+  "$B/bin/flash_attention_fwd_benchmark" --benchmark_filter='kernel:[234567]' --benchmark_repetitions=3 \
       --benchmark_report_aggregates_only=true --benchmark_out="$OUT/flash_bench.json" \
       --benchmark_out_format=json 2>&1 | grep -E "_median" | cut -c1-190 | tee "$OUT/flash_bench.txt"
 fi
@@ -42,13 +43,25 @@ if want forward; then
       --benchmark_out_format=json 2>&1 | grep -E "^BM" | cut -c1-220 | tee "$OUT/dit_forward.txt"
 fi
 if want profile; then
-  NCU="/usr/local/cuda/bin/ncu --clock-control none --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats --section SchedulerStats"
+  NCU="/usr/local/cuda/bin/ncu --clock-control none --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis --metrics regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio,lts__t_sectors_op_read.sum,lts__throughput.avg.pct_of_peak_sustained_elapsed"
   timeout 240 $NCU -k regex:block_sparse_attention_sm90_kernel -c 1 "$B/bin/flash_attention_fwd_benchmark" \
       --benchmark_filter='BM_FlashAttentionFwd/heads:12/tokens:32760/head_dim:128/kv:32760/kernel:2' \
       > "$OUT/ncu-dense.txt" 2>&1
   echo "ncu dense: rc=$?"
-  grep -E "Frequency|Duration|Throughput|Issue Slots Busy|Executed Ipc Active|No Eligible|Warp Cycles Per Issued|Tensor|Registers" \
-      "$OUT/ncu-dense.txt" | head -30
+  grep -E "Frequency|Duration|Throughput|Issue Slots Busy|Executed Ipc Active|No Eligible|Warp Cycles Per Issued|Tensor|Registers|L2 Hit|lts__" \
+      "$OUT/ncu-dense.txt" | head -36
+  # stall reasons (warps per issued instruction), largest first
+  grep -E "smsp__average_warps_issue_stalled_" "$OUT/ncu-dense.txt" | awk '{print $NF, $1}' | sort -rn | head -12
+fi
+if want golden; then
+  # Re-records the CUDA VAE golden under the class that now keys cuDNN's version (the frames'
+  # bits are unchanged: the previous class's entry stays beside it).
+  mkdir -p "$OUT/golden"
+  cp "$ROOT/golden/wan-tiny.dense.bf16.cuda.vae.2b0a017f.json" "$OUT/golden/"
+  "$B/bin/repro" golden update --golden-dir "$OUT/golden" --model wan-tiny --device cuda:0 --frames 13 \
+      --height 128 --width 128 --steps 8 --guidance 3 --shift 3 --seed 1024 --vae synthetic:3 --vae-config vae-tiny \
+      --vae-conv cudnn 2>&1 | tail -4
+  ls "$OUT/golden"
 fi
 if want sanitize; then
   for tool in memcheck racecheck initcheck synccheck; do

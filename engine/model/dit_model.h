@@ -32,6 +32,9 @@ class DitModel {
   virtual std::string describe() const = 0;  // "cpu bf16, attention dense"
   // Kernels and algorithms chosen so far (GEMM algorithms, attention kernels), for reports.
   virtual std::vector<std::string> kernel_choices() const { return {}; }
+  // The CUDA stream (a cudaStream_t) the forward runs on, null for host models: later stages of
+  // a pipeline (the VAE decode) queue on it.
+  virtual void* cuda_stream() const { return nullptr; }
 };
 
 }  // namespace wan

@@ -41,6 +41,7 @@ class WanDitCuda final : public DitModel {
   std::string describe() const override;
   std::vector<std::string> kernel_choices() const override;
   cudaStream_t stream() const { return stream_; }
+  void* cuda_stream() const override { return stream_; }
   // "qkv: algo 66 tile ..." per GEMM shape, for reports.
   std::vector<std::string> gemm_algorithms() const;
 

@@ -70,6 +70,7 @@ class Pipeline {
                           const std::function<void(const StepProgress&)>& progress = nullptr);
 
   DitModel& model() { return *model_; }
+  const DitModel& model() const { return *model_; }
 
  private:
   std::unique_ptr<DitModel> model_;

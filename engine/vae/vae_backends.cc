@@ -7,7 +7,7 @@ namespace wan {
 
 Result<std::unique_ptr<VaeDecoder>> make_vae_decoder(const VaeWeights& weights, Device device,
                                                      const std::string& precision, VaeConvEngine conv_engine,
-                                                     const std::string& cudnn_path) {
+                                                     const std::string& cudnn_path, void* cuda_stream) {
   if (precision != "fp32" && precision != "bf16")
     return invalid_argument("VAE precision must be fp32 or bf16, got '" + precision + "'");
   auto own = std::make_shared<const VaeWeights>(weights);
@@ -20,6 +20,7 @@ Result<std::unique_ptr<VaeDecoder>> make_vae_decoder(const VaeWeights& weights, 
   VaeOpsCudaOptions options;
   options.conv_engine = conv_engine;
   options.cudnn_path = cudnn_path;
+  if (cuda_stream) options.stream = static_cast<cudaStream_t>(cuda_stream);
   WAN_ASSIGN_OR_RETURN(std::unique_ptr<VaeOpsCuda> ops, VaeOpsCuda::create(*own, device, options));
   return std::make_unique<VaeDecoder>(own, std::move(ops));
 }

@@ -70,22 +70,25 @@ Result<Tensor> VaeDecoder::attention_block(const std::string& p, const Tensor& x
 Result<Tensor> VaeDecoder::decode_frame(int64_t t, const Tensor& z, Caches& caches, VaeObserver* observer,
                                         const std::string& tag_prefix) {
   VaeOps& ops = *ops_;
-  auto seen = [&](std::string_view name, Tensor& x) {
-    if (observer) observer->on_vae_op(t, tag_prefix + std::string(name), x);
+  auto seen = [&](std::string_view name, Tensor& x) -> Status {
+    if (!observer) return Status();
+    WAN_RETURN_IF_ERROR(ops.synchronize());  // the observer reads x on the host
+    observer->on_vae_op(t, tag_prefix + std::string(name), x);
+    return Status();
   };
   // NVTX ranges per stage ("vae_decode/frame/3/up1"): the kernel tables group by stage.
   std::optional<ScopedRange> range;
   range.emplace("conv_in");
   WAN_ASSIGN_OR_RETURN(Tensor x, caches.causal(ops, z, "decoder.conv_in"));
-  seen("conv_in", x);
+  WAN_RETURN_IF_ERROR(seen("conv_in", x));
   range.reset();
   range.emplace("mid");
   WAN_ASSIGN_OR_RETURN(x, residual_block("decoder.mid_block.resnets.0", x, caches));
-  seen("mid.res0", x);
+  WAN_RETURN_IF_ERROR(seen("mid.res0", x));
   WAN_ASSIGN_OR_RETURN(x, attention_block("decoder.mid_block.attentions.0", x));
-  seen("mid.attention", x);
+  WAN_RETURN_IF_ERROR(seen("mid.attention", x));
   WAN_ASSIGN_OR_RETURN(x, residual_block("decoder.mid_block.resnets.1", x, caches));
-  seen("mid.res1", x);
+  WAN_RETURN_IF_ERROR(seen("mid.res1", x));
   for (int64_t i = 0; i < config_.up_blocks(); ++i) {
     const std::string b = "decoder.up_blocks." + std::to_string(i);
     const std::string tag = "up" + std::to_string(i);
@@ -93,7 +96,7 @@ Result<Tensor> VaeDecoder::decode_frame(int64_t t, const Tensor& z, Caches& cach
     range.emplace(tag.c_str());
     for (int64_t j = 0; j <= config_.num_res_blocks; ++j) {
       WAN_ASSIGN_OR_RETURN(x, residual_block(b + ".resnets." + std::to_string(j), x, caches));
-      seen(tag + ".res" + std::to_string(j), x);
+      WAN_RETURN_IF_ERROR(seen(tag + ".res" + std::to_string(j), x));
     }
     const std::string mode = config_.upsample_mode(i);
     if (mode.empty()) continue;
@@ -101,17 +104,17 @@ Result<Tensor> VaeDecoder::decode_frame(int64_t t, const Tensor& z, Caches& cach
     if (mode == "upsample3d" && !caches.first_chunk) {
       WAN_ASSIGN_OR_RETURN(Tensor doubled, caches.causal(ops, x, u + ".time_conv"));
       WAN_ASSIGN_OR_RETURN(x, ops.split_time(doubled));
-      seen(tag + ".time_conv", x);
+      WAN_RETURN_IF_ERROR(seen(tag + ".time_conv", x));
     }
     WAN_ASSIGN_OR_RETURN(Tensor up, ops.upsample2x(x));
     WAN_ASSIGN_OR_RETURN(x, ops.conv(up, Tensor(), u + ".resample.1", Tensor()));
-    seen(tag + ".upsample", x);
+    WAN_RETURN_IF_ERROR(seen(tag + ".upsample", x));
   }
   range.reset();
   range.emplace("head");
   WAN_ASSIGN_OR_RETURN(Tensor n, ops.rms_norm(x, "decoder.norm_out.gamma", true));
   WAN_ASSIGN_OR_RETURN(x, caches.causal(ops, n, "decoder.conv_out"));
-  seen("head", x);
+  WAN_RETURN_IF_ERROR(seen("head", x));
   return x;
 }
 
@@ -136,7 +139,10 @@ Result<Tensor> VaeDecoder::decode_region(const Tensor& latents, int64_t y0, int6
     WAN_ASSIGN_OR_RETURN(const Tensor frame, view.clone());
     WAN_ASSIGN_OR_RETURN(const Tensor z, ops_->denormalize(frame));
     WAN_ASSIGN_OR_RETURN(Tensor zt, ops_->conv(z, Tensor(), "post_quant_conv", Tensor()));
-    if (observer) observer->on_vae_op(t, tag + "post_quant_conv", zt);
+    if (observer) {
+      WAN_RETURN_IF_ERROR(ops_->synchronize());
+      observer->on_vae_op(t, tag + "post_quant_conv", zt);
+    }
     WAN_ASSIGN_OR_RETURN(Tensor out, decode_frame(t, zt, caches, observer, tag));
     caches.first_chunk = false;
     WAN_ASSIGN_OR_RETURN(Tensor host, ops_->finish(out, clamp));

@@ -19,6 +19,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "engine/core/status.h"
 #include "engine/core/tensor.h"
@@ -59,6 +61,12 @@ class VaeOps {
   // Activation -> host f32 (the decoder's output), clamped to [-1, 1] when `clamp` (tiles of a
   // tiled decode are blended before the clamp).
   virtual Result<Tensor> finish(const Tensor& x, bool clamp) = 0;
+  // Waits until every op issued so far has finished (a backend whose ops are asynchronous on a
+  // stream): the decoder calls it before an observer reads an activation.
+  virtual Status synchronize() { return Status(); }
+  // Libraries outside the build whose version can change this backend's bits (cuDNN for the
+  // CUDA convolutions), as fingerprint-class fields: {"cudnn_version", 91400}.
+  virtual std::vector<std::pair<std::string, int64_t>> bit_libraries() const { return {}; }
 };
 
 // Sees the decoder's intermediate activations (repro trace): latent frame index, op name
@@ -112,8 +120,10 @@ class VaeDecoder {
 // Builds the decoder on `device` ("cpu" or "cuda[:N]"); precision "fp32" (CPU only: all-fp32
 // reference) or "bf16" (the GPU path; on the CPU its rounding points emulated). The decoder
 // holds its own copy of `weights` (tensors are shared, not copied).
-// On CUDA, conv_engine picks the convolution engine (it changes bits: a recorded choice) and
-// cudnn_path where cuDNN is looked for first ("" = search).
+// On CUDA, conv_engine picks the convolution engine (it changes bits: a recorded choice),
+// cudnn_path where cuDNN is looked for first ("" = search), and cuda_stream (a cudaStream_t;
+// null: the legacy default stream) the stream the decode runs on: the DiT's
+// (DitModel::cuda_stream()) for the pipeline's decode stage.
 enum class VaeConvEngine {
   kCudnn,   // cuDNN found at run time (kernels/vae/cudnn_conv.h), bias + residual epilogue
   kIm2col,  // im2col panels x cuBLASLt, fp32 accumulators, one rounding (no cuDNN needed)
@@ -121,6 +131,7 @@ enum class VaeConvEngine {
 Result<std::unique_ptr<VaeDecoder>> make_vae_decoder(const VaeWeights& weights, Device device,
                                                      const std::string& precision,
                                                      VaeConvEngine conv_engine = VaeConvEngine::kCudnn,
-                                                     const std::string& cudnn_path = "");
+                                                     const std::string& cudnn_path = "",
+                                                     void* cuda_stream = nullptr);
 
 }  // namespace wan

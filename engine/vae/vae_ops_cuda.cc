@@ -64,7 +64,19 @@ struct VaeOpsCuda::BlockPool {
 VaeOpsCuda::VaeOpsCuda(const VaeWeights& weights, Device device, const VaeOpsCudaOptions& options)
     : weights_(weights), device_(device), options_(options), scratch_(kScratchSlots),
       pool_(std::make_shared<BlockPool>()) {
+  stream_ = options.stream;
   pool_->device = device.index;
+}
+
+Status VaeOpsCuda::synchronize() {
+  WAN_CUDA_CHECK(cudaSetDevice(device_.index));
+  WAN_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return Status();
+}
+
+std::vector<std::pair<std::string, int64_t>> VaeOpsCuda::bit_libraries() const {
+  if (cudnn_) return {{"cudnn_version", static_cast<int64_t>(cudnn_->version())}};
+  return {};
 }
 
 std::string VaeOpsCuda::describe() const {

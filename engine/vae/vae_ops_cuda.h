@@ -32,6 +32,10 @@ struct VaeOpsCudaOptions {
   // many bytes of bf16 columns (K = Cin*27 bf16 per pixel).
   size_t max_column_bytes = size_t{256} << 20;
   size_t gemm_workspace_bytes = size_t{32} << 20;
+  // The stream every op runs on: the DiT's (WanDitCuda::stream()) when the decoder is the
+  // pipeline's decode stage, so the two stages queue on one stream with no hand-over
+  // synchronisation; the legacy default stream when decoding alone.
+  cudaStream_t stream = cudaStreamLegacy;
 };
 
 class VaeOpsCuda : public VaeOps {
@@ -49,9 +53,10 @@ class VaeOpsCuda : public VaeOps {
   Device device() const override { return device_; }
   std::string describe() const override;
 
-  // Every op below is asynchronous on the legacy default stream (so Tensor::copy_from, which
-  // synchronises that stream, sees its results) and takes / returns contiguous bf16 tensors
-  // on device(); outputs are fresh allocations. finish() alone synchronises.
+  // Every op below is asynchronous on options.stream and takes / returns contiguous bf16
+  // tensors on device(); outputs are fresh allocations. finish() and synchronize() wait for
+  // the stream (a host read of an activation, Tensor::copy_from, waits only for the legacy
+  // default stream: call synchronize() first).
   Result<Tensor> denormalize(const Tensor& latents) override;  // f32 on the host or device()
   Result<Tensor> conv(const Tensor& x, const Tensor& history, const std::string& weight,
                       const Tensor& residual) override;
@@ -61,6 +66,8 @@ class VaeOpsCuda : public VaeOps {
   Result<Tensor> split_time(const Tensor& x) override;
   Result<Tensor> next_history(const Tensor& history, const Tensor& x) override;
   Result<Tensor> finish(const Tensor& x, bool clamp) override;  // host f32
+  Status synchronize() override;
+  std::vector<std::pair<std::string, int64_t>> bit_libraries() const override;
 
   // The most device memory the decode's buffers held at once (live activations and scratch:
   // comparable to torch.cuda.max_memory_allocated above the weights), since creation.

@@ -19,6 +19,9 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -321,6 +324,48 @@ TEST(VaeDecoderCuda, MatchesCpuBf16AndIsBitIdenticalRunToRun) {
         << "two CUDA decodes differ";
   }
   }
+}
+
+// The pipeline's decode stage runs on the DiT's stream (a non-blocking one): the same frames
+// as on the legacy default stream, and an observer (repro trace) reading each activation on
+// the host sees the finished values (the decoder synchronises the stream before it calls one).
+class ActivationRecorder : public VaeObserver {
+ public:
+  void on_vae_op(int64_t latent_frame, std::string_view name, Tensor& x) override {
+    seen.emplace_back(std::to_string(latent_frame) + "/" + std::string(name), values_of(x));
+  }
+  std::vector<std::pair<std::string, std::vector<float>>> seen;
+};
+
+TEST(VaeDecoderCuda, OnTheModelStreamGivesTheSameBitsAndObservedActivations) {
+  WAN_SKIP_WITHOUT_GPU();
+  const WanVaeConfig c = tiny();
+  const auto w = std::make_shared<const VaeWeights>(VaeWeights::synthetic(c, 9).value());
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  for (const VaeConvEngine engine : {VaeConvEngine::kIm2col, VaeConvEngine::kCudnn}) {
+    VaeOpsCudaOptions legacy_options, stream_options;
+    legacy_options.conv_engine = stream_options.conv_engine = engine;
+    stream_options.stream = stream;
+    VaeDecoder legacy(w, cuda_ops(*w, legacy_options));
+    VaeDecoder shared(w, cuda_ops(*w, stream_options));
+    const Tensor z = random_latents(c, 3, 4, 6, 91);
+    ActivationRecorder want_seen, got_seen;
+    const Tensor want = legacy.decode(z, &want_seen).value();
+    const Tensor got = shared.decode(z.to(Device::cuda()).value(), &got_seen).value();
+    ASSERT_EQ(got.shape(), want.shape());
+    EXPECT_EQ(0, std::memcmp(got.raw_data(), want.raw_data(), want.nbytes())) << "frames differ on another stream";
+    ASSERT_EQ(got_seen.seen.size(), want_seen.seen.size());
+    ASSERT_GT(want_seen.seen.size(), 10u);
+    for (size_t i = 0; i < want_seen.seen.size(); ++i) {
+      EXPECT_EQ(got_seen.seen[i].first, want_seen.seen[i].first);
+      EXPECT_TRUE(got_seen.seen[i].second == want_seen.seen[i].second)
+          << "the observer read " << got_seen.seen[i].first << " before the stream had finished it";
+    }
+    // Without an observer the decode issues no synchronisation until finish(): still the same.
+    EXPECT_EQ(0, std::memcmp(shared.decode(z).value().raw_data(), want.raw_data(), want.nbytes()));
+  }
+  cudaStreamDestroy(stream);
 }
 
 }  // namespace

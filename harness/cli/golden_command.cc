@@ -24,7 +24,7 @@ int golden_command(const std::vector<std::string>& args) {
   const RunCase& c = run_case.value();
   const std::string dir = flags->get("golden-dir", "golden");
   const bool quiet = flags->has("quiet");
-  const Fingerprint fp = make_fingerprint(parse_device(c.device).value());
+  const Fingerprint fp = case_fingerprint(c);
 
   if (mode == "check") {
     // A corrupt golden file is reported before spending time on the generation.
@@ -37,7 +37,7 @@ int golden_command(const std::vector<std::string>& args) {
   }
   auto pipeline = build_pipeline(c);
   if (!pipeline.ok()) return fail("golden " + mode, pipeline.status());
-  auto decoder = build_vae_decoder(c);
+  auto decoder = build_vae_decoder(c, pipeline.value().get());
   if (!decoder.ok()) return fail("golden " + mode, decoder.status());
   if (!quiet) std::fprintf(stderr, "repro golden %s: generating case %s\n", mode.c_str(), c.case_id().c_str());
   auto hashes = generate_case_hashes(*pipeline.value(), decoder.value().get(), c, [&](const StepProgress& p) {

@@ -262,7 +262,7 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
   }
 
   auto device = parse_device(c.device);
-  const Fingerprint fp = make_fingerprint(device.value());
+  const Fingerprint fp = case_fingerprint(c);
   if (!quiet) {
     std::fprintf(stderr, "repro run: case %s, %d run(s) x %zu seed(s)%s\n", c.case_id().c_str(), runs,
                  seeds.size(), fresh ? ", each in a fresh process" : "");
@@ -310,7 +310,7 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
     auto built = build_pipeline(c);
     if (!built.ok()) return fail("run", built.status());
     pipeline = std::move(built).value();
-    auto vae = build_vae_decoder(c);
+    auto vae = build_vae_decoder(c, pipeline.get());
     if (!vae.ok()) return fail("run", vae.status());
     decoder = std::move(vae).value();
     options.decoder = decoder.get();

@@ -151,7 +151,7 @@ int trace_command(const std::vector<std::string>& args, const std::vector<std::s
 
   auto pipeline = build_pipeline(c);
   if (!pipeline.ok()) return fail("trace", pipeline.status());
-  auto decoder = build_vae_decoder(c);
+  auto decoder = build_vae_decoder(c, pipeline.value().get());
   if (!decoder.ok()) return fail("trace", decoder.status());
   TraceRecorder recorder(dumps);
   std::unique_ptr<PerturbObserver> perturb;
@@ -196,7 +196,7 @@ int trace_command(const std::vector<std::string>& args, const std::vector<std::s
   }
   std::vector<std::string> command = argv0;
   if (!command.empty()) command[0] = self_executable();
-  nlohmann::json doc = trace_to_json(recorder, c.to_json(), make_fingerprint(parse_device(c.device).value()).fields,
+  nlohmann::json doc = trace_to_json(recorder, c.to_json(), case_fingerprint(c).fields,
                                      final_sha1, command, dump_file);
   if (!frames_sha1.empty()) doc["final_frames_sha1"] = frames_sha1;
   const Status s = write_file_atomically(out, doc.dump(1) + "\n", overwrite);

@@ -32,10 +32,15 @@ using attn::swizzled_offset;
 // other's GEMMs hold the tensor cores. The overlapped schedules' producer is asynchronous: its
 // copies land on the stage barriers by themselves (cp.async.mbarrier.arrive), several stages in
 // flight, where the serial schedule's producer waits for each stage.
-template <int kHeadDim_, int kConsumers_, int kBlockN_, bool kOverlap_ = false, bool kPingPong_ = false>
+// kFusedScale: softmax_scores' FA3 scaling (other bits); kAblation: a MainLoopAblation bound
+// measurement (wrong outputs). Both only with the overlapped ping-pong schedule.
+template <int kHeadDim_, int kConsumers_, int kBlockN_, bool kOverlap_ = false, bool kPingPong_ = false,
+          bool kFusedScale_ = false, MainLoopAblation kAblation_ = MainLoopAblation::kNone>
 struct Traits {
   static constexpr int kHeadDim = kHeadDim_, kConsumers = kConsumers_, kBlockN = kBlockN_;
   static constexpr bool kOverlap = kOverlap_, kPingPong = kOverlap_ && kPingPong_;
+  static constexpr bool kFusedScale = kFusedScale_;
+  static constexpr MainLoopAblation kAblation = kAblation_;
   static constexpr int kBlockM = 64 * kConsumers;
   static constexpr int kThreads = 128 * (1 + kConsumers);  // producer warpgroup + consumers
   // Serial: a 3-stage ring measured no faster on H100 (reports/2026-11-27-h100-engine). Overlapped:
@@ -157,6 +162,14 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
         stage_mask[stage] = static_cast<int>(entry >> kKvBlockBits);
         if constexpr (kRowMask) stage_chunk[stage] = __ldg(p.kv_block_chunk + j);
       }
+      if constexpr (T::kAblation == MainLoopAblation::kNoLoads) {
+        if (e >= kStages) {  // the stage keeps an earlier block's tiles: arrive without copying
+          mbar_arrive(&k_full[stage]);
+          if (tid == 0) mbar_arrive(&k_full[stage]);
+          mbar_arrive(&v_full[stage]);
+          continue;
+        }
+      }
       produce_tile<kBlockN, kHeadDim>(k_ring + stage * T::kKBytes, k + static_cast<int64_t>(kv_first(j)) * a.kv_token_stride,
                                       a.kv_token_stride, len, tid);
       if constexpr (T::kOverlap) {  // asynchronous (kSplitKv holds: two consumers)
@@ -223,21 +236,25 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
   };
   float s_acc[kBlockN / 2];
   uint32_t p_frag[kBlockN / 16][4];
-  auto clear_p = [&] {
+  // The softmax of the block in `stage` (nothing in flight), or P = 0 for a warp that skips it.
+  auto softmax_or_skip = [&](int stage) {
+    if constexpr (T::kAblation == MainLoopAblation::kNoSoftmax) {
+      const float ones[2] = {1.0f, 1.0f};
+      attn::rescale_and_pack<kHeadDim, kBlockN>(ones, o_acc, s_acc, p_frag);
+    } else if (warp_attends(stage)) {
+      attn::online_softmax<kHeadDim, kBlockN, T::kFusedScale>(s_acc, stage_len[stage], scale_log2, quad, row_max,
+                                                              row_sum, o_acc, p_frag, masked_rows_of(stage));
+    } else {
 #pragma unroll
-    for (int c = 0; c < kBlockN / 16; ++c) p_frag[c][0] = p_frag[c][1] = p_frag[c][2] = p_frag[c][3] = 0u;
+      for (int c = 0; c < kBlockN / 16; ++c) p_frag[c][0] = p_frag[c][1] = p_frag[c][2] = p_frag[c][3] = 0u;
+    }
   };
   if constexpr (!T::kOverlap) {
     for (int e = 0; e < entries; ++e) {
       const int stage = e % kStages;
       mbar_wait(&k_full[stage], stage_parity(e));
       attn::qk_tile<kHeadDim, kBlockM, kBlockN>(s_acc, q_tile, cg * 64, k_ring + stage * T::kKBytes);
-      if (warp_attends(stage)) {
-        attn::online_softmax<kHeadDim, kBlockN>(s_acc, stage_len[stage], scale_log2, quad, row_max, row_sum, o_acc,
-                                                p_frag, masked_rows_of(stage));
-      } else {
-        clear_p();
-      }
+      softmax_or_skip(stage);
       if constexpr (T::kSplitKv) mbar_wait(&v_full[stage], stage_parity(e));
       attn::pv_tile<kHeadDim, kBlockN>(o_acc, p_frag, v_ring + stage * T::kVBytes);
       mbar_arrive(&empty[stage]);  // this thread is done with the stage
@@ -264,12 +281,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     pass_turn();
     sm90::wgmma_wait<0>();
     sm90::fence_operands(s_acc);
-    if (warp_attends(0)) {
-      attn::online_softmax<kHeadDim, kBlockN>(s_acc, stage_len[0], scale_log2, quad, row_max, row_sum, o_acc, p_frag,
-                                              masked_rows_of(0));
-    } else {
-      clear_p();
-    }
+    softmax_or_skip(0);
     for (int e = 1; e < entries; ++e) {
       const int stage = e % kStages, prev = (e - 1) % kStages;
       // The producer arrives on v_full(e - 1) before k_full(e): waiting for both first costs
@@ -295,9 +307,11 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
         pass_turn();
         sm90::wgmma_wait<1>();  // QK(e) done, P V(e - 1) may still run
         sm90::fence_operands(s_acc);  // the softmax reads S only from here
-        float correction[2];
-        attn::softmax_scores<kBlockN, decltype(ragged)::value, decltype(masked)::value>(
-            s_acc, valid, scale_log2, quad, row_max, row_sum, correction, s_acc, masked_rows);
+        float correction[2] = {1.0f, 1.0f};
+        if constexpr (T::kAblation != MainLoopAblation::kNoSoftmax) {
+          attn::softmax_scores<kBlockN, decltype(ragged)::value, decltype(masked)::value, T::kFusedScale>(
+              s_acc, valid, scale_log2, quad, row_max, row_sum, correction, s_acc, masked_rows);
+        }
         sm90::wgmma_wait<0>();  // P V(e - 1) done
         sm90::fence_operands(o_acc);  // O and P change only from here
         sm90::fence_operands(p_frag);
@@ -325,6 +339,10 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     sm90::wgmma_wait<0>();
     sm90::fence_operands(o_acc);
     mbar_arrive(&empty[last]);
+  }
+  if constexpr (T::kFusedScale) {  // the raw scores' max -> the log2-domain max store_rows takes
+    row_max[0] *= scale_log2;
+    row_max[1] *= scale_log2;
   }
   float* lse = p.lse ? p.lse + (static_cast<int64_t>(batch) * a.heads + head) * a.q_tokens : nullptr;
   attn::store_rows<kHeadDim>(o_acc, row_sum, row_max, a.out + batch * a.out_batch_stride + head * kHeadDim,
@@ -406,9 +424,25 @@ void launch_schedule(const BlockSparseAttentionParams& p, const uint16_t* v_t, c
   }
 }
 
+// The measured candidates of the dense 128 x 128 ping-pong schedule (unsupported_reason
+// refuses them elsewhere).
+template <int kHeadDim>
+void launch_candidate(const BlockSparseAttentionParams& p, const uint16_t* v_t, cudaStream_t stream) {
+  using A = MainLoopAblation;
+  if (p.ablation == A::kNoLoads) {
+    launch_traits<Traits<kHeadDim, 2, 128, true, true, false, A::kNoLoads>>(p, v_t, stream);
+  } else if (p.ablation == A::kNoSoftmax) {
+    launch_traits<Traits<kHeadDim, 2, 128, true, true, false, A::kNoSoftmax>>(p, v_t, stream);
+  } else {
+    launch_traits<Traits<kHeadDim, 2, 128, true, true, true>>(p, v_t, stream);
+  }
+}
+
 template <int kHeadDim>
 void launch_head_dim(const BlockSparseAttentionParams& p, const uint16_t* v_t, cudaStream_t stream) {
-  if (p.tiling == BlockSparseTiling::kRows64Keys64) {
+  if (p.fused_softmax_scale || p.ablation != MainLoopAblation::kNone) {
+    launch_candidate<kHeadDim>(p, v_t, stream);
+  } else if (p.tiling == BlockSparseTiling::kRows64Keys64) {
     launch_traits<Traits<kHeadDim, 1, 64>>(p, v_t, stream);
   } else if (p.consumer_schedule == ConsumerSchedule::kOverlapped) {
     launch_schedule<kHeadDim, true, false>(p, v_t, stream);
@@ -454,7 +488,12 @@ std::string block_sparse_attention_sm90_name(const BlockSparseAttentionParams& p
                                    : "2 consumer warpgroups, serial")
                       : "1 consumer warpgroup, 2 CTAs/SM") +
          ", " +
-         (p.schedule.kv_index ? "scheduled kv lists" : "all kv blocks") + ")";
+         (p.schedule.kv_index ? "scheduled kv lists" : "all kv blocks") +
+         (p.fused_softmax_scale ? ", fused softmax scale" : "") +
+         (p.ablation == MainLoopAblation::kNoLoads     ? ", ABLATION: no loads"
+          : p.ablation == MainLoopAblation::kNoSoftmax ? ", ABLATION: no softmax"
+                                                       : "") +
+         ")";
 }
 
 std::string block_sparse_attention_sm90_unsupported_reason(const BlockSparseAttentionParams& p) {
@@ -476,6 +515,14 @@ std::string block_sparse_attention_sm90_unsupported_reason(const BlockSparseAtte
     return "row_chunk_mask needs kv_block_chunk and mask_words >= 1";
   if (p.row_chunk_mask && p.tiling != BlockSparseTiling::kRows128Keys128)
     return "row_chunk_mask is built for the 128 x 128 tiling only";
+  if ((p.fused_softmax_scale || p.ablation != MainLoopAblation::kNone) &&
+      (p.tiling != BlockSparseTiling::kRows128Keys128 || p.consumer_schedule != ConsumerSchedule::kOverlappedPingPong ||
+       p.row_chunk_mask))
+    return "fused_softmax_scale and the ablations are built for the 128 x 128 ping-pong schedule without row masks";
+  if (p.fused_softmax_scale && p.ablation != MainLoopAblation::kNone)
+    return "fused_softmax_scale and an ablation are not built together";
+  if (p.fused_softmax_scale && !(a.scale > 0.0f))
+    return "fused_softmax_scale needs a positive scale (the max is taken over the raw scores)";
   if (!s.q_block_start && s.q_blocks * block_sparse_rows(p.tiling) < a.q_tokens)
     return "the schedule's query blocks do not cover q_tokens";
   int device = 0, major = 0;

@@ -80,10 +80,22 @@ enum class ConsumerSchedule {
   kSerial,
 };
 
+// Bound measurements for the benchmark; the outputs are WRONG. kNoLoads: the producer copies
+// the first blocks only (one pass of the ring) and then hands out stages without copying: the
+// loop without its global-memory traffic. kNoSoftmax: P = the raw scores, no max, exponent or
+// sum: the GEMMs and the pipeline alone. Built for the dense 128 x 128 ping-pong schedule only.
+enum class MainLoopAblation { kNone, kNoLoads, kNoSoftmax };
+
 struct BlockSparseAttentionParams {
   FlashAttentionParams attn;  // q, k, v, out, strides, scale (q_tokens/kv_tokens: totals)
   BlockSparseTiling tiling = BlockSparseTiling::kRows128Keys128;
   ConsumerSchedule consumer_schedule = ConsumerSchedule::kOverlappedPingPong;
+  // FA3's softmax scaling: the max over raw scores, P = exp2(fma(s, scale log2 e, -max scale
+  // log2 e)), one FFMA per score instead of FMUL + FADD (softmax_scores' kFusedScale). Other
+  // bits than the default, so not the engine's yet: a measured candidate (issue 15), built for
+  // the 128 x 128 ping-pong schedule without row masks only.
+  bool fused_softmax_scale = false;
+  MainLoopAblation ablation = MainLoopAblation::kNone;
   BlockSchedule schedule;
   float* lse = nullptr;  // optional [batch, heads, q_tokens] f32: ln sum exp(scale * q.k)
   // Optional per-row key sets (video_moba): kv block j belongs to chunk kv_block_chunk[j], and

@@ -98,9 +98,14 @@ struct Problem {
   void run(const BlockSchedule& schedule, std::vector<uint16_t>* out, std::vector<float>* lse) {
     BlockSparseAttentionParams p = params;
     p.schedule = schedule;
+    run_params(p, out, lse);
+  }
+  // Runs the main loop with whole params p (this problem's buffers); out and lse to host, from
+  // outputs filled with NaN first (an unstored row shows).
+  void run_params(const BlockSparseAttentionParams& p, std::vector<uint16_t>* out, std::vector<float>* lse) {
     ASSERT_EQ(block_sparse_attention_sm90_unsupported_reason(p), "");
     DeviceBuffer workspace(block_sparse_attention_sm90_workspace_bytes(p));
-    WAN_CUDA_CHECK(cudaMemset(dout.as<void>(), 0xff, dout.bytes()));  // NaN: an unstored row shows
+    WAN_CUDA_CHECK(cudaMemset(dout.as<void>(), 0xff, dout.bytes()));
     WAN_CUDA_CHECK(cudaMemset(dlse.as<void>(), 0xff, dlse.bytes()));
     launch_block_sparse_attention_sm90(p, workspace.as<void>(), nullptr);
     WAN_CUDA_CHECK(cudaDeviceSynchronize());
@@ -245,6 +250,81 @@ TEST(BlockSparseAttentionSm90, FullListsEqualAllBlocksSchedule) {
   check_full_lists_equal_dense({1, 3, 64, 300, 2048, 0}, 13);
 }
 
+// FA3's one-FFMA softmax scaling (a measured candidate, other bits): as accurate as the default
+// against the double reference, bit-identical run to run, with the LSE; ragged kv and query
+// blocks, head_dim 64 and 128.
+void check_fused_softmax_scale(Case c, uint32_t seed) {
+  SCOPED_TRACE(describe(c));
+  c.kv_count = (c.kv_tokens + kBlock - 1) / kBlock;  // the reference attends every key
+  Problem pr(c, seed);
+  BlockSparseAttentionParams p = pr.params;
+  p.tiling = BlockSparseTiling::kRows128Keys128;
+  p.schedule = all_blocks_schedule(c.q_tokens, c.kv_tokens, p.tiling);
+  std::vector<uint16_t> base, fused, again;
+  std::vector<float> base_lse, fused_lse, again_lse;
+  pr.run_params(p, &base, &base_lse);
+  p.fused_softmax_scale = true;
+  pr.run_params(p, &fused, &fused_lse);
+  pr.run_params(p, &again, &again_lse);
+  EXPECT_EQ(first_difference(fused, again), -1) << "not bit-identical run to run";
+  EXPECT_EQ(std::memcmp(fused_lse.data(), again_lse.data(), fused_lse.size() * sizeof(float)), 0);
+  std::vector<int32_t> lists;
+  const int q_blocks = (c.q_tokens + kBlock - 1) / kBlock;
+  for (int64_t n = int64_t(c.batch) * c.heads * q_blocks; n > 0; --n)
+    for (int j = 0; j < c.kv_count; ++j) lists.push_back(j);
+  std::vector<float> ref;
+  std::vector<double> ref_lse;
+  masked_reference(pr, lists, q_blocks, &ref, &ref_lse);
+  const double err = testing::rel_l2(testing::bf16_to_f32(fused), ref);
+  const double base_err = testing::rel_l2(testing::bf16_to_f32(base), ref);
+  double lse_err = 0;
+  for (size_t i = 0; i < fused_lse.size(); ++i) {
+    const double e = std::abs(fused_lse[i] - ref_lse[i]);
+    lse_err = std::isnan(e) ? INFINITY : std::max(lse_err, e);
+  }
+  size_t differing = 0;
+  for (size_t i = 0; i < base.size(); ++i) differing += base[i] != fused[i];
+  EXPECT_LT(err, 8e-3);
+  EXPECT_LT(err, 1.1 * base_err + 1e-4) << "less accurate than the default scaling";
+  EXPECT_LT(lse_err, 1e-3);
+  std::printf("fused softmax scale %s: rel L2 %.3g (default %.3g), lse max abs err %.3g, %zu of %zu outputs differ "
+              "from the default\n",
+              describe(c).c_str(), err, base_err, lse_err, differing, base.size());
+}
+
+TEST(BlockSparseAttentionSm90, FusedSoftmaxScaleMatchesReferenceAndIsDeterministic) {
+  WAN_SKIP_WITHOUT_GPU();
+  const std::string reason = unavailable_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  check_fused_softmax_scale({2, 2, 128, 1000, 777, 0}, 21);  // ragged kv and query blocks
+  check_fused_softmax_scale({1, 2, 64, 300, 2048, 0}, 22);   // head_dim 64, many ring passes
+  check_fused_softmax_scale({1, 1, 128, 37, 60, 0}, 23);     // one partial block each
+}
+
+TEST(BlockSparseAttentionSm90, CandidatesAreRefusedOutsideTheDensePingPongSchedule) {
+  BlockSparseAttentionParams p;
+  p.attn.head_dim = 128;
+  p.attn.batch = p.attn.heads = 1;
+  p.attn.q_tokens = p.attn.kv_tokens = 256;
+  p.attn.q_token_stride = p.attn.kv_token_stride = p.attn.out_token_stride = 128;
+  p.attn.q = p.attn.k = p.attn.v = p.attn.out = reinterpret_cast<uint16_t*>(256);
+  p.attn.scale = 0.1f;
+  p.tiling = BlockSparseTiling::kRows64Keys64;
+  p.schedule = all_blocks_schedule(256, 256, p.tiling);
+  p.fused_softmax_scale = true;
+  EXPECT_NE(block_sparse_attention_sm90_unsupported_reason(p).find("128 x 128 ping-pong"), std::string::npos);
+  p.tiling = BlockSparseTiling::kRows128Keys128;
+  p.schedule = all_blocks_schedule(256, 256, p.tiling);
+  p.consumer_schedule = ConsumerSchedule::kSerial;
+  EXPECT_NE(block_sparse_attention_sm90_unsupported_reason(p).find("128 x 128 ping-pong"), std::string::npos);
+  p.consumer_schedule = ConsumerSchedule::kOverlappedPingPong;
+  p.ablation = MainLoopAblation::kNoLoads;
+  EXPECT_NE(block_sparse_attention_sm90_unsupported_reason(p).find("not built together"), std::string::npos);
+  p.ablation = MainLoopAblation::kNone;
+  p.attn.scale = -0.1f;
+  EXPECT_NE(block_sparse_attention_sm90_unsupported_reason(p).find("positive scale"), std::string::npos);
+}
+
 TEST(BlockSparseAttentionSm90, RejectsListsLongerThanKvBlocks) {
   BlockSparseAttentionParams p;
   p.attn.head_dim = 64;
@@ -312,14 +392,7 @@ void check_schedules_identical(const ScheduleCase& sc, uint32_t seed) {
   std::vector<float> lse[3];
   for (int s = 0; s < 3; ++s) {
     p.consumer_schedule = schedules[s];
-    ASSERT_EQ(block_sparse_attention_sm90_unsupported_reason(p), "");
-    DeviceBuffer workspace(block_sparse_attention_sm90_workspace_bytes(p));
-    WAN_CUDA_CHECK(cudaMemset(pr.dout.as<void>(), 0xff, pr.dout.bytes()));
-    WAN_CUDA_CHECK(cudaMemset(pr.dlse.as<void>(), 0xff, pr.dlse.bytes()));
-    launch_block_sparse_attention_sm90(p, workspace.as<void>(), nullptr);
-    WAN_CUDA_CHECK(cudaDeviceSynchronize());
-    out[s] = pr.dout.to_host<uint16_t>();
-    lse[s] = pr.dlse.to_host<float>();
+    pr.run_params(p, &out[s], &lse[s]);
   }
   for (int s = 1; s < 3; ++s) {
     SCOPED_TRACE(s == 1 ? "overlapped" : "overlapped, ping-pong");

@@ -45,7 +45,11 @@ __device__ __forceinline__ void qk_tile(float (&s_acc)[kBlockN / 2], const char*
 // kRagged / kMasked those selects are left out (callers pick the instantiation by a uniform
 // branch); with them, a block that masks nothing gives the same bits. A row with no unmasked
 // score yet keeps row_max = -inf and gets P = 0 (the subtraction uses 0 for it, not -inf - -inf).
-template <int kBlockN, bool kRagged = true, bool kMasked = true>
+// kFusedScale (FA3's scaling, other bits): row_max holds the max of the raw scores, and
+// P = exp2(fma(s, scale_log2, -row_max * scale_log2)), one FFMA per score where the default
+// rounds s * scale_log2 first and subtracts the scaled max (FMUL + FADD); the caller scales
+// row_max by scale_log2 before store_rows. scale_log2 must be positive.
+template <int kBlockN, bool kRagged = true, bool kMasked = true, bool kFusedScale = false>
 __device__ __forceinline__ void softmax_scores(const float (&s_acc)[kBlockN / 2], int valid_cols, float scale_log2,
                                                int quad, float (&row_max)[2], float (&row_sum)[2],
                                                float (&correction)[2], float (&p_acc)[kBlockN / 2],
@@ -55,7 +59,7 @@ __device__ __forceinline__ void softmax_scores(const float (&s_acc)[kBlockN / 2]
   float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
   for (int i = 0; i < kBlockN / 2; ++i) {
-    float x = s_acc[i] * scale_log2;
+    float x = kFusedScale ? s_acc[i] : s_acc[i] * scale_log2;
     if constexpr (kRagged) {
       if (ragged && (i / 4) * 8 + quad * 2 + (i & 1) >= valid_cols) x = -INFINITY;
     }
@@ -72,7 +76,7 @@ __device__ __forceinline__ void softmax_scores(const float (&s_acc)[kBlockN / 2]
     const float new_max = fmaxf(row_max[r], tile_max[r]);
     // The exponent computed unconditionally and then selected: no branch here, which would make
     // ptxas serialise a P V wgmma in flight around this code (C7513).
-    const float rescale = fast_exp2(row_max[r] - new_max);
+    const float rescale = fast_exp2(kFusedScale ? (row_max[r] - new_max) * scale_log2 : row_max[r] - new_max);
     correction[r] = row_max[r] == -INFINITY ? 0.0f : rescale;
     row_max[r] = new_max;
     row_sum[r] *= correction[r];
@@ -81,9 +85,11 @@ __device__ __forceinline__ void softmax_scores(const float (&s_acc)[kBlockN / 2]
   // may still be at -inf (then P = exp2(-inf - 0) = 0 instead of NaN).
   const float subtract[2] = {masked_rows && row_max[0] == -INFINITY ? 0.0f : row_max[0],
                              masked_rows && row_max[1] == -INFINITY ? 0.0f : row_max[1]};
+  const float neg_scaled_max[2] = {-subtract[0] * scale_log2, -subtract[1] * scale_log2};  // kFusedScale
 #pragma unroll
   for (int i = 0; i < kBlockN / 2; ++i) {  // n8 chunk i / 4, element i % 4
-    const float pr = fast_exp2(p_acc[i] - subtract[(i % 4) / 2]);
+    const float pr = kFusedScale ? fast_exp2(__fmaf_rn(p_acc[i], scale_log2, neg_scaled_max[(i % 4) / 2]))
+                                 : fast_exp2(p_acc[i] - subtract[(i % 4) / 2]);
     row_sum[(i % 4) / 2] += pr;
     p_acc[i] = pr;
   }
@@ -110,13 +116,14 @@ __device__ __forceinline__ void rescale_and_pack(const float (&correction)[2], f
 }
 
 // Both parts at once (nothing in flight).
-template <int kHeadDim, int kBlockN>
+template <int kHeadDim, int kBlockN, bool kFusedScale = false>
 __device__ __forceinline__ void online_softmax(float (&s_acc)[kBlockN / 2], int valid_cols, float scale_log2,
                                                int quad, float (&row_max)[2], float (&row_sum)[2],
                                                float (&o_acc)[kHeadDim / 2],
                                                uint32_t (&p_frag)[kBlockN / 16][4], uint32_t masked_rows = 0u) {
   float correction[2];
-  softmax_scores<kBlockN>(s_acc, valid_cols, scale_log2, quad, row_max, row_sum, correction, s_acc, masked_rows);
+  softmax_scores<kBlockN, true, true, kFusedScale>(s_acc, valid_cols, scale_log2, quad, row_max, row_sum, correction,
+                                                   s_acc, masked_rows);
   rescale_and_pack<kHeadDim, kBlockN>(correction, o_acc, s_acc, p_frag);
 }
 
