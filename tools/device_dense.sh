@@ -14,6 +14,9 @@ DEFAULT_STEPS="test bench peer"
 source "$(dirname "$0")/device_common.sh"
 if want suite; then
   timeout 560 "$B/run_tests.sh" "$OUT/suite" 2>&1 | grep -vE ": rc=0 passed=" | tail -40
+  # what skipped and why; the communicator's and the goldens' own lines
+  grep -h -A2 -E "^\[ +SKIPPED" "$OUT"/suite/*.log | grep -vE "^--$" | head -12
+  grep -h -E "nccl|NCCL|no golden for|8 GPU generations" "$OUT"/suite/*.log | head -12
 fi
 if want test; then
   timeout 300 "$B/bin/block_sparse_attention_sm90_test" > "$OUT/block_sparse_test.log" 2>&1
