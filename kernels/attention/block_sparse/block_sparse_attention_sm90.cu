@@ -1,7 +1,11 @@
 #include "kernels/attention/block_sparse/block_sparse_attention_sm90.h"
 
+#include <cuda.h>  // CUtensorMap and its encoder's signature (the encoder is found at run time)
 #include <cuda_bf16.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 
 #include "kernels/attention/common/attention_device.cuh"
@@ -40,6 +44,13 @@ struct Traits {
   static constexpr int kHeadDim = kHeadDim_, kConsumers = kConsumers_, kBlockN = kBlockN_;
   static constexpr bool kOverlap = kOverlap_, kPingPong = kOverlap_ && kPingPong_;
   static constexpr bool kFusedScale = kFusedScale_;
+  // The overlapped schedules load through the tensor memory accelerator: one producer thread
+  // issues each tile as TMA boxes completing on the stage barriers (the rest of the producer
+  // warpgroup exits), where the serial schedule's 128 producer threads copy 16 bytes each with
+  // cp.async. Same tiles, same bits (the serial schedule is the bit-exact check of the TMA path).
+  static constexpr bool kTma = kOverlap;
+  // setmaxnreg: the TMA producer needs few registers, which the consumers take.
+  static constexpr int kProducerRegs = kTma ? 24 : 40, kConsumerRegs = kTma ? 240 : 232;
   static constexpr MainLoopAblation kAblation = kAblation_;
   static constexpr int kBlockM = 64 * kConsumers;
   static constexpr int kThreads = 128 * (1 + kConsumers);  // producer warpgroup + consumers
@@ -58,6 +69,14 @@ struct Traits {
   // 128x128 13.8 vs 14.0 ms at 12 x 32,760; VSA 64x64 fine loop 3.20 vs 2.89 ms at sparsity 0.9
   // (reports/2026-12-01-h200-attention-backends), so only the two-consumer tiling splits.
   static constexpr bool kSplitKv = kConsumers == 2;
+};
+
+// The TMA descriptors of a launch (unused by the cp.async instantiations): q and k as
+// [batch, heads, tokens, head_dim] boxes of 64 channels x rows (one box per 64-channel half of
+// the swizzled tile), v_t as [batch * heads, head_dim, vt_cols] boxes of 64 columns x head_dim
+// rows; 128-byte swizzle, zeros outside the tensor.
+struct MainLoopTensorMaps {
+  CUtensorMap q, k, v_t;
 };
 
 // 128 producer threads copy a kRows x kCols bf16 tile (row-major source, row stride in
@@ -84,7 +103,7 @@ __device__ __forceinline__ void produce_tile(char* tile, const uint16_t* base, i
 template <class T, bool kRowMask = false>
 __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     block_sparse_attention_sm90_kernel(const BlockSparseAttentionParams p, const uint16_t* __restrict__ v_t,
-                                       int vt_cols) {
+                                       int vt_cols, const __grid_constant__ MainLoopTensorMaps maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)  // wgmma exists only in sm_90a machine code
   constexpr int kHeadDim = T::kHeadDim, kBlockM = T::kBlockM, kBlockN = T::kBlockN, kStages = T::kStages;
   extern __shared__ char smem_raw[];
@@ -133,18 +152,59 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
   };
 
   if (threadIdx.x == 0) {
-    mbar_init(q_full, 128);
+    // TMA: one arrival (the producer thread's, arming the bytes). cp.async: the 128 copying
+    // threads' arrivals (overlapped: plus thread 0's after it wrote the stage's metadata).
+    mbar_init(q_full, T::kTma ? 1 : 128);
     for (int st = 0; st < kStages; ++st) {
-      // Overlapped: 128 copy arrivals plus thread 0's after it wrote the stage's metadata.
-      mbar_init(&k_full[st], T::kOverlap ? 129 : 128);
-      mbar_init(&v_full[st], 128);
+      mbar_init(&k_full[st], T::kTma ? 1 : T::kOverlap ? 129 : 128);
+      mbar_init(&v_full[st], T::kTma ? 1 : 128);
       mbar_init(&empty[st], 128 * T::kConsumers);
     }
+    if constexpr (T::kTma) attn::fence_mbarrier_init();
   }
   __syncthreads();
 
-  if (wg == 0) {  // producer warpgroup
-    if constexpr (T::kConsumers == 2) asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+  if (wg == 0 && T::kTma) {  // producer warpgroup, TMA: thread 0 alone
+    if constexpr (T::kConsumers == 2) asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(T::kProducerRegs));
+    if (tid != 0) return;
+    attn::prefetch_tensor_map(&maps.q);
+    attn::prefetch_tensor_map(&maps.k);
+    attn::prefetch_tensor_map(&maps.v_t);
+    constexpr int kHalves = kHeadDim / 64;  // 64-channel halves of a q or k tile
+    attn::mbar_arrive_expect_tx(q_full, T::kQBytes);
+#pragma unroll
+    for (int h = 0; h < kHalves; ++h)
+      attn::tma_load_4d(q_tile + h * (kBlockM * 128), &maps.q, h * 64, q_first, head, batch, q_full);
+    const int vt_plane = batch * a.heads + head;
+    for (int e = 0; e < entries; ++e) {
+      const uint32_t entry = kv_entry_at(e);
+      const int stage = e % kStages, j = static_cast<int>(entry & kBlockMaskBits);
+      mbar_wait(&empty[stage], ((e / kStages) & 1) ^ 1);  // first pass: free
+      stage_len[stage] = kv_len(j);
+      stage_mask[stage] = static_cast<int>(entry >> kKvBlockBits);
+      if constexpr (kRowMask) stage_chunk[stage] = __ldg(p.kv_block_chunk + j);
+      if constexpr (T::kAblation == MainLoopAblation::kNoLoads) {
+        if (e >= kStages) {  // the stage keeps an earlier block's tiles: arrive without copying
+          mbar_arrive(&k_full[stage]);
+          mbar_arrive(&v_full[stage]);
+          continue;
+        }
+      }
+      char* k_tile = k_ring + stage * T::kKBytes;
+      attn::mbar_arrive_expect_tx(&k_full[stage], T::kKBytes);  // releases the metadata above
+#pragma unroll
+      for (int h = 0; h < kHalves; ++h)
+        attn::tma_load_4d(k_tile + h * (kBlockN * 128), &maps.k, h * 64, kv_first(j), head, batch, &k_full[stage]);
+      char* v_tile = v_ring + stage * T::kVBytes;
+      attn::mbar_arrive_expect_tx(&v_full[stage], T::kVBytes);
+#pragma unroll
+      for (int c = 0; c < kBlockN / 64; ++c)  // 64-column halves of the V^T tile
+        attn::tma_load_3d(v_tile + c * (kHeadDim * 128), &maps.v_t, j * kBlockN + c * 64, 0, vt_plane, &v_full[stage]);
+    }
+    return;
+  }
+  if (wg == 0) {  // producer warpgroup, cp.async
+    if constexpr (T::kConsumers == 2) asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(T::kProducerRegs));
     const uint16_t* q = a.q + batch * a.q_batch_stride + head * kHeadDim;
     const uint16_t* k = a.k + batch * a.kv_batch_stride + head * kHeadDim;
     const uint16_t* vt = v_t + (static_cast<int64_t>(batch) * a.heads + head) * kHeadDim * vt_cols;
@@ -198,7 +258,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     return;
   }
 
-  if constexpr (T::kConsumers == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+  if constexpr (T::kConsumers == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(T::kConsumerRegs));
   const int cg = wg - 1;  // consumer group: query rows cg*64 .. cg*64+63 of the block
   const int warp = tid / 32, lane = tid % 32, quad = lane % 4;
   const float scale_log2 = a.scale * attn::kLog2e;
@@ -275,7 +335,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     };
     if (cg == 1) pass_turn();
     mbar_wait(&k_full[0], 0);
-    attn::fence_proxy_async();  // the producer's cp.async copies (generic proxy) -> wgmma
+    if constexpr (!T::kTma) attn::fence_proxy_async();  // cp.async copies (generic proxy) -> wgmma
     wait_turn();
     attn::qk_tile_issue<kHeadDim, kBlockM, kBlockN>(s_acc, q_tile, cg * 64, k_ring);
     pass_turn();
@@ -288,7 +348,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
       // nothing and keeps the two wgmma groups back to back (no loop between them).
       if constexpr (T::kSplitKv) mbar_wait(&v_full[prev], stage_parity(e - 1));
       mbar_wait(&k_full[stage], stage_parity(e));
-      attn::fence_proxy_async();
+      if constexpr (!T::kTma) attn::fence_proxy_async();
       // Everything with branches (the row masks' loads) before the wgmmas: control flow while
       // one is in flight makes ptxas serialise them (C7513). A warp that skips the block runs the
       // softmax with both rows masked: P = 0, correction 1 (or 0 on a row still at -inf, whose
@@ -330,7 +390,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     }
     const int last = (entries - 1) % kStages;
     if constexpr (T::kSplitKv) mbar_wait(&v_full[last], stage_parity(entries - 1));
-    attn::fence_proxy_async();
+    if constexpr (!T::kTma) attn::fence_proxy_async();
     sm90::fence_operands(o_acc);
     sm90::fence_operands(p_frag);
     wait_turn();
@@ -400,6 +460,67 @@ int vt_columns(const BlockSparseAttentionParams& p) {
   return p.schedule.kv_blocks * block_sparse_keys(p.tiling);
 }
 
+// cuTensorMapEncodeTiled from the driver the runtime runs on (no link to libcuda).
+using EncodeTiledFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                   const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                                   CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+EncodeTiledFn encode_tiled_fn() {
+  static const EncodeTiledFn fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found) !=
+            cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      cudaGetLastError();
+      return EncodeTiledFn{nullptr};
+    }
+    return reinterpret_cast<EncodeTiledFn>(f);
+  }();
+  return fn;
+}
+
+// A bf16 tiled map, 128-byte swizzle, zeros out of bounds; dims innermost first, strides in
+// bytes of dims 1.. (rank - 1 of them). Empty on success, else what failed.
+std::string encode_bf16_map(CUtensorMap* map, const void* base, int rank, const cuuint64_t* dims,
+                            const cuuint64_t* strides, const cuuint32_t* box) {
+  const EncodeTiledFn encode = encode_tiled_fn();
+  if (!encode) return "the driver has no cuTensorMapEncodeTiled (the TMA loads need a CUDA 12 driver)";
+  const cuuint32_t element_strides[5] = {1, 1, 1, 1, 1};
+  const CUresult r = encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, rank, const_cast<void*>(base), dims, strides, box,
+                            element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) return "cuTensorMapEncodeTiled failed (CUresult " + std::to_string(static_cast<int>(r)) + ")";
+  return "";
+}
+
+// The maps of a launch with kBlockM query rows and kBlockN keys per block. Empty on success.
+std::string encode_main_loop_maps(const BlockSparseAttentionParams& p, const uint16_t* v_t, int vt_cols, int rows,
+                                  int keys, MainLoopTensorMaps* maps) {
+  const FlashAttentionParams& a = p.attn;
+  const cuuint64_t d = static_cast<cuuint64_t>(a.head_dim);
+  // [batch, tokens, heads, head_dim] with token and batch strides, as (channel, token, head, batch).
+  auto token_major = [&](CUtensorMap* map, const uint16_t* base, int tokens, int64_t token_stride,
+                         int64_t batch_stride, int box_rows) {
+    const cuuint64_t dims[4] = {d, static_cast<cuuint64_t>(tokens), static_cast<cuuint64_t>(a.heads),
+                                static_cast<cuuint64_t>(a.batch)};
+    // A batch stride of a single batch is never used; any valid one stands in for it.
+    const int64_t batch_bytes = a.batch > 1 ? batch_stride * 2 : static_cast<int64_t>(tokens) * token_stride * 2;
+    const cuuint64_t strides[3] = {static_cast<cuuint64_t>(token_stride * 2), d * 2,
+                                   static_cast<cuuint64_t>(batch_bytes)};
+    const cuuint32_t box[4] = {64, static_cast<cuuint32_t>(box_rows), 1, 1};
+    return encode_bf16_map(map, base, 4, dims, strides, box);
+  };
+  std::string failed = token_major(&maps->q, a.q, a.q_tokens, a.q_token_stride, a.q_batch_stride, rows);
+  if (failed.empty()) failed = token_major(&maps->k, a.k, a.kv_tokens, a.kv_token_stride, a.kv_batch_stride, keys);
+  if (failed.empty()) {
+    const cuuint64_t dims[3] = {static_cast<cuuint64_t>(vt_cols), d, static_cast<cuuint64_t>(a.batch) * a.heads};
+    const cuuint64_t strides[2] = {static_cast<cuuint64_t>(vt_cols) * 2, d * vt_cols * 2};
+    const cuuint32_t box[3] = {64, static_cast<cuuint32_t>(d), 1};
+    failed = encode_bf16_map(&maps->v_t, v_t, 3, dims, strides, box);
+  }
+  return failed;
+}
+
 template <class T, bool kRowMask = false>
 void launch_traits(const BlockSparseAttentionParams& p, const uint16_t* v_t, cudaStream_t stream) {
   static const bool configured = [] {
@@ -409,7 +530,16 @@ void launch_traits(const BlockSparseAttentionParams& p, const uint16_t* v_t, cud
   }();
   (void)configured;
   const dim3 grid(p.schedule.q_blocks, p.attn.heads, p.attn.batch);
-  block_sparse_attention_sm90_kernel<T, kRowMask><<<grid, T::kThreads, T::kSmemBytes, stream>>>(p, v_t, vt_columns(p));
+  MainLoopTensorMaps maps{};
+  if constexpr (T::kTma) {
+    const std::string failed = encode_main_loop_maps(p, v_t, vt_columns(p), T::kBlockM, T::kBlockN, &maps);
+    if (!failed.empty()) {  // unsupported_reason encoded the same maps: a broken invariant
+      std::fprintf(stderr, "block_sparse_attention_sm90: %s\n", failed.c_str());
+      std::abort();
+    }
+  }
+  block_sparse_attention_sm90_kernel<T, kRowMask>
+      <<<grid, T::kThreads, T::kSmemBytes, stream>>>(p, v_t, vt_columns(p), maps);
   WAN_CUDA_CHECK_LAUNCH();
 }
 
@@ -534,6 +664,15 @@ std::string block_sparse_attention_sm90_unsupported_reason(const BlockSparseAtte
       attr.binaryVersion != 90) {
     cudaGetLastError();
     return "the sm90 main loop was not built as sm_90a machine code (--//tools/cuda:archs must include 90a)";
+  }
+  if (p.tiling != BlockSparseTiling::kRows64Keys64 && p.consumer_schedule != ConsumerSchedule::kSerial) {
+    // The overlapped schedules' TMA loads: the maps must encode (dimensions below 2^32, strides
+    // below 2^40 bytes); the v_t address stands in for the workspace's (any 256-byte aligned one).
+    MainLoopTensorMaps maps{};
+    const std::string failed = encode_main_loop_maps(p, reinterpret_cast<const uint16_t*>(uintptr_t{256}),
+                                                     vt_columns(p), block_sparse_rows(p.tiling),
+                                                     block_sparse_keys(p.tiling), &maps);
+    if (!failed.empty()) return "the TMA loads of the overlapped schedules: " + failed;
   }
   return "";
 }

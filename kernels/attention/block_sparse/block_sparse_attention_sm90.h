@@ -1,7 +1,8 @@
 // The ONE block-sparse flash-attention main loop on Hopper (sm_90a), reused by every backend:
 // dense is its all-blocks schedule, video_sparse (and later block_sparse, sliding_tile,
 // sparse_linear's sparse branch) give a schedule. A producer warpgroup streams K and V^T
-// blocks through an mbarrier ring to consumer warpgroups of 64 query rows each (wgmma, fp32
+// blocks through an mbarrier ring (TMA boxes from one thread in the overlapped schedules,
+// cp.async from 128 threads in the serial one) to consumer warpgroups of 64 query rows each (wgmma, fp32
 // online softmax, P in registers). bf16 in/out, fp32 accumulation, head_dim 64 or 128, no
 // atomics: bit-identical run to run. Optional log-sum-exp output for merging partial attentions.
 #pragma once
