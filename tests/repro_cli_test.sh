@@ -135,6 +135,14 @@ check "golden update records" grep -q "recorded" out.txt
 "$REPRO" golden check "${CASE[@]}" --golden-dir g --quiet > out.txt 2>&1; rc=$?
 check "golden check matches (rc=$rc)" test $rc -eq 0
 gfile=$(ls g/*.json)
+# --case-from: the case the golden file records (re-recording goldens after a change of bits).
+"$REPRO" golden check --case-from "$gfile" --golden-dir g --quiet > out.txt 2>&1; rc=$?
+check "golden check --case-from matches (rc=$rc)" test $rc -eq 0
+"$REPRO" golden check --case-from "$gfile" --seed 3 --golden-dir g --quiet > out.txt 2>&1; rc=$?
+check "--case-from with a case flag exits 2 (rc=$rc)" test $rc -eq 2
+check "--case-from with a case flag names it" grep -q "drop --seed" out.txt
+"$REPRO" golden check --case-from missing.json --golden-dir g --quiet > out.txt 2>&1; rc=$?
+check "--case-from a missing file exits 2 (rc=$rc)" test $rc -eq 2
 python3 - "$gfile" <<'PY'
 import json, sys
 p = sys.argv[1]; j = json.load(open(p))

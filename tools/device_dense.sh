@@ -5,13 +5,23 @@
 # 128, 24 x 32,760 at head_dim 64) beside torch SDPA (cuDNN, flash) on the same card, the sparse
 # backends on the same main loop, the 1.3B forward, an ncu reading, and compute-sanitizer.
 # Usage (repo root on the GPU machine; bundle/ or prev/bundle.tar.xz present):
-#   tools/device_dense.sh [suite|test|bench|peer|sparse|forward|profile|golden|sanitize|e2e|e2e50]...
+#   tools/device_dense.sh [regolden|suite|test|bench|peer|sparse|forward|profile|golden|sanitize|e2e|e2e50]...
 # e2e: the 1.3B 480x832x81 2-step CFG generation over 8 fresh processes (one SHA-1); e2e50: one
 # 50-step CFG generation, its total time.
 set -uo pipefail
 DEFAULT_STEPS="test bench peer"
 # shellcheck source=tools/device_common.sh
 source "$(dirname "$0")/device_common.sh"
+if want regolden; then
+  # Re-records every committed CUDA golden under this card's class (after a deliberate change of
+  # bits, the reason in the commit), in the bundle's golden/ (the suite then checks them from
+  # fresh processes) and into $OUT/goldens.tar.gz to commit (the device returns few files).
+  for f in golden/*.cuda.*.json; do
+    "$B/bin/repro" golden update --case-from "$f" --golden-dir golden --force --quiet > "$OUT/regolden.log" 2>&1
+    echo "$(basename "$f"): rc=$? $(grep -E "recorded|replaced|unchanged|refused" "$OUT/regolden.log" | head -1 | cut -c1-60)"
+  done
+  tar -czf "$OUT/goldens.tar.gz" golden/*.cuda.*.json
+fi
 if want suite; then
   timeout 560 "$B/run_tests.sh" "$OUT/suite" 2>&1 | grep -vE ": rc=0 passed=" | tail -40
   # what skipped and why; the communicator's and the goldens' own lines
@@ -24,8 +34,8 @@ if want test; then
   grep -E "Failure|Expected|Which is|differ" "$OUT/block_sparse_test.log" | head -20
 fi
 if want bench; then
-  # kernel 2 default, 3 serial, 4 no ping-pong, 5 fused softmax scale, 6/7 bounds (no loads, no softmax)
-  "$B/bin/flash_attention_fwd_benchmark" --benchmark_filter='kernel:[234567]' --benchmark_repetitions=3 \
+  # kernel 2 default, 3 serial (cp.async loads), 4 no ping-pong, 5/6 bounds (no loads, no softmax)
+  "$B/bin/flash_attention_fwd_benchmark" --benchmark_filter='kernel:[23456]' --benchmark_repetitions=3 \
       --benchmark_report_aggregates_only=true --benchmark_out="$OUT/flash_bench.json" \
       --benchmark_out_format=json 2>&1 | grep -E "_median" | cut -c1-190 | tee "$OUT/flash_bench.txt"
 fi

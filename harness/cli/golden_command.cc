@@ -12,14 +12,29 @@ namespace wan::cli {
 
 int golden_command(const std::vector<std::string>& args) {
   if (args.empty() || (args[0] != "check" && args[0] != "update")) {
-    return fail("golden", invalid_argument("usage: repro golden check|update [case flags] [--golden-dir DIR] [--force]"));
+    return fail("golden", invalid_argument("usage: repro golden check|update [case flags | --case-from GOLDEN.json] "
+                                           "[--golden-dir DIR] [--force]"));
   }
   const std::string mode = args[0];
   std::set<std::string> value_flags = case_value_flags();
   value_flags.insert("golden-dir");
+  value_flags.insert("case-from");
   auto flags = Flags::parse({args.begin() + 1, args.end()}, value_flags, {"force", "quiet"});
   if (!flags.ok()) return fail("golden " + mode, flags.status());
-  auto run_case = case_from_flags(flags.value());
+  // --case-from: the case a golden file records (re-recording goldens after a deliberate change
+  // of bits), instead of case flags.
+  Result<RunCase> run_case = invalid_argument("no case");
+  if (flags->has("case-from")) {
+    for (const std::string& name : case_value_flags())
+      if (flags->has(name))
+        return fail("golden " + mode, invalid_argument("--case-from takes the whole case from the golden file; drop --" +
+                                                       name + " (or drop --case-from and give every case flag)"));
+    auto doc = read_golden_file(flags->get("case-from"));
+    if (!doc.ok()) return fail("golden " + mode, doc.status());
+    run_case = RunCase::from_json(doc.value()["case"]);
+  } else {
+    run_case = case_from_flags(flags.value());
+  }
   if (!run_case.ok()) return fail("golden " + mode, run_case.status());
   const RunCase& c = run_case.value();
   const std::string dir = flags->get("golden-dir", "golden");

@@ -3,6 +3,7 @@
 #include <cuda.h>  // CUtensorMap and its encoder's signature (the encoder is found at run time)
 #include <cuda_bf16.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -36,19 +37,20 @@ using attn::swizzled_offset;
 // other's GEMMs hold the tensor cores. The overlapped schedules' producer is asynchronous: its
 // copies land on the stage barriers by themselves (cp.async.mbarrier.arrive), several stages in
 // flight, where the serial schedule's producer waits for each stage.
-// kFusedScale: softmax_scores' FA3 scaling (other bits); kAblation: a MainLoopAblation bound
-// measurement (wrong outputs). Both only with the overlapped ping-pong schedule.
+// kAblation: a MainLoopAblation bound measurement (wrong outputs), with the overlapped
+// ping-pong schedule only. Every schedule scales the softmax as FA3 does (softmax_scores'
+// kFusedScale: the raw scores' max, one FFMA per score).
 template <int kHeadDim_, int kConsumers_, int kBlockN_, bool kOverlap_ = false, bool kPingPong_ = false,
-          bool kFusedScale_ = false, MainLoopAblation kAblation_ = MainLoopAblation::kNone>
+          MainLoopAblation kAblation_ = MainLoopAblation::kNone>
 struct Traits {
   static constexpr int kHeadDim = kHeadDim_, kConsumers = kConsumers_, kBlockN = kBlockN_;
   static constexpr bool kOverlap = kOverlap_, kPingPong = kOverlap_ && kPingPong_;
-  static constexpr bool kFusedScale = kFusedScale_;
-  // The overlapped schedules load through the tensor memory accelerator: one producer thread
-  // issues each tile as TMA boxes completing on the stage barriers (the rest of the producer
-  // warpgroup exits), where the serial schedule's 128 producer threads copy 16 bytes each with
-  // cp.async. Same tiles, same bits (the serial schedule is the bit-exact check of the TMA path).
-  static constexpr bool kTma = kOverlap;
+  // Loads through the tensor memory accelerator: one producer thread issues each tile as TMA
+  // boxes completing on the stage barriers (the rest of the producer warpgroup exits). The
+  // two-consumer serial schedule keeps 128 producer threads copying 16 bytes each with cp.async:
+  // the same tiles and bits (the bit-exact check of the TMA path). H200, dense 12 x 32,760,
+  // head_dim 128: 13.8 ms with cp.async, 11.9 ms with TMA (reports/2026-12-02-h200-tma).
+  static constexpr bool kTma = kOverlap || kConsumers == 1;
   // setmaxnreg: the TMA producer needs few registers, which the consumers take.
   static constexpr int kProducerRegs = kTma ? 24 : 40, kConsumerRegs = kTma ? 240 : 232;
   static constexpr MainLoopAblation kAblation = kAblation_;
@@ -190,16 +192,18 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
           continue;
         }
       }
+      // kSplitKv: K and V land on their own barriers; else both on k_full.
+      uint64_t* v_bar = T::kSplitKv ? &v_full[stage] : &k_full[stage];
       char* k_tile = k_ring + stage * T::kKBytes;
-      attn::mbar_arrive_expect_tx(&k_full[stage], T::kKBytes);  // releases the metadata above
+      attn::mbar_arrive_expect_tx(&k_full[stage], T::kSplitKv ? T::kKBytes : T::kKBytes + T::kVBytes);  // releases the metadata
 #pragma unroll
       for (int h = 0; h < kHalves; ++h)
         attn::tma_load_4d(k_tile + h * (kBlockN * 128), &maps.k, h * 64, kv_first(j), head, batch, &k_full[stage]);
       char* v_tile = v_ring + stage * T::kVBytes;
-      attn::mbar_arrive_expect_tx(&v_full[stage], T::kVBytes);
+      if constexpr (T::kSplitKv) attn::mbar_arrive_expect_tx(v_bar, T::kVBytes);
 #pragma unroll
       for (int c = 0; c < kBlockN / 64; ++c)  // 64-column halves of the V^T tile
-        attn::tma_load_3d(v_tile + c * (kHeadDim * 128), &maps.v_t, j * kBlockN + c * 64, 0, vt_plane, &v_full[stage]);
+        attn::tma_load_3d(v_tile + c * (kHeadDim * 128), &maps.v_t, j * kBlockN + c * 64, 0, vt_plane, v_bar);
     }
     return;
   }
@@ -302,7 +306,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
       const float ones[2] = {1.0f, 1.0f};
       attn::rescale_and_pack<kHeadDim, kBlockN>(ones, o_acc, s_acc, p_frag);
     } else if (warp_attends(stage)) {
-      attn::online_softmax<kHeadDim, kBlockN, T::kFusedScale>(s_acc, stage_len[stage], scale_log2, quad, row_max,
+      attn::online_softmax<kHeadDim, kBlockN, true>(s_acc, stage_len[stage], scale_log2, quad, row_max,
                                                               row_sum, o_acc, p_frag, masked_rows_of(stage));
     } else {
 #pragma unroll
@@ -369,7 +373,7 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
         sm90::fence_operands(s_acc);  // the softmax reads S only from here
         float correction[2] = {1.0f, 1.0f};
         if constexpr (T::kAblation != MainLoopAblation::kNoSoftmax) {
-          attn::softmax_scores<kBlockN, decltype(ragged)::value, decltype(masked)::value, T::kFusedScale>(
+          attn::softmax_scores<kBlockN, decltype(ragged)::value, decltype(masked)::value, true>(
               s_acc, valid, scale_log2, quad, row_max, row_sum, correction, s_acc, masked_rows);
         }
         sm90::wgmma_wait<0>();  // P V(e - 1) done
@@ -400,10 +404,9 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocksPerSm)
     sm90::fence_operands(o_acc);
     mbar_arrive(&empty[last]);
   }
-  if constexpr (T::kFusedScale) {  // the raw scores' max -> the log2-domain max store_rows takes
-    row_max[0] *= scale_log2;
-    row_max[1] *= scale_log2;
-  }
+  // The raw scores' max (kFusedScale) -> the log2-domain max store_rows takes.
+  row_max[0] *= scale_log2;
+  row_max[1] *= scale_log2;
   float* lse = p.lse ? p.lse + (static_cast<int64_t>(batch) * a.heads + head) * a.q_tokens : nullptr;
   attn::store_rows<kHeadDim>(o_acc, row_sum, row_max, a.out + batch * a.out_batch_stride + head * kHeadDim,
                              a.out_token_stride, q_first, cg * 64 + warp * 16, q_len, lane, lse);
@@ -554,24 +557,22 @@ void launch_schedule(const BlockSparseAttentionParams& p, const uint16_t* v_t, c
   }
 }
 
-// The measured candidates of the dense 128 x 128 ping-pong schedule (unsupported_reason
+// The bound measurements of the dense 128 x 128 ping-pong schedule (unsupported_reason
 // refuses them elsewhere).
 template <int kHeadDim>
-void launch_candidate(const BlockSparseAttentionParams& p, const uint16_t* v_t, cudaStream_t stream) {
+void launch_ablation(const BlockSparseAttentionParams& p, const uint16_t* v_t, cudaStream_t stream) {
   using A = MainLoopAblation;
   if (p.ablation == A::kNoLoads) {
-    launch_traits<Traits<kHeadDim, 2, 128, true, true, false, A::kNoLoads>>(p, v_t, stream);
-  } else if (p.ablation == A::kNoSoftmax) {
-    launch_traits<Traits<kHeadDim, 2, 128, true, true, false, A::kNoSoftmax>>(p, v_t, stream);
+    launch_traits<Traits<kHeadDim, 2, 128, true, true, A::kNoLoads>>(p, v_t, stream);
   } else {
-    launch_traits<Traits<kHeadDim, 2, 128, true, true, true>>(p, v_t, stream);
+    launch_traits<Traits<kHeadDim, 2, 128, true, true, A::kNoSoftmax>>(p, v_t, stream);
   }
 }
 
 template <int kHeadDim>
 void launch_head_dim(const BlockSparseAttentionParams& p, const uint16_t* v_t, cudaStream_t stream) {
-  if (p.fused_softmax_scale || p.ablation != MainLoopAblation::kNone) {
-    launch_candidate<kHeadDim>(p, v_t, stream);
+  if (p.ablation != MainLoopAblation::kNone) {
+    launch_ablation<kHeadDim>(p, v_t, stream);
   } else if (p.tiling == BlockSparseTiling::kRows64Keys64) {
     launch_traits<Traits<kHeadDim, 1, 64>>(p, v_t, stream);
   } else if (p.consumer_schedule == ConsumerSchedule::kOverlapped) {
@@ -619,7 +620,6 @@ std::string block_sparse_attention_sm90_name(const BlockSparseAttentionParams& p
                       : "1 consumer warpgroup, 2 CTAs/SM") +
          ", " +
          (p.schedule.kv_index ? "scheduled kv lists" : "all kv blocks") +
-         (p.fused_softmax_scale ? ", fused softmax scale" : "") +
          (p.ablation == MainLoopAblation::kNoLoads     ? ", ABLATION: no loads"
           : p.ablation == MainLoopAblation::kNoSoftmax ? ", ABLATION: no softmax"
                                                        : "") +
@@ -645,14 +645,12 @@ std::string block_sparse_attention_sm90_unsupported_reason(const BlockSparseAtte
     return "row_chunk_mask needs kv_block_chunk and mask_words >= 1";
   if (p.row_chunk_mask && p.tiling != BlockSparseTiling::kRows128Keys128)
     return "row_chunk_mask is built for the 128 x 128 tiling only";
-  if ((p.fused_softmax_scale || p.ablation != MainLoopAblation::kNone) &&
+  if (p.ablation != MainLoopAblation::kNone &&
       (p.tiling != BlockSparseTiling::kRows128Keys128 || p.consumer_schedule != ConsumerSchedule::kOverlappedPingPong ||
        p.row_chunk_mask))
-    return "fused_softmax_scale and the ablations are built for the 128 x 128 ping-pong schedule without row masks";
-  if (p.fused_softmax_scale && p.ablation != MainLoopAblation::kNone)
-    return "fused_softmax_scale and an ablation are not built together";
-  if (p.fused_softmax_scale && !(a.scale > 0.0f))
-    return "fused_softmax_scale needs a positive scale (the max is taken over the raw scores)";
+    return "the ablations are built for the 128 x 128 ping-pong schedule without row masks";
+  if (!(a.scale > 0.0f) || !std::isfinite(a.scale))
+    return "the main loop needs a positive finite scale (the softmax max is taken over the raw scores)";
   if (!s.q_block_start && s.q_blocks * block_sparse_rows(p.tiling) < a.q_tokens)
     return "the schedule's query blocks do not cover q_tokens";
   int device = 0, major = 0;
@@ -665,14 +663,14 @@ std::string block_sparse_attention_sm90_unsupported_reason(const BlockSparseAtte
     cudaGetLastError();
     return "the sm90 main loop was not built as sm_90a machine code (--//tools/cuda:archs must include 90a)";
   }
-  if (p.tiling != BlockSparseTiling::kRows64Keys64 && p.consumer_schedule != ConsumerSchedule::kSerial) {
-    // The overlapped schedules' TMA loads: the maps must encode (dimensions below 2^32, strides
+  if (p.tiling == BlockSparseTiling::kRows64Keys64 || p.consumer_schedule != ConsumerSchedule::kSerial) {
+    // The TMA loads (every schedule but the two-consumer serial one): the maps must encode (dimensions below 2^32, strides
     // below 2^40 bytes); the v_t address stands in for the workspace's (any 256-byte aligned one).
     MainLoopTensorMaps maps{};
     const std::string failed = encode_main_loop_maps(p, reinterpret_cast<const uint16_t*>(uintptr_t{256}),
                                                      vt_columns(p), block_sparse_rows(p.tiling),
                                                      block_sparse_keys(p.tiling), &maps);
-    if (!failed.empty()) return "the TMA loads of the overlapped schedules: " + failed;
+    if (!failed.empty()) return "the main loop's TMA loads: " + failed;
   }
   return "";
 }

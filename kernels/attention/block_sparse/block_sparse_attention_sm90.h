@@ -4,7 +4,9 @@
 // blocks through an mbarrier ring (TMA boxes from one thread in the overlapped schedules,
 // cp.async from 128 threads in the serial one) to consumer warpgroups of 64 query rows each (wgmma, fp32
 // online softmax, P in registers). bf16 in/out, fp32 accumulation, head_dim 64 or 128, no
-// atomics: bit-identical run to run. Optional log-sum-exp output for merging partial attentions.
+// atomics: bit-identical run to run. The softmax is scaled as FA3 scales it: the max over the raw
+// scores, P = exp2(fma(s, scale log2 e, -max scale log2 e)), so the scale must be positive.
+// Optional log-sum-exp output for merging partial attentions.
 #pragma once
 
 #include <cstddef>
@@ -91,11 +93,6 @@ struct BlockSparseAttentionParams {
   FlashAttentionParams attn;  // q, k, v, out, strides, scale (q_tokens/kv_tokens: totals)
   BlockSparseTiling tiling = BlockSparseTiling::kRows128Keys128;
   ConsumerSchedule consumer_schedule = ConsumerSchedule::kOverlappedPingPong;
-  // FA3's softmax scaling: the max over raw scores, P = exp2(fma(s, scale log2 e, -max scale
-  // log2 e)), one FFMA per score instead of FMUL + FADD (softmax_scores' kFusedScale). Other
-  // bits than the default, so not the engine's yet: a measured candidate (issue 15), built for
-  // the 128 x 128 ping-pong schedule without row masks only.
-  bool fused_softmax_scale = false;
   MainLoopAblation ablation = MainLoopAblation::kNone;
   BlockSchedule schedule;
   float* lse = nullptr;  // optional [batch, heads, q_tokens] f32: ln sum exp(scale * q.k)

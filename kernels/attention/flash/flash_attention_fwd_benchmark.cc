@@ -19,11 +19,10 @@ namespace wan {
 namespace {
 
 // The `kernel` argument.
-// 5: the default with FA3's one-FFMA softmax scaling (other bits); 6, 7: bound measurements with
-// WRONG outputs (MainLoopAblation): no global loads after one ring pass, no softmax.
+// 5, 6: bound measurements of the default with WRONG outputs (MainLoopAblation): no global loads
+// after one ring pass, no softmax.
 constexpr int kMmaSync = 0, kSm90Plain = 1, kMainLoopDense = 2, kMainLoopDenseSerial = 3,
-              kMainLoopDenseNoPingPong = 4, kMainLoopDenseFusedScale = 5, kMainLoopNoLoads = 6,
-              kMainLoopNoSoftmax = 7;
+              kMainLoopDenseNoPingPong = 4, kMainLoopNoLoads = 5, kMainLoopNoSoftmax = 6;
 
 void BM_FlashAttentionFwd(benchmark::State& state) {
   if (testing::skip_without_gpu(state)) return;
@@ -50,7 +49,6 @@ void BM_FlashAttentionFwd(benchmark::State& state) {
   BlockSparseAttentionParams b = dense_block_sparse_params(p);
   if (kernel == kMainLoopDenseSerial) b.consumer_schedule = ConsumerSchedule::kSerial;
   if (kernel == kMainLoopDenseNoPingPong) b.consumer_schedule = ConsumerSchedule::kOverlapped;
-  if (kernel == kMainLoopDenseFusedScale) b.fused_softmax_scale = true;
   if (kernel == kMainLoopNoLoads) b.ablation = MainLoopAblation::kNoLoads;
   if (kernel == kMainLoopNoSoftmax) b.ablation = MainLoopAblation::kNoSoftmax;
 
@@ -96,13 +94,11 @@ BENCHMARK(BM_FlashAttentionFwd)
     ->Args({12, 32760, 128, 32760, kMainLoopDense})
     ->Args({12, 32760, 128, 32760, kMainLoopDenseSerial})
     ->Args({12, 32760, 128, 32760, kMainLoopDenseNoPingPong})
-    ->Args({12, 32760, 128, 32760, kMainLoopDenseFusedScale})
     ->Args({12, 32760, 128, 32760, kMainLoopNoLoads})
     ->Args({12, 32760, 128, 32760, kMainLoopNoSoftmax})
     ->Args({24, 32760, 64, 32760, kMainLoopDense})   // head_dim 64, same width
     ->Args({24, 32760, 64, 32760, kMainLoopDenseSerial})
     ->Args({24, 32760, 64, 32760, kMainLoopDenseNoPingPong})
-    ->Args({24, 32760, 64, 32760, kMainLoopDenseFusedScale})
     ->Args({12, 32760, 128, 512, kMmaSync})          // its cross-attention
     ->Args({12, 32760, 128, 512, kMainLoopDense})
     ->Args({40, 75600, 128, 75600, kMmaSync})        // 14B at 720x1280x81 (cuDNN: 205.7 ms)
@@ -110,7 +106,6 @@ BENCHMARK(BM_FlashAttentionFwd)
     ->Args({40, 75600, 128, 75600, kMainLoopDense})
     ->Args({40, 75600, 128, 75600, kMainLoopDenseSerial})
     ->Args({40, 75600, 128, 75600, kMainLoopDenseNoPingPong})
-    ->Args({40, 75600, 128, 75600, kMainLoopDenseFusedScale})
     ->Args({4, 1950, 64, 1950, kMmaSync})            // wan-small
     ->Args({4, 1950, 64, 1950, kMainLoopDense})
     ->UseManualTime()
