@@ -23,10 +23,10 @@ if want regolden; then
   tar -czf "$OUT/goldens.tar.gz" golden/*.cuda.*.json
 fi
 if want suite; then
-  timeout 560 "$B/run_tests.sh" "$OUT/suite" 2>&1 | grep -vE ": rc=0 passed=" | tail -40
-  # what skipped and why; the communicator's and the goldens' own lines
-  grep -h -A2 -E "^\[ +SKIPPED" "$OUT"/suite/*.log | grep -vE "^--$" | head -12
-  grep -h -E "nccl|NCCL|no golden for|8 GPU generations" "$OUT"/suite/*.log | head -12
+  timeout 560 "$B/run_tests.sh" "$OUT/suite" 2>&1 | grep -vE ": rc=0 passed=" | tail -12
+  # what skipped and why (one line each); the communicator's and the goldens' own lines
+  grep -h -A1 -E "^\[ RUN" "$OUT"/suite/*.log | grep -B1 -E "Skipped" | grep -E "RUN" | cut -c1-110 | head -8
+  grep -h -E "NCCL|no golden for|8 GPU generations" "$OUT"/suite/*.log | cut -c1-150 | head -8
 fi
 if want test; then
   timeout 300 "$B/bin/block_sparse_attention_sm90_test" > "$OUT/block_sparse_test.log" 2>&1
@@ -79,7 +79,7 @@ fi
 if want sanitize; then
   for tool in memcheck racecheck initcheck synccheck; do
     timeout 300 "$SAN" --tool $tool --show-backtrace no --error-exitcode 9 "$B/bin/block_sparse_attention_sm90_test" \
-        --gtest_filter='*OverlappedConsumers*:*FullLists*' > "$OUT/$tool-block_sparse.log" 2>&1
+        --gtest_filter="${SAN_FILTER:-*OverlappedConsumers*:*FullLists*}" > "$OUT/$tool-block_sparse.log" 2>&1
     echo "$tool block_sparse_attention_sm90_test: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-block_sparse.log" | tail -1)"
   done
 fi

@@ -649,8 +649,8 @@ std::string block_sparse_attention_sm90_unsupported_reason(const BlockSparseAtte
       (p.tiling != BlockSparseTiling::kRows128Keys128 || p.consumer_schedule != ConsumerSchedule::kOverlappedPingPong ||
        p.row_chunk_mask))
     return "the ablations are built for the 128 x 128 ping-pong schedule without row masks";
-  if (!(a.scale > 0.0f) || !std::isfinite(a.scale))
-    return "the main loop needs a positive finite scale (the softmax max is taken over the raw scores)";
+  if (!(a.scale >= 0.0f) || !std::isfinite(a.scale))
+    return "the main loop needs a non-negative finite scale (the softmax max is taken over the raw scores)";
   if (!s.q_block_start && s.q_blocks * block_sparse_rows(p.tiling) < a.q_tokens)
     return "the schedule's query blocks do not cover q_tokens";
   int device = 0, major = 0;

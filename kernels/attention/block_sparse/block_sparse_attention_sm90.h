@@ -5,7 +5,7 @@
 // cp.async from 128 threads in the serial one) to consumer warpgroups of 64 query rows each (wgmma, fp32
 // online softmax, P in registers). bf16 in/out, fp32 accumulation, head_dim 64 or 128, no
 // atomics: bit-identical run to run. The softmax is scaled as FA3 scales it: the max over the raw
-// scores, P = exp2(fma(s, scale log2 e, -max scale log2 e)), so the scale must be positive.
+// scores, P = exp2(fma(s, scale log2 e, -max scale log2 e)), so the scale must not be negative.
 // Optional log-sum-exp output for merging partial attentions.
 #pragma once
 

@@ -313,9 +313,9 @@ TEST(BlockSparseAttentionSm90, AblationsAndBadScalesAreRefused) {
   EXPECT_NE(block_sparse_attention_sm90_unsupported_reason(p).find("128 x 128 ping-pong"), std::string::npos);
   p.consumer_schedule = ConsumerSchedule::kOverlappedPingPong;
   p.ablation = MainLoopAblation::kNone;
-  for (const float bad : {0.0f, -0.1f, INFINITY, NAN}) {
+  for (const float bad : {-0.1f, -INFINITY, INFINITY, NAN}) {
     p.attn.scale = bad;
-    EXPECT_NE(block_sparse_attention_sm90_unsupported_reason(p).find("positive finite scale"), std::string::npos)
+    EXPECT_NE(block_sparse_attention_sm90_unsupported_reason(p).find("non-negative finite scale"), std::string::npos)
         << bad;
   }
 }
