@@ -91,6 +91,9 @@ Result<const CudnnLibrary*> CudnnLibrary::load(const std::string& explicit_path)
     lib->path_ = ::dladdr(reinterpret_cast<void*>(api->cudnnGetVersion), &info) && info.dli_fname ? info.dli_fname : path;
     if (lib->version_ < 90000) {
       tried += "\n  " + lib->path_ + ": cuDNN " + lib->version_string() + " is older than 9";
+      delete lib;
+      delete api;
+      ::dlclose(so);
       continue;
     }
     loaded->emplace(explicit_path, lib);
