@@ -147,6 +147,14 @@ std::string encode_y4m(const VideoFrames& f, int fps) {
   return out;
 }
 
+Status check_video_format_available(const std::string& path) {
+  if (ends_with(path, ".mp4") && find_on_path("ffmpeg").empty())
+    return unavailable("--video " + path + ": no ffmpeg on PATH to encode MP4 (install it, e.g. `apt-get install "
+                       "ffmpeg`), or write .y4m (plays in mpv/VLC/ffplay; `ffmpeg -i x.y4m x.mp4` converts it) or "
+                       "a folder of PNG frames (any other path)");
+  return Status();
+}
+
 Result<VideoWriteResult> write_video(const std::string& path, const VideoFrames& frames, int fps,
                                      Overwrite overwrite) {
   if (frames.frames < 1 || frames.height < 1 || frames.width < 1 ||
@@ -163,11 +171,8 @@ Result<VideoWriteResult> write_video(const std::string& path, const VideoFrames&
     return result;
   }
   if (ends_with(path, ".mp4")) {
+    WAN_RETURN_IF_ERROR(check_video_format_available(path));
     const std::string ffmpeg = find_on_path("ffmpeg");
-    if (ffmpeg.empty())
-      return unavailable("--video " + path + ": no ffmpeg on PATH to encode MP4 (install it, e.g. `apt-get install "
-                         "ffmpeg`), or write .y4m (plays in mpv/VLC/ffplay; `ffmpeg -i x.y4m x.mp4` converts it) or "
-                         "a folder of PNG frames (any other path)");
     const std::string y4m = encode_y4m(frames, fps);
     WAN_RETURN_IF_ERROR(write_file_atomically_with(
         path,

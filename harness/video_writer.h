@@ -28,6 +28,10 @@ struct VideoWriteResult {
 Result<VideoWriteResult> write_video(const std::string& path, const VideoFrames& frames, int fps,
                                      Overwrite overwrite);
 
+// Whether write_video can write this path's format on this machine (an .mp4 needs ffmpeg on
+// PATH): checked before a generation runs, so a missing encoder does not cost the generation.
+Status check_video_format_available(const std::string& path);
+
 // The bytes of one frame as a PNG file, and of the whole video as Y4M (for tests and writers).
 std::string encode_png(const uint8_t* rgb, int64_t height, int64_t width);
 std::string encode_y4m(const VideoFrames& frames, int fps);

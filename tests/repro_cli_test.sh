@@ -249,6 +249,9 @@ check "the refused video is untouched" cmp -s v.y4m v.before
 check "the refused run left no report" test ! -e v3.json
 "$REPRO" run --device cpu --steps 2 --runs 1 --no-golden --video w.y4m --report w.json > out.txt 2>&1; rc=$?
 check "--video without --vae exits 2 (got $rc)" test $rc -eq 2
+PATH=/nonexistent "$REPRO" "${V[@]}" --report m.json --video m.mp4 > out.txt 2>&1; rc=$?
+check "an .mp4 without ffmpeg on PATH is refused before generating (exit 6, got $rc)" \
+    sh -c "test $rc -eq 6 && grep -q 'no ffmpeg on PATH' out.txt && ! grep -q 'step 1/' out.txt && test ! -e m.json -a ! -e m.mp4"
 "$REPRO" "${V[@]}" --vae-config no-such-vae --report w.json > out.txt 2>&1; rc=$?
 check "an unknown --vae-config exits 2 (got $rc)" test $rc -eq 2
 "$REPRO" run --device cpu --steps 2 --runs 1 --no-golden --vae missing/vae.safetensors --report w.json > out.txt 2>&1; rc=$?

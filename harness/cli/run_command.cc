@@ -250,6 +250,10 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
   // Refused before any generation runs (the writes refuse again if a file appears since).
   if (f.has("video") && c.vae.empty())
     return fail("run", invalid_argument("--video needs --vae (synthetic:SEED or a VAE checkpoint) to decode the latents"));
+  if (f.has("video")) {
+    const Status format = check_video_format_available(f.get("video"));
+    if (!format.ok()) return fail("run", format);
+  }
   auto fps_flag = f.get_int("fps", 16);
   if (!fps_flag.ok() || fps_flag.value() < 1 || fps_flag.value() > 240)
     return fail("run", invalid_argument("--fps needs an integer in [1, 240] (Wan2.1 videos are 16 fps)"));

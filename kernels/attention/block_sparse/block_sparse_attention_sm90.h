@@ -22,7 +22,8 @@ namespace wan {
 // Tile shapes of the main loop (kernel traits), chosen per backend.
 enum class BlockSparseTiling {
   // 128 query rows per CTA (two consumer warpgroups sharing one kv list) x 128-key blocks:
-  // the dense schedule, 13.7 ms at 12 heads x 32,760 tokens on an H200 (random inputs; reports/).
+  // the dense schedule, 11.3 ms at 12 heads x 32,760 tokens on an H200 (random inputs, TMA loads;
+  // cuDNN 11.7 ms; reports/2026-12-02-h200-tma).
   kRows128Keys128,
   // 64 query rows per CTA (one consumer warpgroup, two CTAs per SM) x 64-key blocks: one
   // (4,4,4) tile per block, for the tile-ordered backends whose query tiles select
@@ -68,8 +69,8 @@ inline int32_t kv_entry(int32_t block, uint32_t warp_mask) {
 
 // How the consumer warpgroups order each kv block's work. All give the same bits (the same
 // operations in the same order on every value; tested); the choice is a speed measurement
-// (H200, 12 x 32,760, head_dim 128, random inputs: 13.7 / 13.7 / 15.0 ms; with constant inputs
-// 12.6 / 13.4 / 14.3 ms; reports/2026-12-02-h200-dense).
+// (H200, 12 x 32,760, head_dim 128, random inputs, FA3's fused softmax scale: 11.3 / 11.4 ms with
+// TMA loads, serial 14.4 ms with cp.async; reports/2026-12-02-h200-tma).
 enum class ConsumerSchedule {
   // Block j's softmax runs while block j - 1's P V wgmma is in flight (FA3's intra-warpgroup
   // overlap, a 3-stage ring), and the two consumer warpgroups take turns issuing their GEMMs
