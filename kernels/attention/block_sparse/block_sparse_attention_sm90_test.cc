@@ -295,13 +295,20 @@ TEST(BlockSparseAttentionSm90, Dense128MatchesReferenceAndIsDeterministic) {
   check_dense_128({1, 1, 128, 37, 60, 0}, 23);     // one partial block each
 }
 
-TEST(BlockSparseAttentionSm90, AblationsAndBadScalesAreRefused) {
+// Parameters for the host-side checks only: one head of `tokens` self-attention tokens, packed
+// rows, placeholder (never dereferenced) pointers.
+BlockSparseAttentionParams unlaunched_params(int head_dim, int tokens) {
   BlockSparseAttentionParams p;
-  p.attn.head_dim = 128;
+  p.attn.head_dim = head_dim;
   p.attn.batch = p.attn.heads = 1;
-  p.attn.q_tokens = p.attn.kv_tokens = 256;
-  p.attn.q_token_stride = p.attn.kv_token_stride = p.attn.out_token_stride = 128;
+  p.attn.q_tokens = p.attn.kv_tokens = tokens;
+  p.attn.q_token_stride = p.attn.kv_token_stride = p.attn.out_token_stride = head_dim;
   p.attn.q = p.attn.k = p.attn.v = p.attn.out = reinterpret_cast<uint16_t*>(256);
+  return p;
+}
+
+TEST(BlockSparseAttentionSm90, AblationsAndBadScalesAreRefused) {
+  BlockSparseAttentionParams p = unlaunched_params(128, 256);
   p.attn.scale = 0.1f;
   p.tiling = BlockSparseTiling::kRows64Keys64;
   p.schedule = all_blocks_schedule(256, 256, p.tiling);
@@ -321,12 +328,7 @@ TEST(BlockSparseAttentionSm90, AblationsAndBadScalesAreRefused) {
 }
 
 TEST(BlockSparseAttentionSm90, RejectsListsLongerThanKvBlocks) {
-  BlockSparseAttentionParams p;
-  p.attn.head_dim = 64;
-  p.attn.batch = p.attn.heads = 1;
-  p.attn.q_tokens = p.attn.kv_tokens = 128;
-  p.attn.q_token_stride = p.attn.kv_token_stride = p.attn.out_token_stride = 64;
-  p.attn.q = p.attn.k = p.attn.v = p.attn.out = reinterpret_cast<uint16_t*>(256);
+  BlockSparseAttentionParams p = unlaunched_params(64, 128);
   p.tiling = kTiling;
   p.schedule = all_blocks_schedule(128, 128, kTiling);  // 2 kv blocks
   p.schedule.kv_index = reinterpret_cast<const int32_t*>(256);
