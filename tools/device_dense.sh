@@ -5,9 +5,9 @@
 # 128, 24 x 32,760 at head_dim 64) beside torch SDPA (cuDNN, flash) on the same card, the sparse
 # backends on the same main loop, the 1.3B forward, an ncu reading, and compute-sanitizer.
 # Usage (repo root on the GPU machine; bundle/ or prev/bundle.tar.xz present):
-#   tools/device_dense.sh [regolden|suite|test|bench|peer|sparse|forward|profile|golden|sanitize|e2e|e2e50]...
+#   tools/device_dense.sh [regolden|suite|test|bench|peer|sparse|norms|forward|profile|golden|sanitize|e2e|e2e50]...
 # e2e: the 1.3B 480x832x81 2-step CFG generation over 8 fresh processes (one SHA-1); e2e50: one
-# 50-step CFG generation, its total time.
+# 50-step CFG generation without a warm-up generation (a warm-up doubles it), its total time.
 set -uo pipefail
 DEFAULT_STEPS="test bench peer"
 # shellcheck source=tools/device_common.sh
@@ -51,6 +51,12 @@ if want sparse; then
         tee "$OUT/$b.txt"
   done
 fi
+if want norms; then
+  # the DiT's row kernels (LN + modulate, residual + LN, q/k RMS norm + RoPE single and paired)
+  "$B/bin/dit_norms_benchmark" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+      --benchmark_out="$OUT/dit_norms.json" --benchmark_out_format=json 2>&1 | grep -E "_median" | cut -c1-150 |
+      tee "$OUT/dit_norms.txt"
+fi
 if want forward; then
   "$B/bin/wan_dit_cuda_benchmark" --benchmark_filter='1_3b' --benchmark_out="$OUT/dit_forward.json" \
       --benchmark_out_format=json 2>&1 | grep -E "^BM" | cut -c1-220 | tee "$OUT/dit_forward.txt"
@@ -89,6 +95,6 @@ if want e2e; then
 fi
 if want e2e50; then
   "$B/bin/repro" run --device cuda --model wan2.1-t2v-1.3b --frames 81 --height 480 --width 832 --steps 50 \
-      --runs 1 --no-golden --force --report "$OUT/e2e50-dense.json" 2>"$OUT/e2e50-dense.err" | tail -8
+      --runs 1 --warmup 0 --no-golden --force --report "$OUT/e2e50-dense.json" 2>"$OUT/e2e50-dense.err" | tail -8
 fi
 echo "device_dense done"

@@ -444,10 +444,8 @@ Status WanDitCuda::enqueue_forward(const float* lat, const float* ctx_f32, int64
     {  // NVTX range for per-op kernel attribution
       ScopedRange op_range("qkv_norm_rope");
       linear(b.n, dim, w.w_qkv, w.b_qkv, b.qkv, 3 * dim, L);
-      launch_qk_norm_rope(b.qkv, 3 * dim, u16(w.norm_q), rope_cos_.data<float>(), rope_sin_.data<float>(), L, dim,
-                          c.head_dim, eps, stream_);
-      launch_qk_norm_rope(b.qkv + dim, 3 * dim, u16(w.norm_k), rope_cos_.data<float>(), rope_sin_.data<float>(), L,
-                          dim, c.head_dim, eps, stream_);
+      launch_qk_norm_rope_pair(b.qkv, b.qkv + dim, 3 * dim, u16(w.norm_q), u16(w.norm_k), rope_cos_.data<float>(),
+                               rope_sin_.data<float>(), L, dim, c.head_dim, eps, stream_);
     }
     notify(observer, blk, "self_qkv_norm_rope", b.qkv, {L, 3 * dim}, DType::kBF16);
     self_args.gate = nullptr;

@@ -1,5 +1,7 @@
 #include "kernels/norm/dit_norms.h"
 
+#include <type_traits>
+
 #include "kernels/common/cuda_check.h"
 #include "kernels/common/float16.h"
 
@@ -55,21 +57,31 @@ __device__ __forceinline__ float block_sum(float x, float* scratch) {
   return total;
 }
 
+// The row kernels are instantiated per kVecs = the most 8-value vectors a thread holds
+// (ceil(dim / 8 / kThreads), 1..4), and every loop over a thread's slots is unrolled to kVecs
+// with a guard, so the slots live in registers (a loop to a run-time count put them in local
+// memory). The order of every sum is the same as the run-time loop's: slot 0 first.
+
 // Mean and 1/sqrt(var + eps) of the values this thread holds (vals[n] vectors of 8).
-__device__ __forceinline__ void row_stats(const Vec8 (&vals)[kMaxVecPerThread], int nvec, int64_t dim,
-                                          float eps, float* scratch, float* mean, float* rstd) {
+template <int kVecs>
+__device__ __forceinline__ void row_stats(const Vec8 (&vals)[kVecs], int nvec, int64_t dim, float eps,
+                                          float* scratch, float* mean, float* rstd) {
   float s = 0.0f;
-  for (int i = 0; i < nvec; ++i)
 #pragma unroll
-    for (int j = 0; j < 8; ++j) s += vals[i].v[j];
+  for (int i = 0; i < kVecs; ++i)
+    if (i < nvec)
+#pragma unroll
+      for (int j = 0; j < 8; ++j) s += vals[i].v[j];
   const float m = block_sum(s, scratch) / static_cast<float>(dim);
   float q = 0.0f;
-  for (int i = 0; i < nvec; ++i)
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const float d = vals[i].v[j] - m;
-      q += d * d;
-    }
+  for (int i = 0; i < kVecs; ++i)
+    if (i < nvec)
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const float d = vals[i].v[j] - m;
+        q += d * d;
+      }
   const float var = block_sum(q, scratch) / static_cast<float>(dim);
   *mean = m;
   *rstd = rsqrtf(var + eps);
@@ -82,6 +94,7 @@ __device__ __forceinline__ int vec_count(int64_t dim) {
 }
 
 // grid: rows; block: 256. x, out: [rows, dim] bf16.
+template <int kVecs>
 __global__ void __launch_bounds__(kThreads)
     layer_norm_modulate_kernel(const uint16_t* __restrict__ x, const float* __restrict__ shift,
                                const float* __restrict__ scale, uint16_t* __restrict__ out,
@@ -89,11 +102,15 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float scratch[kThreads / 32 + 1];
   const int64_t row = blockIdx.x;
   const int nvec = vec_count(dim);
-  Vec8 vals[kMaxVecPerThread];
-  for (int i = 0; i < nvec; ++i) vals[i] = load8(x + row * dim + (threadIdx.x + i * kThreads) * 8);
+  Vec8 vals[kVecs];
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i)
+    if (i < nvec) vals[i] = load8(x + row * dim + (threadIdx.x + i * kThreads) * 8);
   float mean, rstd;
   row_stats(vals, nvec, dim, eps, scratch, &mean, &rstd);
-  for (int i = 0; i < nvec; ++i) {
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    if (i >= nvec) break;
     const int c0 = (threadIdx.x + i * kThreads) * 8;
     Vec8 y;
 #pragma unroll
@@ -102,6 +119,7 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+template <int kVecs>
 __global__ void __launch_bounds__(kThreads)
     gated_residual_layer_norm_kernel(const uint16_t* __restrict__ x, const uint16_t* __restrict__ attn,
                                      const float* __restrict__ gate, const uint16_t* __restrict__ weight,
@@ -110,8 +128,10 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float scratch[kThreads / 32 + 1];
   const int64_t row = blockIdx.x;
   const int nvec = vec_count(dim);
-  Vec8 h[kMaxVecPerThread];
-  for (int i = 0; i < nvec; ++i) {
+  Vec8 h[kVecs];
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    if (i >= nvec) break;
     const int c0 = (threadIdx.x + i * kThreads) * 8;
     const Vec8 xv = load8(x + row * dim + c0), av = load8(attn + row * dim + c0);
 #pragma unroll
@@ -120,7 +140,9 @@ __global__ void __launch_bounds__(kThreads)
   }
   float mean, rstd;
   row_stats(h, nvec, dim, eps, scratch, &mean, &rstd);
-  for (int i = 0; i < nvec; ++i) {
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    if (i >= nvec) break;
     const int c0 = (threadIdx.x + i * kThreads) * 8;
     const Vec8 w = load8(weight + c0), b = load8(bias + c0);
     Vec8 y;
@@ -130,6 +152,7 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+template <int kVecs>
 __global__ void __launch_bounds__(kThreads)
     residual_add_layer_norm_modulate_kernel(uint16_t* __restrict__ h, const uint16_t* __restrict__ add,
                                             const float* __restrict__ shift, const float* __restrict__ scale,
@@ -137,8 +160,10 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float scratch[kThreads / 32 + 1];
   const int64_t row = blockIdx.x;
   const int nvec = vec_count(dim);
-  Vec8 vals[kMaxVecPerThread];
-  for (int i = 0; i < nvec; ++i) {
+  Vec8 vals[kVecs];
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    if (i >= nvec) break;
     const int c0 = (threadIdx.x + i * kThreads) * 8;
     const Vec8 hv = load8(h + row * dim + c0), av = load8(add + row * dim + c0);
 #pragma unroll
@@ -147,7 +172,9 @@ __global__ void __launch_bounds__(kThreads)
   }
   float mean, rstd;
   row_stats(vals, nvec, dim, eps, scratch, &mean, &rstd);
-  for (int i = 0; i < nvec; ++i) {
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    if (i >= nvec) break;
     const int c0 = (threadIdx.x + i * kThreads) * 8;
     Vec8 y;
 #pragma unroll
@@ -174,40 +201,75 @@ __global__ void gated_residual_kernel(const uint16_t* __restrict__ h, const uint
   }
 }
 
+// One row of x (and, for the pair launch, the same row of y: q and k of one fused QKV row in
+// one block, sharing the row's RoPE table reads). Each tensor's sum of squares goes through
+// block_sum exactly as a launch of that tensor alone sums it, so the pair gives the same bits
+// as two single launches (tested). The RoPE values are read before the reductions, to overlap
+// their latency.
+template <int kVecs, bool kPair>
 __global__ void __launch_bounds__(kThreads)
-    qk_norm_rope_kernel(uint16_t* __restrict__ x, int64_t ld, const uint16_t* __restrict__ weight,
+    qk_norm_rope_kernel(uint16_t* __restrict__ x, uint16_t* __restrict__ y, int64_t ld,
+                        const uint16_t* __restrict__ x_weight, const uint16_t* __restrict__ y_weight,
                         const float* __restrict__ cos_table, const float* __restrict__ sin_table,
                         int64_t dim, int64_t head_dim, float eps) {
+  constexpr int kTensors = kPair ? 2 : 1;
   __shared__ float scratch[kThreads / 32 + 1];
   const int64_t row = blockIdx.x;
-  uint16_t* xr = x + row * ld;
+  uint16_t* const rows[2] = {x + row * ld, kPair ? y + row * ld : nullptr};
+  const uint16_t* const weights[2] = {x_weight, y_weight};
   const int nvec = vec_count(dim);
-  Vec8 vals[kMaxVecPerThread];
-  float sq = 0.0f;
-  for (int i = 0; i < nvec; ++i) {
-    vals[i] = load8(xr + (threadIdx.x + i * kThreads) * 8);
+  Vec8 vals[kTensors][kVecs];
+  float sq[kTensors];
 #pragma unroll
-    for (int j = 0; j < 8; ++j) sq += vals[i].v[j] * vals[i].v[j];
+  for (int t = 0; t < kTensors; ++t) {
+    sq[t] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      if (i >= nvec) break;
+      vals[t][i] = load8(rows[t] + (threadIdx.x + i * kThreads) * 8);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) sq[t] += vals[t][i].v[j] * vals[t][i].v[j];
+    }
   }
-  const float rstd = rsqrtf(block_sum(sq, scratch) / static_cast<float>(dim) + eps);
   const int64_t pairs = head_dim / 2;
-  for (int i = 0; i < nvec; ++i) {
-    const int c0 = (threadIdx.x + i * kThreads) * 8;
-    const Vec8 w = load8(weight + c0);
-    Vec8 y;
+  float rope_cos[kVecs][4], rope_sin[kVecs][4];
+  if (cos_table) {
 #pragma unroll
-    for (int j = 0; j < 8; ++j) y.v[j] = round_to_bf16(round_to_bf16(vals[i].v[j] * rstd) * w.v[j]);
-    if (cos_table) {
+    for (int i = 0; i < kVecs; ++i) {
+      if (i >= nvec) break;
+      const int c0 = (threadIdx.x + i * kThreads) * 8;
 #pragma unroll
-      for (int j = 0; j < 8; j += 2) {
-        const int64_t pair = ((c0 + j) % head_dim) / 2;
-        const float c = cos_table[row * pairs + pair], s = sin_table[row * pairs + pair];
-        const float x0 = y.v[j], x1 = y.v[j + 1];
-        y.v[j] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
-        y.v[j + 1] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+      for (int p = 0; p < 4; ++p) {
+        const int64_t pair = ((c0 + 2 * p) % head_dim) / 2;
+        rope_cos[i][p] = cos_table[row * pairs + pair];
+        rope_sin[i][p] = sin_table[row * pairs + pair];
       }
     }
-    store8(xr + c0, y);
+  }
+  float rstd[kTensors];
+#pragma unroll
+  for (int t = 0; t < kTensors; ++t) rstd[t] = rsqrtf(block_sum(sq[t], scratch) / static_cast<float>(dim) + eps);
+#pragma unroll
+  for (int t = 0; t < kTensors; ++t) {
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      if (i >= nvec) break;
+      const int c0 = (threadIdx.x + i * kThreads) * 8;
+      const Vec8 w = load8(weights[t] + c0);
+      Vec8 out;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) out.v[j] = round_to_bf16(round_to_bf16(vals[t][i].v[j] * rstd[t]) * w.v[j]);
+      if (cos_table) {
+#pragma unroll
+        for (int j = 0; j < 8; j += 2) {
+          const float c = rope_cos[i][j / 2], s = rope_sin[i][j / 2];
+          const float x0 = out.v[j], x1 = out.v[j + 1];
+          out.v[j] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+          out.v[j + 1] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+        }
+      }
+      store8(rows[t] + c0, out);
+    }
   }
 }
 
@@ -220,27 +282,49 @@ int row_grid_check(int64_t rows, int64_t dim) {
   return static_cast<int>(rows);
 }
 
+// Calls launch(std::integral_constant<int, V>) with V = the vector slots per thread for dim
+// (1..4; dim checked by row_grid_check first).
+template <typename Launch>
+void by_vec_slots(int64_t dim, Launch&& launch) {
+  switch ((dim / 8 + kThreads - 1) / kThreads) {
+    case 0:
+    case 1: launch(std::integral_constant<int, 1>()); break;
+    case 2: launch(std::integral_constant<int, 2>()); break;
+    case 3: launch(std::integral_constant<int, 3>()); break;
+    default: launch(std::integral_constant<int, kMaxVecPerThread>()); break;
+  }
+}
+
 }  // namespace
 
 void launch_layer_norm_modulate(const uint16_t* x, const float* shift, const float* scale, uint16_t* out,
                                 int64_t rows, int64_t dim, float eps, cudaStream_t stream) {
-  layer_norm_modulate_kernel<<<row_grid_check(rows, dim), kThreads, 0, stream>>>(x, shift, scale, out, dim, eps);
+  const int grid = row_grid_check(rows, dim);
+  by_vec_slots(dim, [&](auto slots) {
+    layer_norm_modulate_kernel<decltype(slots)::value><<<grid, kThreads, 0, stream>>>(x, shift, scale, out, dim, eps);
+  });
   WAN_CUDA_CHECK_LAUNCH();
 }
 
 void launch_gated_residual_layer_norm(const uint16_t* x, const uint16_t* attn, const float* gate,
                                       const uint16_t* weight, const uint16_t* bias, uint16_t* h_out,
                                       uint16_t* n_out, int64_t rows, int64_t dim, float eps, cudaStream_t stream) {
-  gated_residual_layer_norm_kernel<<<row_grid_check(rows, dim), kThreads, 0, stream>>>(x, attn, gate, weight, bias,
-                                                                                        h_out, n_out, dim, eps);
+  const int grid = row_grid_check(rows, dim);
+  by_vec_slots(dim, [&](auto slots) {
+    gated_residual_layer_norm_kernel<decltype(slots)::value>
+        <<<grid, kThreads, 0, stream>>>(x, attn, gate, weight, bias, h_out, n_out, dim, eps);
+  });
   WAN_CUDA_CHECK_LAUNCH();
 }
 
 void launch_residual_add_layer_norm_modulate(uint16_t* h, const uint16_t* add, const float* shift,
                                              const float* scale, uint16_t* out, int64_t rows, int64_t dim,
                                              float eps, cudaStream_t stream) {
-  residual_add_layer_norm_modulate_kernel<<<row_grid_check(rows, dim), kThreads, 0, stream>>>(h, add, shift, scale,
-                                                                                               out, dim, eps);
+  const int grid = row_grid_check(rows, dim);
+  by_vec_slots(dim, [&](auto slots) {
+    residual_add_layer_norm_modulate_kernel<decltype(slots)::value>
+        <<<grid, kThreads, 0, stream>>>(h, add, shift, scale, out, dim, eps);
+  });
   WAN_CUDA_CHECK_LAUNCH();
 }
 
@@ -255,8 +339,22 @@ void launch_gated_residual(const uint16_t* h, const uint16_t* f, const float* ga
 
 void launch_qk_norm_rope(uint16_t* x, int64_t ld, const uint16_t* weight, const float* cos, const float* sin,
                          int64_t rows, int64_t dim, int64_t head_dim, float eps, cudaStream_t stream) {
-  qk_norm_rope_kernel<<<row_grid_check(rows, dim), kThreads, 0, stream>>>(x, ld, weight, cos, sin, dim, head_dim,
-                                                                           eps);
+  const int grid = row_grid_check(rows, dim);
+  by_vec_slots(dim, [&](auto slots) {
+    qk_norm_rope_kernel<decltype(slots)::value, false>
+        <<<grid, kThreads, 0, stream>>>(x, nullptr, ld, weight, nullptr, cos, sin, dim, head_dim, eps);
+  });
+  WAN_CUDA_CHECK_LAUNCH();
+}
+
+void launch_qk_norm_rope_pair(uint16_t* q, uint16_t* k, int64_t ld, const uint16_t* q_weight,
+                              const uint16_t* k_weight, const float* cos, const float* sin, int64_t rows,
+                              int64_t dim, int64_t head_dim, float eps, cudaStream_t stream) {
+  const int grid = row_grid_check(rows, dim);
+  by_vec_slots(dim, [&](auto slots) {
+    qk_norm_rope_kernel<decltype(slots)::value, true>
+        <<<grid, kThreads, 0, stream>>>(q, k, ld, q_weight, k_weight, cos, sin, dim, head_dim, eps);
+  });
   WAN_CUDA_CHECK_LAUNCH();
 }
 

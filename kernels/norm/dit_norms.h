@@ -40,4 +40,11 @@ void launch_qk_norm_rope(uint16_t* x, int64_t ld, const uint16_t* weight, const 
                          const float* sin, int64_t rows, int64_t dim, int64_t head_dim, float eps,
                          cudaStream_t stream);
 
+// launch_qk_norm_rope of q (weight q_weight) and of k (weight k_weight) in one launch, the same
+// bits as the two launches: each block takes one row of both, sharing the row's RoPE reads.
+// q, k: [rows, dim] bf16, both with row stride ld (e.g. the q and k columns of a fused QKV row).
+void launch_qk_norm_rope_pair(uint16_t* q, uint16_t* k, int64_t ld, const uint16_t* q_weight,
+                              const uint16_t* k_weight, const float* cos, const float* sin, int64_t rows,
+                              int64_t dim, int64_t head_dim, float eps, cudaStream_t stream);
+
 }  // namespace wan

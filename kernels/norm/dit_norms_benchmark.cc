@@ -71,11 +71,27 @@ void BM_GatedResidual(benchmark::State& state) {
   state.counters["GB/s"] = benchmark::Counter(6.0 * kRows * kDim * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
 
+// q and k of the fused QKV buffer in one launch (the DiT's self-attention): 2 x (read + write)
+// of [rows, dim] bf16 and one read of the row's RoPE table (cos + sin, f32).
+void BM_QkNormRopePair(benchmark::State& state) {
+  if (testing::skip_without_gpu(state)) return;
+  testing::DeviceBuffer qkv(kRows * kDim * 3 * 2), wq(kDim * 2), wk(kDim * 2), cs(kRows * 64 * 4), sn(kRows * 64 * 4);
+  WAN_CUDA_CHECK(cudaMemset(qkv.as<void>(), 0x3c, qkv.bytes()));
+  for (auto* b : {&wq, &wk, &cs, &sn}) WAN_CUDA_CHECK(cudaMemset(b->as<void>(), 0, b->bytes()));
+  testing::time_cuda(state, [&](cudaStream_t s) {
+    launch_qk_norm_rope_pair(qkv.as<uint16_t>(), qkv.as<uint16_t>() + kDim, 3 * kDim, wq.as<uint16_t>(),
+                             wk.as<uint16_t>(), cs.as<float>(), sn.as<float>(), kRows, kDim, 128, 1e-6f, s);
+  });
+  state.counters["GB/s"] = benchmark::Counter((8.0 * kDim + 512.0) * kRows * state.iterations() / 1e9,
+                                              benchmark::Counter::kIsRate);
+}
+
 BENCHMARK(BM_ResidualAddLayerNormModulate)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_GatedResidual)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LayerNormModulate)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_GatedResidualLayerNorm)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_QkNormRope)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_QkNormRopePair)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace wan

@@ -1,9 +1,14 @@
 // Fused DiT norm kernels against compositions of the CPU reference ops (same rounding
 // points) on fresh random inputs. Bound: relative L2 < 4e-3 per output (bf16 rounding of
-// values whose fp32 statistics differ in the last bits); bit-identical run to run.
+// values whose fp32 statistics differ in the last bits); bit-identical run to run. Every kernel
+// at each count of vector slots per thread (dims 256 and 1536: 1, 2056 and 2560: 2 (2056 with
+// one thread holding the second), 5120: 3, 8192: 4). q and k in one launch give the bits of two
+// single launches.
 #include "kernels/norm/dit_norms.h"
 
 #include <gtest/gtest.h>
+
+#include <string>
 
 #include "kernels/common/float16.h"
 #include "kernels/common/testing/device_buffer.h"
@@ -18,15 +23,16 @@ namespace {
 using testing::DeviceBuffer;
 constexpr float kEps = 1e-6f;
 constexpr double kBound = 4e-3;
+constexpr int64_t kDims[] = {256, 1536, 2056, 2560, 5120, 8192};
 
 std::vector<float> rounded(std::vector<float> v) {
   cpu::round_to_bf16_inplace(v.data(), static_cast<int64_t>(v.size()));
   return v;
 }
 
-TEST(DitNorms, LayerNormModulate) {
-  WAN_SKIP_WITHOUT_GPU();
-  const int64_t rows = 77, dim = 1536;
+void check_layer_norm_modulate(int64_t dim) {
+  SCOPED_TRACE("dim " + std::to_string(dim));
+  const int64_t rows = 77;
   const auto x = testing::random_bf16(rows * dim, 1, 2.0f, 0.5f);
   std::vector<float> shift(dim), scale(dim);
   for (int64_t i = 0; i < dim; ++i) shift[i] = 0.01f * (i % 13), scale[i] = 0.02f * (i % 7) - 0.05f;
@@ -43,9 +49,14 @@ TEST(DitNorms, LayerNormModulate) {
   EXPECT_LT(testing::rel_l2(testing::bf16_to_f32(got), rounded(ref)), kBound);
 }
 
-TEST(DitNorms, GatedResidualLayerNormAndResidualAddModulate) {
+TEST(DitNorms, LayerNormModulate) {
   WAN_SKIP_WITHOUT_GPU();
-  const int64_t rows = 50, dim = 256;
+  for (const int64_t dim : kDims) check_layer_norm_modulate(dim);
+}
+
+void check_residual_norms(int64_t dim) {
+  SCOPED_TRACE("dim " + std::to_string(dim));
+  const int64_t rows = 50;
   const auto x = testing::random_bf16(rows * dim, 2), a = testing::random_bf16(rows * dim, 3);
   const auto w = testing::random_bf16(dim, 4, 0.1f, 1.0f), b = testing::random_bf16(dim, 5, 0.1f);
   std::vector<float> gate(dim);
@@ -80,18 +91,26 @@ TEST(DitNorms, GatedResidualLayerNormAndResidualAddModulate) {
   EXPECT_LT(testing::rel_l2(testing::bf16_to_f32(out.to_host<uint16_t>()), rounded(h_ref)), kBound);
 }
 
-TEST(DitNorms, QkNormRopeMatchesCpu) {
+TEST(DitNorms, GatedResidualLayerNormAndResidualAddModulate) {
   WAN_SKIP_WITHOUT_GPU();
-  const int64_t frames = 2, height = 3, width = 5, rows = frames * height * width, heads = 2, head_dim = 128;
-  const int64_t dim = heads * head_dim, ld = 3 * dim;  // rows of a fused QKV buffer
+  for (const int64_t dim : kDims) check_residual_norms(dim);
+}
+
+// q and k of a fused QKV buffer [rows, 3 * dim]: k through a single launch against the CPU
+// reference; q and k through the pair launch bit for bit against two single launches; v untouched.
+void check_qk_norm_rope(int64_t heads) {
+  const int64_t frames = 2, height = 3, width = 5, rows = frames * height * width, head_dim = 128;
+  const int64_t dim = heads * head_dim, ld = 3 * dim;
+  SCOPED_TRACE("dim " + std::to_string(dim));
   const auto qkv = testing::random_bf16(rows * ld, 6, 3.0f);
-  const auto w = testing::random_bf16(dim, 7, 0.2f, 1.0f);
+  const auto wq = testing::random_bf16(dim, 8, 0.2f, 1.0f), wk = testing::random_bf16(dim, 7, 0.2f, 1.0f);
   const cpu::RopeTable table = cpu::make_rope_table(frames, height, width, head_dim);
-  DeviceBuffer dx = DeviceBuffer::from(qkv.bits), dw = DeviceBuffer::from(w.bits),
+  DeviceBuffer singles = DeviceBuffer::from(qkv.bits), pair = DeviceBuffer::from(qkv.bits),
+               dwq = DeviceBuffer::from(wq.bits), dwk = DeviceBuffer::from(wk.bits),
                dcos = DeviceBuffer::from(table.cos), dsin = DeviceBuffer::from(table.sin);
-  launch_qk_norm_rope(dx.as<uint16_t>() + dim, ld, dw.as<uint16_t>(), dcos.as<float>(), dsin.as<float>(), rows, dim,
-                      head_dim, kEps, nullptr);
-  const auto got = dx.to_host<uint16_t>();
+  launch_qk_norm_rope(singles.as<uint16_t>() + dim, ld, dwk.as<uint16_t>(), dcos.as<float>(), dsin.as<float>(), rows,
+                      dim, head_dim, kEps, nullptr);
+  const auto got = singles.to_host<uint16_t>();
   std::vector<float> k(rows * dim), got_k(rows * dim);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t i = 0; i < dim; ++i) {
@@ -101,10 +120,33 @@ TEST(DitNorms, QkNormRopeMatchesCpu) {
       ASSERT_EQ(got[r * ld + i], qkv.bits[r * ld + i]);
       ASSERT_EQ(got[r * ld + 2 * dim + i], qkv.bits[r * ld + 2 * dim + i]);
     }
-  cpu::rms_norm_rows(k.data(), k.data(), rows, dim, kEps, w.values.data(), true);
+  cpu::rms_norm_rows(k.data(), k.data(), rows, dim, kEps, wk.values.data(), true);
   k = rounded(k);
   cpu::apply_rope_inplace(k.data(), rows, heads, head_dim, table);
   EXPECT_LT(testing::rel_l2(got_k, rounded(k)), kBound);
+
+  launch_qk_norm_rope(singles.as<uint16_t>(), ld, dwq.as<uint16_t>(), dcos.as<float>(), dsin.as<float>(), rows, dim,
+                      head_dim, kEps, nullptr);
+  launch_qk_norm_rope_pair(pair.as<uint16_t>(), pair.as<uint16_t>() + dim, ld, dwq.as<uint16_t>(), dwk.as<uint16_t>(),
+                           dcos.as<float>(), dsin.as<float>(), rows, dim, head_dim, kEps, nullptr);
+  const auto from_singles = singles.to_host<uint16_t>(), from_pair = pair.to_host<uint16_t>();
+  EXPECT_EQ(from_pair, from_singles);
+  int64_t changed_q = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < dim; ++i) changed_q += from_pair[r * ld + i] != qkv.bits[r * ld + i];
+  EXPECT_GT(changed_q, rows * dim / 2);  // the pair really normalised q
+  launch_qk_norm_rope_pair(pair.as<uint16_t>(), pair.as<uint16_t>() + dim, ld, dwq.as<uint16_t>(), dwk.as<uint16_t>(),
+                           nullptr, nullptr, rows, dim, head_dim, kEps, nullptr);  // no RoPE (cross-attention)
+  launch_qk_norm_rope(singles.as<uint16_t>(), ld, dwq.as<uint16_t>(), nullptr, nullptr, rows, dim, head_dim, kEps,
+                      nullptr);
+  launch_qk_norm_rope(singles.as<uint16_t>() + dim, ld, dwk.as<uint16_t>(), nullptr, nullptr, rows, dim, head_dim,
+                      kEps, nullptr);
+  EXPECT_EQ(pair.to_host<uint16_t>(), singles.to_host<uint16_t>());
+}
+
+TEST(DitNorms, QkNormRopeMatchesCpuAndThePairLaunchEqualsTwoSingleOnes) {
+  WAN_SKIP_WITHOUT_GPU();
+  for (const int64_t heads : {2, 12, 20, 40, 64}) check_qk_norm_rope(heads);  // dims 256 .. 8192
 }
 
 }  // namespace
