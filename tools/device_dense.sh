@@ -5,7 +5,8 @@
 # 128, 24 x 32,760 at head_dim 64) beside torch SDPA (cuDNN, flash) on the same card, the sparse
 # backends on the same main loop, the 1.3B forward, an ncu reading, and compute-sanitizer.
 # Usage (repo root on the GPU machine; bundle/ or prev/bundle.tar.xz present):
-#   tools/device_dense.sh [regolden|suite|test|bench|peer|sparse|norms|forward|profile|golden|sanitize|e2e|e2e50]...
+#   tools/device_dense.sh [regolden|suite|test|bench|peer|sparse|norms|fvpeer|forward|profile|golden|sanitize|e2e|e2e50]...
+# fvpeer: FastVideo's and diffusers' 1.3B forward (tools/peer/wan_forward_peer.py), before ours.
 # e2e: the 1.3B 480x832x81 2-step CFG generation over 8 fresh processes (one SHA-1); e2e50: one
 # 50-step CFG generation without a warm-up generation (a warm-up doubles it), its total time.
 set -uo pipefail
@@ -56,6 +57,18 @@ if want norms; then
   "$B/bin/dit_norms_benchmark" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
       --benchmark_out="$OUT/dit_norms.json" --benchmark_out_format=json 2>&1 | grep -E "_median" | cut -c1-150 |
       tee "$OUT/dit_norms.txt"
+fi
+if want fvpeer; then
+  # FastVideo's and diffusers' DiT forward at 480x832x81 (tools/peer/wan_forward_peer.py). Carry
+  # tools/peer/fastvideo_dit (made by tools/peer/fastvideo_dit.sh) and .whl/ (diffusers 0.42.1,
+  # ftfy, wcwidth, remote-pdb: what FastVideo's DiT imports that the machine lacks).
+  if [[ -d "$ROOT/.whl" ]]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        "$ROOT"/.whl/*.whl && export PYTHONPATH=/tmp/site
+  fi
+  timeout 240 python3 "$ROOT/tools/peer/wan_forward_peer.py" --peer fastvideo,diffusers \
+      2> "$OUT/wan_forward_peer.err" | tee "$OUT/wan_forward_peer.txt" | cut -c1-400
+  grep -vE "^(INFO|WARNING)" "$OUT/wan_forward_peer.err" | tail -3
 fi
 if want forward; then
   "$B/bin/wan_dit_cuda_benchmark" --benchmark_filter='1_3b' --benchmark_out="$OUT/dit_forward.json" \
