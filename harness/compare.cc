@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <sstream>
@@ -171,8 +172,30 @@ nlohmann::json timing_runs(const nlohmann::json& report, int* excluded) {
   return t;
 }
 
+static std::string option_value(double v) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", v);
+  return text;
+}
+
+Status check_compare_options(const CompareOptions& o) {
+  const auto fraction = [](double v) { return std::isfinite(v) && v >= 0 && v < 1; };
+  if (!fraction(o.end_to_end_min_effect))
+    return invalid_argument("--min-effect " + option_value(o.end_to_end_min_effect) +
+                            ": needs a fraction in [0, 1), e.g. 0.005 for 0.5%");
+  if (!fraction(o.kernel_min_effect))
+    return invalid_argument("--kernel-min-effect " + option_value(o.kernel_min_effect) +
+                            ": needs a fraction in [0, 1), e.g. 0.003 for 0.3%");
+  if (!fraction(o.end_to_end_floor))
+    return invalid_argument("end-to-end floor " + option_value(o.end_to_end_floor) + ": needs a fraction in [0, 1)");
+  if (!(std::isfinite(o.alpha) && o.alpha > 0 && o.alpha < 0.5))
+    return invalid_argument("--alpha " + option_value(o.alpha) + ": needs a number in (0, 0.5), e.g. 0.05");
+  return Status();
+}
+
 Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const nlohmann::json& cand_report,
                                        const CompareOptions& o) {
+  WAN_RETURN_IF_ERROR(check_compare_options(o));
   const std::string fix = "regenerate it with `repro run --report` or `repro bench`";
   WAN_RETURN_IF_ERROR(validate_run_report(base_report, {"base run report", fix}));
   WAN_RETURN_IF_ERROR(validate_run_report(cand_report, {"candidate run report", fix}));

@@ -24,6 +24,10 @@ struct CompareOptions {
   double alpha = 0.05;                   // false-discovery rate across all comparisons
 };
 
+// The options a judge can work with: each minimum effect a finite fraction in [0, 1), alpha in
+// (0, 0.5). An error names the option (as its flag) and the range.
+Status check_compare_options(const CompareOptions& o);
+
 enum class CompareOutcome { kPass, kRegression, kOutputMismatch, kInconclusive };
 
 struct Comparison {

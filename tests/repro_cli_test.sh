@@ -94,6 +94,10 @@ check "repro ab --adaptive ends with a comparison exit code ($rc)" test $rc -eq 
 check "repro ab looks at the verdict after each pair group" grep -q "look 1/2 after 3 pairs" ab.err
 ab_meta=$(python3 -c 'import json; b=json.load(open("ab/base.json")); c=json.load(open("ab/compare.json")); print(all("ab_pair" in r for r in b["runs"]), b["ab"]["adaptive"], "paired" in c["end_to_end"]["method"], c["outputs"]["verdict"])' 2>&1)
 check "repro ab records pairs and judges the end to end paired ($ab_meta)" test "$ab_meta" = "True True True bit-exact"
+cp ab/compare.json ab_compare.before
+"$REPRO" ab --base "$REPRO" --cand "$REPRO" --model wan-tiny --device cpu --steps 1 --processes 3 --out-dir ab > out.txt 2>&1; rc=$?
+check "ab refuses an --out-dir holding an earlier comparison (exit 7, got $rc)" \
+    sh -c "test $rc -eq 7 && cmp -s ab/compare.json ab_compare.before"
 "$REPRO" ab --base "$REPRO" --cand "$REPRO" --model wan-tiny --adaptive --pairs-per-look 3 > out.txt 2>&1; rc=$?
 check "an odd --pairs-per-look exits 2" test $rc -eq 2
 # repro bench in several processes: a stand-in benchmark binary that writes Google Benchmark JSON.
@@ -116,8 +120,24 @@ check "repro bench runs each binary in 3 processes ($rc)" test $rc -eq 0 -a -n "
 "$REPRO" compare bench_a.json bench_b.json --json bench_cmp.json > /dev/null 2>&1; rc=$?
 units=$(python3 -c 'import json; print(json.load(open("bench_cmp.json"))["kernels"][0]["units"])' 2>&1)
 check "compare judges bench reports per process (units $units, exit $rc)" test "$units" = "[3, 3]"
+for bad in "--min-effect -1" "--min-effect nan" "--kernel-min-effect 1.5" "--alpha 0" "--alpha 2" "--alpha inf"; do
+  # shellcheck disable=SC2086
+  "$REPRO" compare bench_a.json bench_b.json $bad > out.txt 2>&1; rc=$?
+  check "compare $bad exits 2 and names the flag (got $rc)" sh -c "test $rc -eq 2 && grep -q -- '${bad%% *}' out.txt"
+done
+"$REPRO" ab --base "$REPRO" --cand "$REPRO" --model wan-tiny --min-effect -0.5 --out-dir ab_bad > out.txt 2>&1; rc=$?
+check "ab --min-effect -0.5 exits 2 before running anything (got $rc)" sh -c "test $rc -eq 2 && test ! -e ab_bad/base.json"
+echo keep > kept.json
+"$REPRO" compare bench_a.json bench_b.json --md new_cmp.md --json kept.json > out.txt 2>&1; rc=$?
+check "compare refuses an existing output before writing any (exit 7, got $rc)" \
+    sh -c "test $rc -eq 7 && test ! -e new_cmp.md && grep -qx keep kept.json"
 "$REPRO" bench --benchmarks "$WORK/fake_bench.sh" --processes 1 --repetitions 2 --report bench_c.json > bench1.out 2>&1
 check "repro bench warns below 3 processes" grep -q "no verdict from fewer than 3" bench1.out
+for bad in "--runs 4294967297" "--steps 4294967297" "--profile-steps 1x:-3" "--profile-steps 0:99999" "--warmup 100000"; do
+  # shellcheck disable=SC2086
+  "$REPRO" run --model wan-tiny --device cpu --no-golden --report bad.json $bad --force > out.txt 2>&1; rc=$?
+  check "run $bad exits 2 and names the flag (got $rc)" sh -c "test $rc -eq 2 && test ! -e bad.json && grep -q -- '${bad%% *}' out.txt"
+done
 "$REPRO" run --bogus-flag 1 > out.txt 2>&1; rc=$?
 check "unknown flag exits 2" test $rc -eq 2
 printf 'not a checkpoint' > corrupt.safetensors
@@ -192,6 +212,9 @@ check "trace --diff names step 1, cond, block 1, op norm3" grep -q "first diverg
 check "trace --diff error figures: one element, one bf16 ULP" grep -q "1 (bf16), 1 of " diff.txt
 "$REPRO" trace --diff clean.json clean.json > diff2.txt 2>&1; rc=$?
 check "identical traces exit 0" test $rc -eq 0
+"$REPRO" trace "${CASE[@]}" --out nodump.json --dump 1:cond:1:norm3,7:cond:0:norm3 --quiet > out.txt 2>&1; rc=$?
+check "a --dump selector matching no op exits 2 and names it (got $rc)" \
+    sh -c "test $rc -eq 2 && grep -q 'selector 2 of' out.txt && test ! -e nodump.json"
 
 # repro attention: a backend on tensors from a file (raster tokens of a 3x5x6 grid, partial
 # tiles); video_sparse at sparsity 0 is dense attention to bf16 rounding; bad inputs exit with
@@ -247,6 +270,8 @@ cp v.y4m v.before
 check "an existing --video is refused without --force (exit 7, got $rc)" test $rc -eq 7
 check "the refused video is untouched" cmp -s v.y4m v.before
 check "the refused run left no report" test ! -e v3.json
+"$REPRO" "${V[@]}" --runs 2 --fresh-process --report fl.json --save-latents fl.safetensors > out.txt 2>&1; rc=$?
+check "--fresh-process --save-latents writes run 1's latents (exit $rc)" sh -c "test $rc -eq 0 && test -s fl.safetensors"
 "$REPRO" run --device cpu --steps 2 --runs 1 --no-golden --video w.y4m --report w.json > out.txt 2>&1; rc=$?
 check "--video without --vae exits 2 (got $rc)" test $rc -eq 2
 PATH=/nonexistent "$REPRO" "${V[@]}" --report m.json --video m.mp4 > out.txt 2>&1; rc=$?

@@ -50,7 +50,7 @@ int ab_command(const std::vector<std::string>& args) {
                         "kernel-min-effect", "alpha", "max-processes", "max-minutes", "pairs-per-look"})
     value_flags.insert(n);
   for (const std::string& n : exec_value_flags()) value_flags.insert(n);
-  std::set<std::string> bool_flags = {"no-kernels", "no-cuda-graphs", "adaptive"};
+  std::set<std::string> bool_flags = {"no-kernels", "no-cuda-graphs", "adaptive", "force"};
   for (const std::string& n : exec_bool_flags()) bool_flags.insert(n);
   auto flags = Flags::parse(args, value_flags, bool_flags);
   if (!flags.ok()) return fail("ab", flags.status());
@@ -58,7 +58,7 @@ int ab_command(const std::vector<std::string>& args) {
   const bool commands = f.has("base-cmd") || f.has("cand-cmd");
   if (commands ? !(f.has("base-cmd") && f.has("cand-cmd")) || f.has("base") || f.has("cand") : !f.has("base") || !f.has("cand"))
     return fail("ab", invalid_argument("usage: repro ab --base BIN --cand BIN [case flags] [--processes 8] "
-                                       "[--runs-per-process 3] [--out-dir DIR] [--alpha 0.05] [--adaptive [--max-processes 40] "
+                                       "[--runs-per-process 3] [--out-dir DIR [--force]] [--alpha 0.05] [--adaptive [--max-processes 40] "
                                        "[--pairs-per-look 4] [--max-minutes 60]]\n"
                                        "   or: repro ab --base-cmd 'PROGRAM ARGS' --cand-cmd 'PROGRAM ARGS' [--hash GLOB] "
                                        "[--time-range NAME] [exec flags] [--processes 8] [...]"));
@@ -93,6 +93,11 @@ int ab_command(const std::vector<std::string>& args) {
   // Absolute: with --base-cmd/--cand-cmd it reaches the programs ({run_dir}, trace files).
   const std::string dir =
       std::filesystem::absolute(f.get("out-dir", "repro-out/ab-" + std::to_string(::getpid())), ec).lexically_normal().string();
+  // Its base/cand reports and the comparison are replaced as a whole run: an out dir holding an
+  // earlier one is refused unless --force says to replace it.
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_empty(dir, ec) && !f.has("force"))
+    return fail("ab", failed_precondition("--out-dir '" + dir + "' is not empty; its reports would be replaced. Pass a "
+                                          "new directory, or --force to replace them"));
   std::filesystem::create_directories(dir, ec);
   if (ec) return fail("ab", unavailable("cannot create --out-dir '" + dir + "': " + ec.message()));
   CompareOptions o;
@@ -105,6 +110,8 @@ int ab_command(const std::vector<std::string>& args) {
     return fail("ab", invalid_argument("--alpha needs a number in (0, 0.5), e.g. 0.05"));
   o.end_to_end_min_effect = e2e_effect.value();
   o.kernel_min_effect = kernel_effect.value();
+  o.alpha = alpha.value();
+  if (const Status valid = check_compare_options(o); !valid.ok()) return fail("ab", valid);  // before any run
   const bool adaptive = f.has("adaptive");
   auto max_processes = f.get_int("max-processes", std::max<int64_t>(40, processes.value()));
   auto max_minutes = f.get_double("max-minutes", 60.0);

@@ -28,13 +28,14 @@ Result<RunCase> case_from_flags(const Flags& f) {
   if (seed < 0) return invalid_argument("--seed must be >= 0");
   r.seed = static_cast<uint64_t>(seed);
   WAN_ASSIGN_OR_RETURN(int64_t steps, f.get_int("steps", -1));
+  if (f.has("steps") && (steps < 1 || steps > 100000))
+    return invalid_argument("--steps must be in [1, 100000], got " + f.get("steps"));
   r.steps = static_cast<int>(steps);
   WAN_ASSIGN_OR_RETURN(r.frames, f.get_int("frames", -1));
   WAN_ASSIGN_OR_RETURN(r.height, f.get_int("height", -1));
   WAN_ASSIGN_OR_RETURN(r.width, f.get_int("width", -1));
   WAN_ASSIGN_OR_RETURN(r.guidance, f.get_double("guidance", -1));
   WAN_ASSIGN_OR_RETURN(r.shift, f.get_double("shift", -1));
-  if (f.has("steps") && steps < 1) return invalid_argument("--steps must be >= 1, got " + f.get("steps"));
   if (f.has("shift") && !(r.shift > 0)) return invalid_argument("--shift must be > 0");
   if (f.has("guidance") && r.guidance < 0) return invalid_argument("--guidance must be >= 0");
   r.scheduler = f.get("scheduler", r.scheduler);

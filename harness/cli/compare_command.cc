@@ -1,5 +1,6 @@
 // `repro compare BASE.json CAND.json`: bit-exactness, then the noise-aware speed verdict.
 #include <cstdio>
+#include <filesystem>
 
 #include "harness/atomic_file.h"
 #include "harness/cli/commands.h"
@@ -38,12 +39,21 @@ int compare_command(const std::vector<std::string>& args) {
   o.end_to_end_min_effect = e2e.value();
   o.kernel_min_effect = kernel.value();
   o.alpha = alpha.value();
+  if (const Status valid = check_compare_options(o); !valid.ok()) return fail("compare", valid);
+  // Every output is refused before any is written, so a refusal leaves none half-made.
+  const Overwrite ow = f.has("force") ? Overwrite::kAllow : Overwrite::kRefuse;
+  for (const char* out : {"md", "json", "html"}) {
+    std::error_code ec;
+    if (f.has(out) && ow == Overwrite::kRefuse &&
+        std::filesystem::symlink_status(f.get(out), ec).type() != std::filesystem::file_type::not_found)
+      return fail("compare", failed_precondition("'" + f.get(out) + "' exists and was not overwritten; pass --force "
+                                                 "to replace it"));
+  }
   auto compared = compare_run_reports(reports[0], reports[1], o);
   if (!compared.ok()) return fail("compare", compared.status());
   const Comparison& c = compared.value();
   const std::string md = comparison_markdown(c.json);
   std::fputs(md.c_str(), stdout);
-  const Overwrite ow = f.has("force") ? Overwrite::kAllow : Overwrite::kRefuse;
   if (f.has("md")) {
     const Status s = write_file_atomically(f.get("md"), md, ow);
     if (!s.ok()) return fail("compare", s);

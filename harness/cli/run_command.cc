@@ -227,8 +227,9 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
   const RunCase& c = run_case.value();
   auto runs_flag = f.get_int("runs", 2);
   if (!runs_flag.ok()) return fail("run", runs_flag.status());
+  if (runs_flag.value() < 1 || runs_flag.value() > 100000)
+    return fail("run", invalid_argument("--runs must be in [1, 100000], got " + f.get("runs")));
   const int runs = static_cast<int>(runs_flag.value());
-  if (runs < 1) return fail("run", invalid_argument("--runs must be >= 1"));
   std::vector<uint64_t> seeds = {c.request.seed};
   if (f.has("seeds")) {
     seeds.clear();
@@ -282,17 +283,23 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
   if (f.has("profile-steps")) {
     const std::string ps = f.get("profile-steps");
     const size_t colon = ps.find(':');
-    try {
-      options.profile_first = std::stoi(ps.substr(0, colon));
-      options.profile_last = colon == std::string::npos ? options.profile_first : std::stoi(ps.substr(colon + 1));
-    } catch (const std::exception&) {
-      return fail("run", invalid_argument("--profile-steps needs FIRST:LAST step indices (0-based), e.g. 10:11"));
-    }
+    const std::string first = ps.substr(0, colon), last = colon == std::string::npos ? first : ps.substr(colon + 1);
+    const auto index = [](const std::string& v) {
+      return !v.empty() && v.size() <= 6 && v.find_first_not_of("0123456789") == std::string::npos ? std::stoi(v) : -1;
+    };
+    const int64_t steps = c.request.explicit_timesteps.empty() ? c.request.steps
+                                                               : static_cast<int64_t>(c.request.explicit_timesteps.size());
+    options.profile_first = index(first);
+    options.profile_last = index(last);
+    if (options.profile_first < 0 || options.profile_last < options.profile_first || options.profile_last >= steps)
+      return fail("run", invalid_argument("--profile-steps " + ps + ": needs FIRST:LAST step indices (0-based, FIRST <= "
+                                          "LAST < the case's " + std::to_string(steps) + " steps), e.g. 0:1"));
   }
   // Warm-up generations (not recorded) absorb one-time costs: GEMM planning, kernel attribute
   // setup, first-touch of the activation arena. Default 1 on a GPU, 0 on the CPU.
   auto warmup_flag = f.get_int("warmup", on_gpu ? 1 : 0);
-  if (!warmup_flag.ok() || warmup_flag.value() < 0) return fail("run", invalid_argument("--warmup needs an integer >= 0"));
+  if (!warmup_flag.ok() || warmup_flag.value() < 0 || warmup_flag.value() > 1000)
+    return fail("run", invalid_argument("--warmup needs an integer in [0, 1000]"));
   const int warmup = static_cast<int>(warmup_flag.value());
   std::vector<std::string> child_flags = {"--warmup", std::to_string(warmup)};
   if (!want_kernels && on_gpu) child_flags.push_back("--no-kernels");
@@ -301,10 +308,11 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
     child_flags.push_back("--profile-steps");
     child_flags.push_back(f.get("profile-steps"));
   }
-  std::vector<std::string> first_child_flags = child_flags;  // run 1 also writes the video
+  std::vector<std::string> first_child_flags = child_flags;  // run 1 also writes the video and latents
   if (f.has("video")) {
     first_child_flags.insert(first_child_flags.end(), {"--video", f.get("video"), "--fps", f.get("fps", "16")});
   }
+  if (f.has("save-latents")) first_child_flags.insert(first_child_flags.end(), {"--save-latents", f.get("save-latents")});
 
   const auto setup_start = std::chrono::steady_clock::now();
   std::unique_ptr<Pipeline> pipeline;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -185,6 +186,17 @@ int trace_command(const std::vector<std::string>& args, const std::vector<std::s
   }
   if (perturb && !perturb->fired())
     return fail("trace", invalid_argument("--debug-perturb " + f.get("debug-perturb") + " matched no op of this case"));
+  for (size_t i = 0; i < dumps.size(); ++i) {  // a selector that dumps nothing is a typo, not an empty wish
+    const auto& records = recorder.records();
+    const bool matched = std::any_of(records.begin(), records.end(), [&](const TraceRecord& r) {
+      return dumps[i].matches(r.step, r.branch, r.block, r.op);
+    });
+    if (!matched)
+      return fail("trace", invalid_argument("--dump: selector " + std::to_string(i + 1) + " of '" + f.get("dump") +
+                                            "' matched no op of this case (" + std::to_string(records.size()) +
+                                            " ops recorded; run `repro trace` without --dump and look at its ops for "
+                                            "the step, branch, block and op names)"));
+  }
   const std::string final_sha1 = sha1_tensor(latents.value()).value();
   std::string dump_file;
   if (!recorder.dumps().empty()) {
