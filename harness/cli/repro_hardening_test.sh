@@ -127,7 +127,7 @@ cp "$(dirname "$0")/good.json" "$report"
 SH
 chmod +x fake_build.sh
 mkdir -p ab/compare.md
-"$REPRO" ab --base ./fake_build.sh --cand ./fake_build.sh --processes 1 --runs-per-process 1 --out-dir ab > /dev/null 2> out.txt; rc=$?
+"$REPRO" ab --base ./fake_build.sh --cand ./fake_build.sh --processes 1 --runs-per-process 1 --out-dir ab --force > /dev/null 2> out.txt; rc=$?
 check "ab with an unwritable compare.md exits 6 (got $rc)" test $rc -eq 6
 check "the ab write error names the file" grep -q "compare.md" out.txt
 
