@@ -5,7 +5,7 @@
 # 128, 24 x 32,760 at head_dim 64) beside torch SDPA (cuDNN, flash) on the same card, the sparse
 # backends on the same main loop, the 1.3B forward, an ncu reading, and compute-sanitizer.
 # Usage (repo root on the GPU machine; bundle/ or prev/bundle.tar.xz present):
-#   tools/device_dense.sh [regolden|suite|test|bench|peer|sparse|norms|fvpeer|forward|profile|golden|sanitize|e2e|e2e50]...
+#   tools/device_dense.sh [regolden|suite|test|bench|peer|sparse|norms|fvpeer|forward|profile|golden|sanitize|sanitize_norms|e2e|e2e50]...
 # fvpeer: FastVideo's and diffusers' 1.3B forward (tools/peer/wan_forward_peer.py), before ours.
 # e2e: the 1.3B 480x832x81 2-step CFG generation over 8 fresh processes (one SHA-1); e2e50: one
 # 50-step CFG generation without a warm-up generation (a warm-up doubles it), its total time.
@@ -100,6 +100,14 @@ if want sanitize; then
     timeout 300 "$SAN" --tool $tool --show-backtrace no --error-exitcode 9 "$B/bin/block_sparse_attention_sm90_test" \
         --gtest_filter="${SAN_FILTER:-*OverlappedConsumers*:*FullLists*}" > "$OUT/$tool-block_sparse.log" 2>&1
     echo "$tool block_sparse_attention_sm90_test: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-block_sparse.log" | tail -1)"
+  done
+fi
+if want sanitize_norms; then
+  # the DiT's row kernels (LN + modulate, residual + LN, q/k RMS norm + RoPE single and paired)
+  for tool in memcheck racecheck initcheck synccheck; do
+    timeout 100 "$SAN" --tool $tool --show-backtrace no --error-exitcode 9 "$B/bin/dit_norms_test" \
+        > "$OUT/$tool-dit_norms.log" 2>&1
+    echo "$tool dit_norms_test: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool-dit_norms.log" | tail -1)"
   done
 fi
 if want e2e; then
