@@ -248,4 +248,15 @@ DirectoryLock::~DirectoryLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the flock
 }
 
+Status refuse_existing_outputs(const std::vector<std::string>& paths, Overwrite overwrite,
+                               const std::string& overwrite_hint) {
+  if (overwrite == Overwrite::kAllow) return Status();
+  for (const std::string& path : paths) {
+    if (path.empty()) continue;
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0) return refused(path, overwrite_hint);
+  }
+  return Status();
+}
+
 }  // namespace wan

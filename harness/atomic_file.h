@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "engine/core/file_reader.h"
 #include "engine/core/status.h"
@@ -38,6 +39,13 @@ Status write_file_atomically_with(const std::string& path,
 Status write_directory_atomically(const std::string& path,
                                   const std::function<Status(const std::string& temp_dir)>& produce,
                                   Overwrite overwrite, const std::string& overwrite_hint = "--force");
+
+// Checks, before any work, that none of `paths` (empty entries skipped) exists as a file, folder
+// or link when overwriting is refused, so that a command fails before it runs rather than after.
+// The writes themselves refuse again (a file may appear in between). Errors: FAILED_PRECONDITION
+// naming the first occupied path and `overwrite_hint`.
+Status refuse_existing_outputs(const std::vector<std::string>& paths, Overwrite overwrite,
+                               const std::string& overwrite_hint = "--force");
 
 // An exclusive advisory lock (flock) on a directory, held until destruction: serialises
 // read-modify-write updates of files in it across processes (two `repro golden update` of one

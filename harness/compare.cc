@@ -521,7 +521,21 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
       if (k["verdict"] == "slower") material.push_back(k["kernel"]);
   j["kernel_summary"]["slower_total_ms"] = slower_ms;
   j["material_kernel_regressions"] = material;
-  if (outputs != "bit-exact" && outputs.rfind("not applicable", 0) != 0 && outputs.rfind("not compared", 0) != 0) {
+  const nlohmann::json base_class = base.value("fingerprint_class", nlohmann::json()),
+                       cand_class = cand.value("fingerprint_class", nlohmann::json());
+  std::string not_comparable;
+  if (outputs == "no common seed")
+    not_comparable = "the two reports share no seed, so their outputs cannot be compared; run both sides with the same "
+                     "--seed (and --runs), or use `repro ab`";
+  else if (outputs.rfind("mismatch", 0) == 0 && base_class != cand_class)
+    not_comparable = "environment changed: the outputs differ, but so do the environments (" +
+                     (base_class.is_object() && cand_class.is_object() ? describe_class_difference(base_class, cand_class)
+                                                                       : std::string("a fingerprint class is missing")) +
+                     "), which explain different bits as well as the code does; compare runs from one machine and build";
+  if (!not_comparable.empty()) {
+    c.outcome = CompareOutcome::kNotComparable;
+    j["not_comparable"] = not_comparable;
+  } else if (outputs != "bit-exact" && outputs.rfind("not applicable", 0) != 0 && outputs.rfind("not compared", 0) != 0) {
     c.outcome = CompareOutcome::kOutputMismatch;
   } else if (e2e.verdict == stats::Verdict::kSlower || !material.empty()) {
     c.outcome = CompareOutcome::kRegression;
@@ -530,7 +544,7 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
   } else {
     c.outcome = CompareOutcome::kPass;
   }
-  static const char* kNames[] = {"pass", "regression", "output mismatch", "inconclusive"};
+  static const char* kNames[] = {"pass", "regression", "output mismatch", "inconclusive", "not comparable"};
   j["outcome"] = kNames[static_cast<int>(c.outcome)];
   return c;
 }
@@ -557,7 +571,8 @@ std::string comparison_markdown(const nlohmann::json& j) {
   const auto& e = j["end_to_end"];
   const std::string outcome = j["outcome"].get<std::string>();
   std::string headline;
-  if (outcome == "output mismatch") headline = "OUTPUT MISMATCH: outputs are not bit-exact (" + j["outputs"]["verdict"].get<std::string>() + ")";
+  if (outcome == "not comparable") headline = "NOT COMPARABLE: " + j["not_comparable"].get<std::string>();
+  else if (outcome == "output mismatch") headline = "OUTPUT MISMATCH: outputs are not bit-exact (" + j["outputs"]["verdict"].get<std::string>() + ")";
   else if (outcome == "regression" && e["verdict"] == "slower") headline = "REGRESSION: " + pct(e["ratio"].get<double>()) + " slower end to end";
   else if (outcome == "regression") headline = "REGRESSION: " + std::to_string(j["material_kernel_regressions"].size()) + " kernel(s) significantly slower (end to end " + e["verdict"].get<std::string>() + ")";
   else if (outcome == "inconclusive" && std::min(e["units"][0].get<int>(), e["units"][1].get<int>()) < 3)

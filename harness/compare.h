@@ -28,7 +28,11 @@ struct CompareOptions {
 // (0, 0.5). An error names the option (as its flag) and the range.
 Status check_compare_options(const CompareOptions& o);
 
-enum class CompareOutcome { kPass, kRegression, kOutputMismatch, kInconclusive };
+// kNotComparable: the outputs cannot be judged as a code change: the two sides share no seed,
+// or their outputs differ while their environments (fingerprint classes) differ, which a GPU,
+// driver, library or build change explains as well as the code (HARNESS.md: never reported as
+// a regression). The reason is in json["not_comparable"].
+enum class CompareOutcome { kPass, kRegression, kOutputMismatch, kInconclusive, kNotComparable };
 
 struct Comparison {
   CompareOutcome outcome = CompareOutcome::kInconclusive;

@@ -224,6 +224,34 @@ TEST(Compare, OutputMismatchAddedRemovedAndLaunchChanges) {
   EXPECT_NE(html.find("<svg") == std::string::npos ? html.find("createElementNS") : 0, std::string::npos);
 }
 
+// Outputs that differ across environments (fingerprint classes) are not comparable, never a
+// code regression or a mismatch (HARNESS.md); equal outputs across environments still pass with
+// a warning; reports that share no seed cannot be compared at all.
+TEST(Compare, DifferentEnvironmentsOrNoCommonSeedAreNotComparable) {
+  std::mt19937_64 gen(41);
+  auto a = make_report(gen, 24, 3, "", 0, std::string(40, 'a'), 100, 0.001, 8);
+  auto b = make_report(gen, 24, 3, "", 0, std::string(40, 'b'), 200, 0.001, 8);
+  EXPECT_EQ(compare_run_reports(a, b).value().outcome, CompareOutcome::kOutputMismatch);  // one environment
+  b["fingerprint_class"]["gpu_name"] = "NVIDIA H200";
+  Comparison c = compare_run_reports(a, b).value();
+  EXPECT_EQ(c.outcome, CompareOutcome::kNotComparable);
+  EXPECT_EQ(c.json["outcome"], "not comparable");
+  EXPECT_NE(c.json["not_comparable"].get<std::string>().find("gpu_name: (absent) -> \"NVIDIA H200\""), std::string::npos)
+      << c.json["not_comparable"];
+  EXPECT_EQ(comparison_markdown(c.json).rfind("## repro compare: NOT COMPARABLE: environment changed", 0), 0u);
+  for (auto& run : b["runs"]) run["latents_sha1"] = std::string(40, 'a');  // same bits on both machines
+  c = compare_run_reports(a, b).value();
+  EXPECT_EQ(c.json["outputs"]["verdict"], "bit-exact");
+  EXPECT_NE(c.outcome, CompareOutcome::kNotComparable);
+  EXPECT_NE(c.json["warnings"].dump().find("environments differ"), std::string::npos);
+  b["fingerprint_class"] = a["fingerprint_class"];
+  for (auto& run : b["runs"]) run["seed"] = 7;
+  c = compare_run_reports(a, b).value();
+  EXPECT_EQ(c.outcome, CompareOutcome::kNotComparable);
+  EXPECT_EQ(c.json["outputs"]["verdict"], "no common seed");
+  EXPECT_NE(c.json["not_comparable"].get<std::string>().find("--seed"), std::string::npos);
+}
+
 TEST(Compare, FewNoisyRunsAreInconclusive) {
   std::mt19937_64 gen(4);
   auto a = make_report(gen, 3, 3, "", 0), b = make_report(gen, 3, 3, "k1", 0.02);

@@ -5,6 +5,8 @@
 // targets (tests/fuzz) link them alone.
 #pragma once
 
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include "engine/core/json_reader.h"
@@ -32,5 +34,9 @@ Status validate_trace(const nlohmann::json& trace, const JsonSource& source);
 // A golden file: schema_version 1, case (object), goldens: {class id: {latents_sha1 (40 hex
 // digits), fingerprint_class (object), optional recorded {engine_commit, date, fingerprint}}}.
 Status validate_golden(const nlohmann::json& golden, const JsonSource& source);
+
+// Human-readable differences between two fingerprint class_fields objects ("gpu_name: A -> B;
+// cudnn_version: (absent) -> 91900"), in the first object's key order; empty when equal.
+std::string describe_class_difference(const nlohmann::json& a, const nlohmann::json& b);
 
 }  // namespace wan

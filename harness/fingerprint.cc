@@ -114,20 +114,4 @@ void add_class_field(Fingerprint& f, const std::string& key, const nlohmann::jso
   f.fields["class_id"] = f.class_id;
 }
 
-std::string describe_class_difference(const nlohmann::json& a, const nlohmann::json& b) {
-  std::string out;
-  for (auto it = a.begin(); it != a.end(); ++it) {
-    const auto other = b.find(it.key());
-    if (other == b.end()) {
-      out += (out.empty() ? "" : "; ") + it.key() + ": " + it.value().dump() + " -> (absent)";
-    } else if (*other != it.value()) {
-      out += (out.empty() ? "" : "; ") + it.key() + ": " + it.value().dump() + " -> " + other->dump();
-    }
-  }
-  for (auto it = b.begin(); it != b.end(); ++it) {
-    if (!a.contains(it.key())) out += (out.empty() ? "" : "; ") + it.key() + ": (absent) -> " + it.value().dump();
-  }
-  return out;
-}
-
 }  // namespace wan

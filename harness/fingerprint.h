@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/core/tensor.h"
+#include "harness/file_schemas.h"
 
 namespace wan {
 
@@ -31,7 +32,7 @@ Fingerprint make_fingerprint(Device device);
 // that only some cases use and whose version changes their bits (cuDNN for CUDA decoding).
 void add_class_field(Fingerprint& fingerprint, const std::string& key, const nlohmann::json& value);
 
-// Human-readable differences between two class_fields objects ("gpu_name: A -> B").
-std::string describe_class_difference(const nlohmann::json& a, const nlohmann::json& b);
+// describe_class_difference (the differences between two class_fields objects) is in
+// harness/file_schemas.h, beside the readers of the files that record them.
 
 }  // namespace wan

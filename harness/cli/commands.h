@@ -67,7 +67,7 @@ int fail(const std::string& command, const Status& status);
 void print_step_progress(int step, int steps, int64_t timestep, double seconds);
 
 // The exit code for a comparison outcome (pass 0, regression 8, output mismatch 9,
-// inconclusive 10); `outcome` is CompareOutcome as an int.
+// inconclusive 10, not comparable 12); `outcome` is CompareOutcome as an int.
 int exit_code_for_comparison(int outcome);
 
 // The current UTC time in strftime `format` (report "created" fields, default file names).

@@ -15,6 +15,7 @@ int exit_code_for_comparison(int outcome) {
     case CompareOutcome::kRegression: return kExitRegression;
     case CompareOutcome::kOutputMismatch: return kExitOutputMismatch;
     case CompareOutcome::kInconclusive: return kExitInconclusive;
+    case CompareOutcome::kNotComparable: return kExitNotComparable;
   }
   return kExitInternal;
 }
@@ -42,13 +43,8 @@ int compare_command(const std::vector<std::string>& args) {
   if (const Status valid = check_compare_options(o); !valid.ok()) return fail("compare", valid);
   // Every output is refused before any is written, so a refusal leaves none half-made.
   const Overwrite ow = f.has("force") ? Overwrite::kAllow : Overwrite::kRefuse;
-  for (const char* out : {"md", "json", "html"}) {
-    std::error_code ec;
-    if (f.has(out) && ow == Overwrite::kRefuse &&
-        std::filesystem::symlink_status(f.get(out), ec).type() != std::filesystem::file_type::not_found)
-      return fail("compare", failed_precondition("'" + f.get(out) + "' exists and was not overwritten; pass --force "
-                                                 "to replace it"));
-  }
+  if (const Status free = refuse_existing_outputs({f.get("md"), f.get("json"), f.get("html")}, ow); !free.ok())
+    return fail("compare", free);
   auto compared = compare_run_reports(reports[0], reports[1], o);
   if (!compared.ok()) return fail("compare", compared.status());
   const Comparison& c = compared.value();

@@ -422,8 +422,7 @@ int exec_command(const std::vector<std::string>& args, const std::vector<std::st
   if (std::filesystem::exists(out_dir, ec) && !std::filesystem::is_empty(out_dir, ec) && overwrite == Overwrite::kRefuse)
     return fail("exec", failed_precondition("--out-dir '" + out_dir + "' is not empty; its runs would mix with earlier ones. "
                                             "Pass a new directory, or --force to reuse it"));
-  if (std::filesystem::exists(report_path, ec) && overwrite == Overwrite::kRefuse)
-    return fail("exec", failed_precondition("'" + report_path + "' exists and was not overwritten; pass --force to replace it"));
+  if (const Status free = refuse_existing_outputs({report_path}, overwrite); !free.ok()) return fail("exec", free);
   if (overwrite == Overwrite::kAllow) {
     for (const char* sub : {"trace", "logs"}) std::filesystem::remove_all(out_dir + "/" + sub, ec);
     for (int i = 0; i < runs.value(); ++i) std::filesystem::remove_all(out_dir + "/run-" + std::to_string(i + 1), ec);

@@ -18,6 +18,7 @@ enum ExitCode : int {
   kExitOutputMismatch = 9,   // `compare`/`ab`: outputs not bit-exact
   kExitInconclusive = 10,    // `compare`/`ab`: more runs needed for a verdict
   kExitProgramFailed = 11,   // `exec`: a run of the program failed, timed out or wrote no --hash file
+  kExitNotComparable = 12,   // `compare`/`ab`: no common seed, or outputs differ across environments
   kExitInternal = 70,        // a bug
 };
 

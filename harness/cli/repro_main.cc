@@ -81,7 +81,8 @@ exit codes: 0 ok (deterministic; golden matched, missing or not comparable), 1 r
   5 traces differ, 6 unavailable (no GPU, out of memory, I/O), 7 refused to overwrite,
   8 regression (compare), 9 outputs not bit-exact (compare), 10 inconclusive (compare),
   11 a run of the program failed, timed out or wrote no --hash file (exec; the other runs
-  are kept in the report), 70 internal error
+  are kept in the report), 12 not comparable (compare: no common seed, or the outputs differ
+  while the environments' fingerprint classes differ), 70 internal error
 )";
 
 }  // namespace

@@ -258,13 +258,9 @@ int run_command(const std::vector<std::string>& args, const std::vector<std::str
   auto fps_flag = f.get_int("fps", 16);
   if (!fps_flag.ok() || fps_flag.value() < 1 || fps_flag.value() > 240)
     return fail("run", invalid_argument("--fps needs an integer in [1, 240] (Wan2.1 videos are 16 fps)"));
-  for (const std::string& path : {report_path, f.get("save-latents"), f.get("video")}) {
-    std::error_code ec;
-    const bool occupied =
-        !path.empty() && std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found;
-    if (overwrite == Overwrite::kRefuse && occupied)
-      return fail("run", failed_precondition("'" + path + "' exists and was not overwritten; pass --force to replace it"));
-  }
+  if (const Status free = refuse_existing_outputs({report_path, f.get("save-latents"), f.get("video")}, overwrite);
+      !free.ok())
+    return fail("run", free);
 
   auto device = parse_device(c.device);
   const Fingerprint fp = case_fingerprint(c);

@@ -143,12 +143,7 @@ int trace_command(const std::vector<std::string>& args, const std::vector<std::s
   // Refused before the generation runs; the writes below refuse again if a file appears since.
   std::vector<std::string> targets = {out};
   if (!dumps.empty()) targets.push_back(dump_path);
-  for (const std::string& p : targets) {
-    std::error_code ec;
-    const bool occupied = std::filesystem::symlink_status(p, ec).type() != std::filesystem::file_type::not_found;
-    if (overwrite == Overwrite::kRefuse && occupied)
-      return fail("trace", failed_precondition("'" + p + "' exists and was not overwritten; pass --force to replace it"));
-  }
+  if (const Status free = refuse_existing_outputs(targets, overwrite); !free.ok()) return fail("trace", free);
 
   auto pipeline = build_pipeline(c);
   if (!pipeline.ok()) return fail("trace", pipeline.status());
