@@ -57,132 +57,206 @@ __device__ __forceinline__ float block_sum(float x, float* scratch) {
   return total;
 }
 
-// The row kernels are instantiated per kVecs = the most 8-value vectors a thread holds
-// (ceil(dim / 8 / kThreads), 1..4), and every loop over a thread's slots is unrolled to kVecs
-// with a guard, so the slots live in registers (a loop to a run-time count put them in local
-// memory). The order of every sum is the same as the run-time loop's: slot 0 first.
-
-// Mean and 1/sqrt(var + eps) of the values this thread holds (vals[n] vectors of 8).
-template <int kVecs>
-__device__ __forceinline__ void row_stats(const Vec8 (&vals)[kVecs], int nvec, int64_t dim, float eps,
-                                          float* scratch, float* mean, float* rstd) {
-  float s = 0.0f;
-#pragma unroll
-  for (int i = 0; i < kVecs; ++i)
-    if (i < nvec)
-#pragma unroll
-      for (int j = 0; j < 8; ++j) s += vals[i].v[j];
-  const float m = block_sum(s, scratch) / static_cast<float>(dim);
-  float q = 0.0f;
-#pragma unroll
-  for (int i = 0; i < kVecs; ++i)
-    if (i < nvec)
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const float d = vals[i].v[j] - m;
-        q += d * d;
-      }
-  const float var = block_sum(q, scratch) / static_cast<float>(dim);
-  *mean = m;
-  *rstd = rsqrtf(var + eps);
-}
-
+// How a row maps to threads: two layouts with the same bits.
+//
+// BlockRow<kVecs>: one row per 256-thread block. Thread t holds the row's 8-value vectors
+// t + i * 256 (slots i < kVecs, kVecs = ceil(dim / 8 / 256) in 1..4) and one running sum over
+// its slots; the row's sum is block_sum's tree (each warp's xor butterfly, then warp 0's over
+// the 8 partials). Loops over slots are unrolled to kVecs with a guard, so the slots live in
+// registers (a loop to a run-time count put them in local memory).
+//
+// WarpRow<kSlots>: one row per warp, 4 rows per 128-thread block, for dim <= 2048 (where BlockRow has one
+// slot). Lane l holds the vectors l + 32 * w (slots w < kSlots), which are exactly the vectors
+// of BlockRow<1>'s threads l + 32 * w, and keeps each slot's sum apart (that thread's sum).
+// reduce() repeats block_sum's tree: each slot's sum over the 32 lanes by the same butterfly
+// (= BlockRow warp w's partial), then warp 0's butterfly over the 8 partials (lanes 8..31
+// holding zero) replayed in registers as lane 0 ends it. Same additions in the same order, so
+// the same bits (tested against BlockRow), without a barrier or shared memory, and with a
+// row's loads all in flight at once (BlockRow has 192 threads of 256 busy at dim 1536, one
+// 16-byte load each, three barriers per reduction).
 // Vector slots of this thread: columns (threadIdx.x + i * kThreads) * 8.
 __device__ __forceinline__ int vec_count(int64_t dim) {
   const int total = static_cast<int>(dim / 8);
   return (total - static_cast<int>(threadIdx.x) + kThreads - 1) / kThreads;
 }
 
-// grid: rows; block: 256. x, out: [rows, dim] bf16.
 template <int kVecs>
-__global__ void __launch_bounds__(kThreads)
+struct BlockRow {
+  static constexpr int kSlots = kVecs;
+  static constexpr int kSums = 1;
+  static constexpr int kBlockThreads = kThreads;
+  static constexpr int kMinBlocksPerSm = 1;
+  static constexpr bool kPrefetchRope = true;  // registers to spare: the RoPE reads overlap the reductions
+  int64_t row;
+  int nvec;
+  __device__ BlockRow(int64_t /*rows*/, int64_t dim) : row(blockIdx.x), nvec(vec_count(dim)) {}
+  __device__ bool live() const { return true; }
+  __device__ bool has(int i) const { return i < nvec; }
+  __device__ int column(int i) const { return (static_cast<int>(threadIdx.x) + i * kThreads) * 8; }
+  static __device__ int sum_of(int /*slot*/) { return 0; }
+  __device__ float reduce(const float (&sums)[kSums], float* scratch) const { return block_sum(sums[0], scratch); }
+};
+
+template <int kSlotsPerLane>
+struct WarpRow {
+  static constexpr int kSlots = kSlotsPerLane;
+  static constexpr int kSums = kSlotsPerLane;
+  static constexpr int kRowsPerBlock = 4;
+  static constexpr int kBlockThreads = 32 * kRowsPerBlock;
+  // At most 170 registers (255 at 8 slots): q and k of a pair at 6 slots hold 96 values (128 spilled).
+  static constexpr int kMinBlocksPerSm = kSlotsPerLane <= 6 ? 3 : 2;
+  static constexpr bool kPrefetchRope = false;  // read after the reductions: fewer live registers
+  int64_t row, rows;
+  int lane, vectors;
+  __device__ WarpRow(int64_t rows_, int64_t dim)
+      : row(static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / 32), rows(rows_),
+        lane(static_cast<int>(threadIdx.x % 32)), vectors(static_cast<int>(dim / 8)) {}
+  __device__ bool live() const { return row < rows; }
+  __device__ bool has(int i) const { return lane + 32 * i < vectors; }
+  __device__ int column(int i) const { return (lane + 32 * i) * 8; }
+  static __device__ int sum_of(int slot) { return slot; }
+  __device__ float reduce(const float (&sums)[kSums], float* /*scratch*/) const {
+    float partial[kThreads / 32];
+#pragma unroll
+    for (int w = 0; w < kThreads / 32; ++w) {
+      float x = 0.0f;  // BlockRow's warps past the row's vectors sum zeros to +0
+      if (w < kSlots) {
+        x = sums[w < kSlots ? w : 0];
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+      }
+      partial[w] = x;
+    }
+    // block_sum's warp 0: lane i < 8 holds partial[i], the rest 0; lane 0's butterfly.
+    float v[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) v[i] = __fadd_rn(__fadd_rn(partial[i], 0.0f), 0.0f);  // offsets 16, 8
+    const float x0 = __fadd_rn(v[0], v[4]), x1 = __fadd_rn(v[1], v[5]), x2 = __fadd_rn(v[2], v[6]),
+                x3 = __fadd_rn(v[3], v[7]);                                          // offset 4
+    return __fadd_rn(__fadd_rn(x0, x2), __fadd_rn(x1, x3));                         // offsets 2, 1
+  }
+};
+static_assert(kThreads / 32 == 8, "WarpRow replays block_sum's 8-partial tree");
+
+// Mean and 1/sqrt(var + eps) of a row (vals: this thread's slots).
+template <typename L>
+__device__ __forceinline__ void row_stats(const L& at, const Vec8 (&vals)[L::kSlots], int64_t dim, float eps,
+                                          float* scratch, float* mean, float* rstd) {
+  float s[L::kSums];
+#pragma unroll
+  for (int k = 0; k < L::kSums; ++k) s[k] = 0.0f;
+#pragma unroll
+  for (int i = 0; i < L::kSlots; ++i)
+    if (at.has(i))
+#pragma unroll
+      for (int j = 0; j < 8; ++j) s[L::sum_of(i)] += vals[i].v[j];
+  const float m = at.reduce(s, scratch) / static_cast<float>(dim);
+  float q[L::kSums];
+#pragma unroll
+  for (int k = 0; k < L::kSums; ++k) q[k] = 0.0f;
+#pragma unroll
+  for (int i = 0; i < L::kSlots; ++i)
+    if (at.has(i))
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const float d = vals[i].v[j] - m;
+        q[L::sum_of(i)] += d * d;
+      }
+  const float var = at.reduce(q, scratch) / static_cast<float>(dim);
+  *mean = m;
+  *rstd = rsqrtf(var + eps);
+}
+
+// grid: rows (BlockRow) or ceil(rows / 4) (WarpRow); block: L::kBlockThreads. x, out: [rows, dim] bf16.
+template <typename L>
+__global__ void __launch_bounds__(L::kBlockThreads, L::kMinBlocksPerSm)
     layer_norm_modulate_kernel(const uint16_t* __restrict__ x, const float* __restrict__ shift,
-                               const float* __restrict__ scale, uint16_t* __restrict__ out,
+                               const float* __restrict__ scale, uint16_t* __restrict__ out, int64_t rows,
                                int64_t dim, float eps) {
   __shared__ float scratch[kThreads / 32 + 1];
-  const int64_t row = blockIdx.x;
-  const int nvec = vec_count(dim);
-  Vec8 vals[kVecs];
+  const L at(rows, dim);
+  if (!at.live()) return;  // WarpRow's warps past the last row; no barrier follows in that layout
+  Vec8 vals[L::kSlots];
 #pragma unroll
-  for (int i = 0; i < kVecs; ++i)
-    if (i < nvec) vals[i] = load8(x + row * dim + (threadIdx.x + i * kThreads) * 8);
+  for (int i = 0; i < L::kSlots; ++i)
+    if (at.has(i)) vals[i] = load8(x + at.row * dim + at.column(i));
   float mean, rstd;
-  row_stats(vals, nvec, dim, eps, scratch, &mean, &rstd);
+  row_stats(at, vals, dim, eps, scratch, &mean, &rstd);
 #pragma unroll
-  for (int i = 0; i < kVecs; ++i) {
-    if (i >= nvec) break;
-    const int c0 = (threadIdx.x + i * kThreads) * 8;
+  for (int i = 0; i < L::kSlots; ++i) {
+    if (!at.has(i)) break;
+    const int c0 = at.column(i);
     Vec8 y;
 #pragma unroll
     for (int j = 0; j < 8; ++j) y.v[j] = (vals[i].v[j] - mean) * rstd * (1.0f + scale[c0 + j]) + shift[c0 + j];
-    store8(out + row * dim + c0, y);
+    store8(out + at.row * dim + c0, y);
   }
 }
 
-template <int kVecs>
-__global__ void __launch_bounds__(kThreads)
+template <typename L>
+__global__ void __launch_bounds__(L::kBlockThreads, L::kMinBlocksPerSm)
     gated_residual_layer_norm_kernel(const uint16_t* __restrict__ x, const uint16_t* __restrict__ attn,
                                      const float* __restrict__ gate, const uint16_t* __restrict__ weight,
                                      const uint16_t* __restrict__ bias, uint16_t* __restrict__ h_out,
-                                     uint16_t* __restrict__ n_out, int64_t dim, float eps) {
+                                     uint16_t* __restrict__ n_out, int64_t rows, int64_t dim, float eps) {
   __shared__ float scratch[kThreads / 32 + 1];
-  const int64_t row = blockIdx.x;
-  const int nvec = vec_count(dim);
-  Vec8 h[kVecs];
+  const L at(rows, dim);
+  if (!at.live()) return;
+  Vec8 h[L::kSlots];
 #pragma unroll
-  for (int i = 0; i < kVecs; ++i) {
-    if (i >= nvec) break;
-    const int c0 = (threadIdx.x + i * kThreads) * 8;
-    const Vec8 xv = load8(x + row * dim + c0), av = load8(attn + row * dim + c0);
+  for (int i = 0; i < L::kSlots; ++i) {
+    if (!at.has(i)) break;
+    const int c0 = at.column(i);
+    const Vec8 xv = load8(x + at.row * dim + c0), av = load8(attn + at.row * dim + c0);
 #pragma unroll
     for (int j = 0; j < 8; ++j) h[i].v[j] = xv.v[j] + av.v[j] * gate[c0 + j];
-    store8(h_out + row * dim + c0, h[i]);
+    store8(h_out + at.row * dim + c0, h[i]);
   }
   float mean, rstd;
-  row_stats(h, nvec, dim, eps, scratch, &mean, &rstd);
+  row_stats(at, h, dim, eps, scratch, &mean, &rstd);
 #pragma unroll
-  for (int i = 0; i < kVecs; ++i) {
-    if (i >= nvec) break;
-    const int c0 = (threadIdx.x + i * kThreads) * 8;
+  for (int i = 0; i < L::kSlots; ++i) {
+    if (!at.has(i)) break;
+    const int c0 = at.column(i);
     const Vec8 w = load8(weight + c0), b = load8(bias + c0);
     Vec8 y;
 #pragma unroll
     for (int j = 0; j < 8; ++j) y.v[j] = (h[i].v[j] - mean) * rstd * w.v[j] + b.v[j];
-    store8(n_out + row * dim + c0, y);
+    store8(n_out + at.row * dim + c0, y);
   }
 }
 
-template <int kVecs>
-__global__ void __launch_bounds__(kThreads)
+template <typename L>
+__global__ void __launch_bounds__(L::kBlockThreads, L::kMinBlocksPerSm)
     residual_add_layer_norm_modulate_kernel(uint16_t* __restrict__ h, const uint16_t* __restrict__ add,
                                             const float* __restrict__ shift, const float* __restrict__ scale,
-                                            uint16_t* __restrict__ out, int64_t dim, float eps) {
+                                            uint16_t* __restrict__ out, int64_t rows, int64_t dim, float eps) {
   __shared__ float scratch[kThreads / 32 + 1];
-  const int64_t row = blockIdx.x;
-  const int nvec = vec_count(dim);
-  Vec8 vals[kVecs];
+  const L at(rows, dim);
+  if (!at.live()) return;
+  Vec8 vals[L::kSlots];
 #pragma unroll
-  for (int i = 0; i < kVecs; ++i) {
-    if (i >= nvec) break;
-    const int c0 = (threadIdx.x + i * kThreads) * 8;
-    const Vec8 hv = load8(h + row * dim + c0), av = load8(add + row * dim + c0);
+  for (int i = 0; i < L::kSlots; ++i) {
+    if (!at.has(i)) break;
+    const int c0 = at.column(i);
+    const Vec8 hv = load8(h + at.row * dim + c0), av = load8(add + at.row * dim + c0);
 #pragma unroll
     for (int j = 0; j < 8; ++j) vals[i].v[j] = round_to_bf16(hv.v[j] + av.v[j]);
-    store8(h + row * dim + c0, vals[i]);
+    store8(h + at.row * dim + c0, vals[i]);
   }
   float mean, rstd;
-  row_stats(vals, nvec, dim, eps, scratch, &mean, &rstd);
+  row_stats(at, vals, dim, eps, scratch, &mean, &rstd);
 #pragma unroll
-  for (int i = 0; i < kVecs; ++i) {
-    if (i >= nvec) break;
-    const int c0 = (threadIdx.x + i * kThreads) * 8;
+  for (int i = 0; i < L::kSlots; ++i) {
+    if (!at.has(i)) break;
+    const int c0 = at.column(i);
     Vec8 y;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       const float n = round_to_bf16((vals[i].v[j] - mean) * rstd);
       y.v[j] = n * (1.0f + scale[c0 + j]) + shift[c0 + j];
     }
-    store8(out + row * dim + c0, y);
+    store8(out + at.row * dim + c0, y);
   }
 }
 
@@ -206,55 +280,58 @@ __global__ void gated_residual_kernel(const uint16_t* __restrict__ h, const uint
 // block_sum exactly as a launch of that tensor alone sums it, so the pair gives the same bits
 // as two single launches (tested). The RoPE values are read before the reductions, to overlap
 // their latency.
-template <int kVecs, bool kPair>
-__global__ void __launch_bounds__(kThreads)
+template <typename L, bool kPair>
+__global__ void __launch_bounds__(L::kBlockThreads, L::kMinBlocksPerSm)
     qk_norm_rope_kernel(uint16_t* __restrict__ x, uint16_t* __restrict__ y, int64_t ld,
                         const uint16_t* __restrict__ x_weight, const uint16_t* __restrict__ y_weight,
-                        const float* __restrict__ cos_table, const float* __restrict__ sin_table,
+                        const float* __restrict__ cos_table, const float* __restrict__ sin_table, int64_t rows,
                         int64_t dim, int64_t head_dim, float eps) {
   constexpr int kTensors = kPair ? 2 : 1;
   __shared__ float scratch[kThreads / 32 + 1];
-  const int64_t row = blockIdx.x;
-  uint16_t* const rows[2] = {x + row * ld, kPair ? y + row * ld : nullptr};
+  const L at(rows, dim);
+  if (!at.live()) return;
+  uint16_t* const row_of[2] = {x + at.row * ld, kPair ? y + at.row * ld : nullptr};
   const uint16_t* const weights[2] = {x_weight, y_weight};
-  const int nvec = vec_count(dim);
-  Vec8 vals[kTensors][kVecs];
-  float sq[kTensors];
+  Vec8 vals[kTensors][L::kSlots];
+  float sq[kTensors][L::kSums];
 #pragma unroll
   for (int t = 0; t < kTensors; ++t) {
-    sq[t] = 0.0f;
 #pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      if (i >= nvec) break;
-      vals[t][i] = load8(rows[t] + (threadIdx.x + i * kThreads) * 8);
+    for (int k = 0; k < L::kSums; ++k) sq[t][k] = 0.0f;
 #pragma unroll
-      for (int j = 0; j < 8; ++j) sq[t] += vals[t][i].v[j] * vals[t][i].v[j];
+    for (int i = 0; i < L::kSlots; ++i) {
+      if (!at.has(i)) break;
+      vals[t][i] = load8(row_of[t] + at.column(i));
+#pragma unroll
+      for (int j = 0; j < 8; ++j) sq[t][L::sum_of(i)] += vals[t][i].v[j] * vals[t][i].v[j];
     }
   }
   const int64_t pairs = head_dim / 2;
-  float rope_cos[kVecs][4], rope_sin[kVecs][4];
-  if (cos_table) {
+  float rope_cos[L::kSlots][4], rope_sin[L::kSlots][4];
+  const auto read_rope = [&]() {
 #pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      if (i >= nvec) break;
-      const int c0 = (threadIdx.x + i * kThreads) * 8;
+    for (int i = 0; i < L::kSlots; ++i) {
+      if (!at.has(i)) break;
+      const int c0 = at.column(i);
 #pragma unroll
       for (int p = 0; p < 4; ++p) {
         const int64_t pair = ((c0 + 2 * p) % head_dim) / 2;
-        rope_cos[i][p] = cos_table[row * pairs + pair];
-        rope_sin[i][p] = sin_table[row * pairs + pair];
+        rope_cos[i][p] = cos_table[at.row * pairs + pair];
+        rope_sin[i][p] = sin_table[at.row * pairs + pair];
       }
     }
-  }
+  };
+  if (L::kPrefetchRope && cos_table) read_rope();
   float rstd[kTensors];
 #pragma unroll
-  for (int t = 0; t < kTensors; ++t) rstd[t] = rsqrtf(block_sum(sq[t], scratch) / static_cast<float>(dim) + eps);
+  for (int t = 0; t < kTensors; ++t) rstd[t] = rsqrtf(at.reduce(sq[t], scratch) / static_cast<float>(dim) + eps);
+  if (!L::kPrefetchRope && cos_table) read_rope();
 #pragma unroll
   for (int t = 0; t < kTensors; ++t) {
 #pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      if (i >= nvec) break;
-      const int c0 = (threadIdx.x + i * kThreads) * 8;
+    for (int i = 0; i < L::kSlots; ++i) {
+      if (!at.has(i)) break;
+      const int c0 = at.column(i);
       const Vec8 w = load8(weights[t] + c0);
       Vec8 out;
 #pragma unroll
@@ -268,7 +345,7 @@ __global__ void __launch_bounds__(kThreads)
           out.v[j + 1] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
         }
       }
-      store8(rows[t] + c0, out);
+      store8(row_of[t] + c0, out);
     }
   }
 }
@@ -282,26 +359,55 @@ int row_grid_check(int64_t rows, int64_t dim) {
   return static_cast<int>(rows);
 }
 
-// Calls launch(std::integral_constant<int, V>) with V = the vector slots per thread for dim
-// (1..4; dim checked by row_grid_check first).
+NormRowLayout g_row_layout = NormRowLayout::kAuto;
+
+template <typename L>
+struct Layout {
+  using type = L;
+};
+
+// Calls launch(layout, grid) with the row layout for dim (dim checked by row_grid_check first):
+// WarpRow<2|4|6|8> (the lane's slots, ceil(dim / 256) rounded up to even; the extra slot is
+// guarded) for dim <= 2048 unless kBlockPerRow is set, else BlockRow<1..4>.
 template <typename Launch>
-void by_vec_slots(int64_t dim, Launch&& launch) {
-  switch ((dim / 8 + kThreads - 1) / kThreads) {
+void by_row_layout(int64_t rows, int64_t dim, Launch&& launch) {
+  const int vectors = static_cast<int>(dim / 8);
+  const int block_slots = (vectors + kThreads - 1) / kThreads;
+  if (block_slots <= 1 && g_row_layout == NormRowLayout::kAuto) {
+    const int grid = static_cast<int>((rows + 3) / 4);  // WarpRow<>::kRowsPerBlock
+    switch ((vectors + 63) / 64) {
+      case 0:
+      case 1: launch(Layout<WarpRow<2>>(), grid); break;
+      case 2: launch(Layout<WarpRow<4>>(), grid); break;
+      case 3: launch(Layout<WarpRow<6>>(), grid); break;
+      default: launch(Layout<WarpRow<8>>(), grid); break;
+    }
+    return;
+  }
+  const int grid = static_cast<int>(rows);
+  switch (block_slots) {
     case 0:
-    case 1: launch(std::integral_constant<int, 1>()); break;
-    case 2: launch(std::integral_constant<int, 2>()); break;
-    case 3: launch(std::integral_constant<int, 3>()); break;
-    default: launch(std::integral_constant<int, kMaxVecPerThread>()); break;
+    case 1: launch(Layout<BlockRow<1>>(), grid); break;
+    case 2: launch(Layout<BlockRow<2>>(), grid); break;
+    case 3: launch(Layout<BlockRow<3>>(), grid); break;
+    default: launch(Layout<BlockRow<kMaxVecPerThread>>(), grid); break;
   }
 }
 
 }  // namespace
 
+NormRowLayout set_norm_row_layout(NormRowLayout layout) {
+  const NormRowLayout previous = g_row_layout;
+  g_row_layout = layout;
+  return previous;
+}
+
 void launch_layer_norm_modulate(const uint16_t* x, const float* shift, const float* scale, uint16_t* out,
                                 int64_t rows, int64_t dim, float eps, cudaStream_t stream) {
-  const int grid = row_grid_check(rows, dim);
-  by_vec_slots(dim, [&](auto slots) {
-    layer_norm_modulate_kernel<decltype(slots)::value><<<grid, kThreads, 0, stream>>>(x, shift, scale, out, dim, eps);
+  row_grid_check(rows, dim);
+  by_row_layout(rows, dim, [&](auto layout, int grid) {
+    layer_norm_modulate_kernel<typename decltype(layout)::type>
+        <<<grid, decltype(layout)::type::kBlockThreads, 0, stream>>>(x, shift, scale, out, rows, dim, eps);
   });
   WAN_CUDA_CHECK_LAUNCH();
 }
@@ -309,10 +415,10 @@ void launch_layer_norm_modulate(const uint16_t* x, const float* shift, const flo
 void launch_gated_residual_layer_norm(const uint16_t* x, const uint16_t* attn, const float* gate,
                                       const uint16_t* weight, const uint16_t* bias, uint16_t* h_out,
                                       uint16_t* n_out, int64_t rows, int64_t dim, float eps, cudaStream_t stream) {
-  const int grid = row_grid_check(rows, dim);
-  by_vec_slots(dim, [&](auto slots) {
-    gated_residual_layer_norm_kernel<decltype(slots)::value>
-        <<<grid, kThreads, 0, stream>>>(x, attn, gate, weight, bias, h_out, n_out, dim, eps);
+  row_grid_check(rows, dim);
+  by_row_layout(rows, dim, [&](auto layout, int grid) {
+    gated_residual_layer_norm_kernel<typename decltype(layout)::type>
+        <<<grid, decltype(layout)::type::kBlockThreads, 0, stream>>>(x, attn, gate, weight, bias, h_out, n_out, rows, dim, eps);
   });
   WAN_CUDA_CHECK_LAUNCH();
 }
@@ -320,10 +426,10 @@ void launch_gated_residual_layer_norm(const uint16_t* x, const uint16_t* attn, c
 void launch_residual_add_layer_norm_modulate(uint16_t* h, const uint16_t* add, const float* shift,
                                              const float* scale, uint16_t* out, int64_t rows, int64_t dim,
                                              float eps, cudaStream_t stream) {
-  const int grid = row_grid_check(rows, dim);
-  by_vec_slots(dim, [&](auto slots) {
-    residual_add_layer_norm_modulate_kernel<decltype(slots)::value>
-        <<<grid, kThreads, 0, stream>>>(h, add, shift, scale, out, dim, eps);
+  row_grid_check(rows, dim);
+  by_row_layout(rows, dim, [&](auto layout, int grid) {
+    residual_add_layer_norm_modulate_kernel<typename decltype(layout)::type>
+        <<<grid, decltype(layout)::type::kBlockThreads, 0, stream>>>(h, add, shift, scale, out, rows, dim, eps);
   });
   WAN_CUDA_CHECK_LAUNCH();
 }
@@ -339,10 +445,10 @@ void launch_gated_residual(const uint16_t* h, const uint16_t* f, const float* ga
 
 void launch_qk_norm_rope(uint16_t* x, int64_t ld, const uint16_t* weight, const float* cos, const float* sin,
                          int64_t rows, int64_t dim, int64_t head_dim, float eps, cudaStream_t stream) {
-  const int grid = row_grid_check(rows, dim);
-  by_vec_slots(dim, [&](auto slots) {
-    qk_norm_rope_kernel<decltype(slots)::value, false>
-        <<<grid, kThreads, 0, stream>>>(x, nullptr, ld, weight, nullptr, cos, sin, dim, head_dim, eps);
+  row_grid_check(rows, dim);
+  by_row_layout(rows, dim, [&](auto layout, int grid) {
+    qk_norm_rope_kernel<typename decltype(layout)::type, false>
+        <<<grid, decltype(layout)::type::kBlockThreads, 0, stream>>>(x, nullptr, ld, weight, nullptr, cos, sin, rows, dim, head_dim, eps);
   });
   WAN_CUDA_CHECK_LAUNCH();
 }
@@ -350,10 +456,10 @@ void launch_qk_norm_rope(uint16_t* x, int64_t ld, const uint16_t* weight, const 
 void launch_qk_norm_rope_pair(uint16_t* q, uint16_t* k, int64_t ld, const uint16_t* q_weight,
                               const uint16_t* k_weight, const float* cos, const float* sin, int64_t rows,
                               int64_t dim, int64_t head_dim, float eps, cudaStream_t stream) {
-  const int grid = row_grid_check(rows, dim);
-  by_vec_slots(dim, [&](auto slots) {
-    qk_norm_rope_kernel<decltype(slots)::value, true>
-        <<<grid, kThreads, 0, stream>>>(q, k, ld, q_weight, k_weight, cos, sin, dim, head_dim, eps);
+  row_grid_check(rows, dim);
+  by_row_layout(rows, dim, [&](auto layout, int grid) {
+    qk_norm_rope_kernel<typename decltype(layout)::type, true>
+        <<<grid, decltype(layout)::type::kBlockThreads, 0, stream>>>(q, k, ld, q_weight, k_weight, cos, sin, rows, dim, head_dim, eps);
   });
   WAN_CUDA_CHECK_LAUNCH();
 }

@@ -10,6 +10,14 @@
 
 namespace wan {
 
+// How the row kernels below map a row to threads. kAuto: one warp per row where dim <= 2048
+// (4 rows per block, no barrier), else one 256-thread block per row; kBlockPerRow: always the
+// latter. The two give the same bits by construction (the warp layout replays the block's
+// reduction tree, tested bit for bit), so the choice is speed only and not part of a recorded
+// case. Process-wide, for tests and benchmarks; returns the previous setting. Not thread-safe.
+enum class NormRowLayout { kAuto, kBlockPerRow };
+NormRowLayout set_norm_row_layout(NormRowLayout layout);
+
 // out = bf16(LN(x) * (1 + scale) + shift); x, out: [rows, dim] bf16; scale, shift: [dim] f32.
 void launch_layer_norm_modulate(const uint16_t* x, const float* shift, const float* scale,
                                 uint16_t* out, int64_t rows, int64_t dim, float eps,

@@ -1,4 +1,5 @@
-// Fused DiT norm kernels at the 1.3B shape (32,760 x 1536), GB/s of bytes read + written.
+// Fused DiT norm kernels at the 1.3B shape (32,760 x 1536), GB/s of bytes read + written, in
+// both row layouts (block_per_row:0 the default warp per row, 1 one block per row).
 #include <benchmark/benchmark.h>
 
 #include "kernels/common/testing/cuda_benchmark.h"
@@ -9,8 +10,23 @@ namespace {
 
 constexpr int64_t kRows = 32760, kDim = 1536;
 
+// The row layout from the benchmark's argument (block_per_row:0 = the default warp per row,
+// 1 = one block per row), restored at the end of the benchmark.
+class LayoutArg {
+ public:
+  explicit LayoutArg(const benchmark::State& state)
+      : previous_(set_norm_row_layout(state.range(0) ? NormRowLayout::kBlockPerRow : NormRowLayout::kAuto)) {}
+  ~LayoutArg() { set_norm_row_layout(previous_); }
+  LayoutArg(const LayoutArg&) = delete;
+  LayoutArg& operator=(const LayoutArg&) = delete;
+
+ private:
+  NormRowLayout previous_;
+};
+
 void BM_LayerNormModulate(benchmark::State& state) {
   if (testing::skip_without_gpu(state)) return;
+  const LayoutArg layout(state);
   testing::DeviceBuffer x(kRows * kDim * 2), out(kRows * kDim * 2), shift(kDim * 4), scale(kDim * 4);
   WAN_CUDA_CHECK(cudaMemset(x.as<void>(), 0x3c, x.bytes()));
   WAN_CUDA_CHECK(cudaMemset(shift.as<void>(), 0, shift.bytes()));
@@ -24,6 +40,7 @@ void BM_LayerNormModulate(benchmark::State& state) {
 
 void BM_GatedResidualLayerNorm(benchmark::State& state) {
   if (testing::skip_without_gpu(state)) return;
+  const LayoutArg layout(state);
   testing::DeviceBuffer x(kRows * kDim * 2), a(kRows * kDim * 2), h(kRows * kDim * 2), n(kRows * kDim * 2),
       gate(kDim * 4), w(kDim * 2), b(kDim * 2);
   WAN_CUDA_CHECK(cudaMemset(x.as<void>(), 0x3c, x.bytes()));
@@ -38,6 +55,7 @@ void BM_GatedResidualLayerNorm(benchmark::State& state) {
 
 void BM_QkNormRope(benchmark::State& state) {
   if (testing::skip_without_gpu(state)) return;
+  const LayoutArg layout(state);
   testing::DeviceBuffer qkv(kRows * kDim * 3 * 2), w(kDim * 2), cs(kRows * 64 * 4), sn(kRows * 64 * 4);
   WAN_CUDA_CHECK(cudaMemset(qkv.as<void>(), 0x3c, qkv.bytes()));
   WAN_CUDA_CHECK(cudaMemset(cs.as<void>(), 0, cs.bytes()));
@@ -52,6 +70,7 @@ void BM_QkNormRope(benchmark::State& state) {
 
 void BM_ResidualAddLayerNormModulate(benchmark::State& state) {
   if (testing::skip_without_gpu(state)) return;
+  const LayoutArg layout(state);
   testing::DeviceBuffer h(kRows * kDim * 2), a(kRows * kDim * 2), out(kRows * kDim * 2), shift(kDim * 4), scale(kDim * 4);
   for (auto* b : {&h, &a, &shift, &scale}) WAN_CUDA_CHECK(cudaMemset(b->as<void>(), 0, b->bytes()));
   testing::time_cuda(state, [&](cudaStream_t s) {
@@ -75,6 +94,7 @@ void BM_GatedResidual(benchmark::State& state) {
 // of [rows, dim] bf16 and one read of the row's RoPE table (cos + sin, f32).
 void BM_QkNormRopePair(benchmark::State& state) {
   if (testing::skip_without_gpu(state)) return;
+  const LayoutArg layout(state);
   testing::DeviceBuffer qkv(kRows * kDim * 3 * 2), wq(kDim * 2), wk(kDim * 2), cs(kRows * 64 * 4), sn(kRows * 64 * 4);
   WAN_CUDA_CHECK(cudaMemset(qkv.as<void>(), 0x3c, qkv.bytes()));
   for (auto* b : {&wq, &wk, &cs, &sn}) WAN_CUDA_CHECK(cudaMemset(b->as<void>(), 0, b->bytes()));
@@ -86,12 +106,12 @@ void BM_QkNormRopePair(benchmark::State& state) {
                                               benchmark::Counter::kIsRate);
 }
 
-BENCHMARK(BM_ResidualAddLayerNormModulate)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ResidualAddLayerNormModulate)->ArgName("block_per_row")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_GatedResidual)->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_LayerNormModulate)->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_GatedResidualLayerNorm)->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_QkNormRope)->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_QkNormRopePair)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_LayerNormModulate)->ArgName("block_per_row")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GatedResidualLayerNorm)->ArgName("block_per_row")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_QkNormRope)->ArgName("block_per_row")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_QkNormRopePair)->ArgName("block_per_row")->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace wan

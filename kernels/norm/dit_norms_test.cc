@@ -3,7 +3,7 @@
 // values whose fp32 statistics differ in the last bits); bit-identical run to run. Every kernel
 // at each count of vector slots per thread (dims 256 and 1536: 1, 2056 and 2560: 2 (2056 with
 // one thread holding the second), 5120: 3, 8192: 4). q and k in one launch give the bits of two
-// single launches.
+// single launches. The warp-per-row layout gives the block-per-row layout's bits.
 #include "kernels/norm/dit_norms.h"
 
 #include <gtest/gtest.h>
@@ -147,6 +147,75 @@ void check_qk_norm_rope(int64_t heads) {
 TEST(DitNorms, QkNormRopeMatchesCpuAndThePairLaunchEqualsTwoSingleOnes) {
   WAN_SKIP_WITHOUT_GPU();
   for (const int64_t heads : {2, 12, 20, 40, 64}) check_qk_norm_rope(heads);  // dims 256 .. 8192
+}
+
+// The warp-per-row layout (dim <= 2048) against the block-per-row one, bit for bit, for every
+// row kernel: dims at each count of a lane's slots (256: 1, 264: 2 with one lane's second,
+// 1000, 1536: 6, 2048: 8) and a row count that leaves the last block's warps partly idle.
+template <typename Run>
+std::vector<uint16_t> run_in_layout(NormRowLayout layout, Run&& run) {
+  const NormRowLayout previous = set_norm_row_layout(layout);
+  std::vector<uint16_t> out = run();
+  set_norm_row_layout(previous);
+  return out;
+}
+
+void check_layouts_agree(int64_t dim) {
+  SCOPED_TRACE("dim " + std::to_string(dim));
+  const int64_t rows = 77, head_dim = dim % 128 == 0 ? 128 : 8, ld = 3 * dim;
+  const auto x = testing::random_bf16(rows * ld, 11, 2.0f, 0.5f), a = testing::random_bf16(rows * dim, 12);
+  const auto w = testing::random_bf16(dim, 13, 0.1f, 1.0f), b = testing::random_bf16(dim, 14, 0.1f);
+  const auto rope = testing::random_bf16(2 * rows * head_dim / 2, 15);  // cos then sin, [rows, head_dim / 2] each
+  std::vector<float> shift(dim), scale(dim);
+  for (int64_t i = 0; i < dim; ++i) shift[i] = 0.01f * (i % 13), scale[i] = 0.02f * (i % 7) - 0.05f;
+  DeviceBuffer dx = DeviceBuffer::from(x.bits), da = DeviceBuffer::from(a.bits), dw = DeviceBuffer::from(w.bits),
+               db = DeviceBuffer::from(b.bits), ds = DeviceBuffer::from(shift), dc = DeviceBuffer::from(scale),
+               dr = DeviceBuffer::from(rope.values);
+  const float* cos = dr.as<float>();
+  const float* sin = cos + rows * head_dim / 2;
+  const auto both = [&](auto&& run) {
+    const auto warp = run_in_layout(NormRowLayout::kAuto, run), block = run_in_layout(NormRowLayout::kBlockPerRow, run);
+    EXPECT_EQ(warp, block);
+    EXPECT_FALSE(warp.empty());
+  };
+  both([&] {
+    DeviceBuffer out(rows * dim * 2);
+    launch_layer_norm_modulate(dx.as<uint16_t>(), ds.as<float>(), dc.as<float>(), out.as<uint16_t>(), rows, dim, kEps,
+                               nullptr);
+    return out.to_host<uint16_t>();
+  });
+  both([&] {
+    DeviceBuffer h(rows * dim * 2), n(rows * dim * 2);
+    launch_gated_residual_layer_norm(dx.as<uint16_t>(), da.as<uint16_t>(), dc.as<float>(), dw.as<uint16_t>(),
+                                     db.as<uint16_t>(), h.as<uint16_t>(), n.as<uint16_t>(), rows, dim, kEps, nullptr);
+    std::vector<uint16_t> out = h.to_host<uint16_t>(), more = n.to_host<uint16_t>();
+    out.insert(out.end(), more.begin(), more.end());
+    return out;
+  });
+  both([&] {
+    DeviceBuffer h = DeviceBuffer::from(a.bits), out(rows * dim * 2);
+    launch_residual_add_layer_norm_modulate(h.as<uint16_t>(), dx.as<uint16_t>(), ds.as<float>(), dc.as<float>(),
+                                            out.as<uint16_t>(), rows, dim, kEps, nullptr);
+    std::vector<uint16_t> got = h.to_host<uint16_t>(), more = out.to_host<uint16_t>();
+    got.insert(got.end(), more.begin(), more.end());
+    return got;
+  });
+  for (const bool with_rope : {true, false}) {
+    SCOPED_TRACE(with_rope ? "RoPE" : "no RoPE");
+    both([&] {
+      DeviceBuffer qkv = DeviceBuffer::from(x.bits);
+      launch_qk_norm_rope(qkv.as<uint16_t>() + 2 * dim, ld, dw.as<uint16_t>(), with_rope ? cos : nullptr,
+                          with_rope ? sin : nullptr, rows, dim, head_dim, kEps, nullptr);
+      launch_qk_norm_rope_pair(qkv.as<uint16_t>(), qkv.as<uint16_t>() + dim, ld, dw.as<uint16_t>(), db.as<uint16_t>(),
+                               with_rope ? cos : nullptr, with_rope ? sin : nullptr, rows, dim, head_dim, kEps, nullptr);
+      return qkv.to_host<uint16_t>();
+    });
+  }
+}
+
+TEST(DitNorms, TheWarpPerRowLayoutGivesTheBlockPerRowBits) {
+  WAN_SKIP_WITHOUT_GPU();
+  for (const int64_t dim : {256, 264, 1000, 1536, 2048}) check_layouts_agree(dim);
 }
 
 }  // namespace
