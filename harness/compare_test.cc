@@ -54,6 +54,9 @@ TEST(Compare, AaIsSameEndToEndAndForNearlyAllKernels) {
   EXPECT_EQ(c.json["end_to_end"]["verdict"], "same");
   EXPECT_EQ(c.json["kernel_summary"]["slower"].get<int>() + c.json["kernel_summary"]["faster"].get<int>(), 0);
   EXPECT_GE(c.json["kernel_summary"]["same"].get<int>(), 95);
+  const auto& boot = c.json["end_to_end"]["median_ratio"];
+  EXPECT_LE(boot["low"].get<double>(), 1.0) << boot.dump();
+  EXPECT_GE(boot["high"].get<double>(), 1.0) << boot.dump();
 }
 
 TEST(Compare, KernelsKeepTheirKeysAcrossBuilds) {
@@ -133,6 +136,13 @@ TEST(Compare, PlantedSlowdownIsFoundAttributedAndExplained) {
   EXPECT_NEAR(top["ratio"].get<double>(), 1.0 + 2.0 / 5.2, 0.01);
   EXPECT_EQ(c.json["kernel_summary"]["slower"], 1);
   EXPECT_NEAR(c.json["split"]["kernel_deltas_ms"].get<double>(), 2.0, 0.3);
+  // The bootstrap interval of the median ratio (+0.33%) excludes 1 and holds the estimate.
+  const auto& boot = c.json["end_to_end"]["median_ratio"];
+  EXPECT_GT(boot["low"].get<double>(), 1.0) << boot.dump();
+  EXPECT_LE(boot["low"].get<double>(), boot["ratio"].get<double>());
+  EXPECT_GE(boot["high"].get<double>(), boot["ratio"].get<double>());
+  EXPECT_NEAR(boot["ratio"].get<double>(), 1.0033, 0.001);
+  EXPECT_NE(comparison_markdown(c.json).find("bootstrap 95% CI"), std::string::npos);
   EXPECT_LT(std::fabs(c.json["split"]["unexplained_ms"].get<double>()), 0.5);
   // The split's parts come with intervals from per-run totals: the planted 2 ms inside the
   // kernels' interval, 0 inside the rest's.

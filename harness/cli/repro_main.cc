@@ -30,9 +30,11 @@ commands:
                  --rerun-recorded also runs programs other than this one that the traces name
   compare BASE.json CAND.json
                  bit-exactness, then faster / slower / same within noise / inconclusive, end to
-                 end and per kernel (bootstrap CI of the median ratio, Mann-Whitney U, minimum
-                 effect, Benjamini-Hochberg); --md/--json/--html FILE, --min-effect 0.005,
-                 --kernel-min-effect 0.003, --alpha 0.05
+                 end and per kernel: Welch tests on per-process means of log times against a
+                 minimum effect (TOST for "same"), hierarchical Benjamini-Hochberg over kernel
+                 names and ranges, the bootstrap CI of the median ratio beside; not comparable
+                 (exit 12) when no seed is shared or outputs differ across environment classes;
+                 --md/--json/--html FILE, --min-effect 0.005, --kernel-min-effect 0.003, --alpha 0.05
   ab --base BIN --cand BIN [case flags]
                  interleaved A/B of two builds in fresh processes (ABBA order), then compare
                  (--processes 8, --runs-per-process 3, --out-dir DIR)
