@@ -5,7 +5,7 @@
 # 128, 24 x 32,760 at head_dim 64) beside torch SDPA (cuDNN, flash) on the same card, the sparse
 # backends on the same main loop, the 1.3B forward, an ncu reading, and compute-sanitizer.
 # Usage (repo root on the GPU machine; bundle/ or prev/bundle.tar.xz present):
-#   tools/device_dense.sh [regolden|suite|test|bench|peer|sparse|norms|fvpeer|forward|profile|golden|sanitize|sanitize_norms|e2e|e2e50]...
+#   tools/device_dense.sh [regolden|suite|test|bench|peer|sparse|norms|gemm|fvpeer|forward|profile|golden|sanitize|sanitize_norms|e2e|e2e50]...
 # fvpeer: FastVideo's and diffusers' 1.3B forward (tools/peer/wan_forward_peer.py), before ours.
 # e2e: the 1.3B 480x832x81 2-step CFG generation over 8 fresh processes (one SHA-1); e2e50: one
 # 50-step CFG generation without a warm-up generation (a warm-up doubles it), its total time.
@@ -57,6 +57,13 @@ if want norms; then
   "$B/bin/dit_norms_benchmark" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
       --benchmark_out="$OUT/dit_norms.json" --benchmark_out_format=json 2>&1 | grep -E "_median" | cut -c1-150 |
       tee "$OUT/dit_norms.txt"
+fi
+if want gemm; then
+  # our cuBLASLt linear layers (the algorithm each shape gets) beside torch's F.linear, one card
+  "$B/bin/cublaslt_gemm_benchmark" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+      --benchmark_out="$OUT/gemm.json" --benchmark_out_format=json 2>&1 | grep -E "_median" | cut -c1-220 |
+      tee "$OUT/gemm.txt"
+  python3 "$ROOT/tools/peer/gemm_peer.py" 2>&1 | tee "$OUT/gemm_peer.txt" | cut -c1-200
 fi
 if want fvpeer; then
   # FastVideo's and diffusers' DiT forward at 480x832x81 (tools/peer/wan_forward_peer.py). Carry
