@@ -111,6 +111,9 @@ if want sanitize; then
 fi
 if want sanitize_norms; then
   # the DiT's row kernels (LN + modulate, residual + LN, q/k RMS norm + RoPE single and paired)
+  timeout 100 "$B/bin/dit_norms_test" > "$OUT/dit_norms_test.log" 2>&1
+  echo "dit_norms_test: rc=$? $(grep -E '^\[  (PASSED|FAILED)' "$OUT/dit_norms_test.log" | tr '\n' ' ')"
+  grep -E "Failure|Expected|Which is" "$OUT/dit_norms_test.log" | head -10
   for tool in memcheck racecheck initcheck synccheck; do
     timeout 100 "$SAN" --tool $tool --show-backtrace no --error-exitcode 9 "$B/bin/dit_norms_test" \
         > "$OUT/$tool-dit_norms.log" 2>&1

@@ -37,6 +37,22 @@ __device__ __forceinline__ void store8(uint16_t* p, const Vec8& x) {
   *reinterpret_cast<uint4*>(p) = make_uint4(words[0], words[1], words[2], words[3]);
 }
 
+// Eight f32 values at p (a column vector: shift, scale, gate): two 16-byte loads where p is
+// 16-byte aligned (8 scalar loads made one warp request per value, spanning 8 cache lines each:
+// at dim 1536 the L1 wavefronts of LN + modulate's shift and scale took most of its time).
+__device__ __forceinline__ Vec8 load8f(const float* __restrict__ p) {
+  Vec8 out;
+  if ((reinterpret_cast<uintptr_t>(p) & 15u) == 0) {
+    const float4 lo = *reinterpret_cast<const float4*>(p), hi = *reinterpret_cast<const float4*>(p + 4);
+    out.v[0] = lo.x, out.v[1] = lo.y, out.v[2] = lo.z, out.v[3] = lo.w;
+    out.v[4] = hi.x, out.v[5] = hi.y, out.v[6] = hi.z, out.v[7] = hi.w;
+  } else {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) out.v[j] = p[j];
+  }
+  return out;
+}
+
 // Block-wide sum with a fixed tree (warp shuffles, then warp 0 over the partials).
 __device__ __forceinline__ float block_sum(float x, float* scratch) {
 #pragma unroll
@@ -186,9 +202,10 @@ __global__ void __launch_bounds__(L::kBlockThreads, L::kMinBlocksPerSm)
   for (int i = 0; i < L::kSlots; ++i) {
     if (!at.has(i)) break;
     const int c0 = at.column(i);
+    const Vec8 sc = load8f(scale + c0), sh = load8f(shift + c0);
     Vec8 y;
 #pragma unroll
-    for (int j = 0; j < 8; ++j) y.v[j] = (vals[i].v[j] - mean) * rstd * (1.0f + scale[c0 + j]) + shift[c0 + j];
+    for (int j = 0; j < 8; ++j) y.v[j] = (vals[i].v[j] - mean) * rstd * (1.0f + sc.v[j]) + sh.v[j];
     store8(out + at.row * dim + c0, y);
   }
 }
@@ -207,9 +224,9 @@ __global__ void __launch_bounds__(L::kBlockThreads, L::kMinBlocksPerSm)
   for (int i = 0; i < L::kSlots; ++i) {
     if (!at.has(i)) break;
     const int c0 = at.column(i);
-    const Vec8 xv = load8(x + at.row * dim + c0), av = load8(attn + at.row * dim + c0);
+    const Vec8 xv = load8(x + at.row * dim + c0), av = load8(attn + at.row * dim + c0), g = load8f(gate + c0);
 #pragma unroll
-    for (int j = 0; j < 8; ++j) h[i].v[j] = xv.v[j] + av.v[j] * gate[c0 + j];
+    for (int j = 0; j < 8; ++j) h[i].v[j] = xv.v[j] + av.v[j] * g.v[j];
     store8(h_out + at.row * dim + c0, h[i]);
   }
   float mean, rstd;
@@ -250,11 +267,12 @@ __global__ void __launch_bounds__(L::kBlockThreads, L::kMinBlocksPerSm)
   for (int i = 0; i < L::kSlots; ++i) {
     if (!at.has(i)) break;
     const int c0 = at.column(i);
+    const Vec8 sc = load8f(scale + c0), sh = load8f(shift + c0);
     Vec8 y;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       const float n = round_to_bf16((vals[i].v[j] - mean) * rstd);
-      y.v[j] = n * (1.0f + scale[c0 + j]) + shift[c0 + j];
+      y.v[j] = n * (1.0f + sc.v[j]) + sh.v[j];
     }
     store8(out + at.row * dim + c0, y);
   }
@@ -267,19 +285,18 @@ __global__ void gated_residual_kernel(const uint16_t* __restrict__ h, const uint
   for (int64_t v = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; v < vectors;
        v += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t c0 = (v * 8) % dim;
-    const Vec8 hv = load8(h + v * 8), fv = load8(f + v * 8);
+    const Vec8 hv = load8(h + v * 8), fv = load8(f + v * 8), g = load8f(gate + c0);
     Vec8 y;
 #pragma unroll
-    for (int j = 0; j < 8; ++j) y.v[j] = hv.v[j] + fv.v[j] * gate[c0 + j];
+    for (int j = 0; j < 8; ++j) y.v[j] = hv.v[j] + fv.v[j] * g.v[j];
     store8(x_out + v * 8, y);
   }
 }
 
 // One row of x (and, for the pair launch, the same row of y: q and k of one fused QKV row in
-// one block, sharing the row's RoPE table reads). Each tensor's sum of squares goes through
-// block_sum exactly as a launch of that tensor alone sums it, so the pair gives the same bits
-// as two single launches (tested). The RoPE values are read before the reductions, to overlap
-// their latency.
+// one block or warp, sharing the row's RoPE table reads). Each tensor's sum of squares goes
+// through the layout's reduction exactly as a launch of that tensor alone sums it, so the pair
+// gives the same bits as two single launches (tested).
 template <typename L, bool kPair>
 __global__ void __launch_bounds__(L::kBlockThreads, L::kMinBlocksPerSm)
     qk_norm_rope_kernel(uint16_t* __restrict__ x, uint16_t* __restrict__ y, int64_t ld,
@@ -306,32 +323,59 @@ __global__ void __launch_bounds__(L::kBlockThreads, L::kMinBlocksPerSm)
       for (int j = 0; j < 8; ++j) sq[t][L::sum_of(i)] += vals[t][i].v[j] * vals[t][i].v[j];
     }
   }
-  const int64_t pairs = head_dim / 2;
-  float rope_cos[L::kSlots][4], rope_sin[L::kSlots][4];
-  const auto read_rope = [&]() {
-#pragma unroll
-    for (int i = 0; i < L::kSlots; ++i) {
-      if (!at.has(i)) break;
-      const int c0 = at.column(i);
+  // The row's RoPE values for this thread's columns c0 .. c0 + 7: pairs (c0 % head_dim) / 2 ..
+  // + 3, one 16-byte load of each table where head_dim % 8 == 0 and the row is 16-byte aligned
+  // (32-bit index arithmetic: the 64-bit modulo per value was a long emulated sequence).
+  const int hd = static_cast<int>(head_dim), pairs = hd / 2;
+  const float* const cos_row = cos_table ? cos_table + at.row * pairs : nullptr;
+  const float* const sin_row = cos_table ? sin_table + at.row * pairs : nullptr;
+  const bool vec4 =
+      hd % 8 == 0 && ((reinterpret_cast<uintptr_t>(cos_row) | reinterpret_cast<uintptr_t>(sin_row)) & 15u) == 0;
+  const auto read_rope = [&](int c0, float (&c)[4], float (&s)[4]) {
+    if (vec4) {
+      const int pair0 = (c0 % hd) / 2;
+      const float4 cv = *reinterpret_cast<const float4*>(cos_row + pair0);
+      const float4 sv = *reinterpret_cast<const float4*>(sin_row + pair0);
+      c[0] = cv.x, c[1] = cv.y, c[2] = cv.z, c[3] = cv.w;
+      s[0] = sv.x, s[1] = sv.y, s[2] = sv.z, s[3] = sv.w;
+    } else {
 #pragma unroll
       for (int p = 0; p < 4; ++p) {
-        const int64_t pair = ((c0 + 2 * p) % head_dim) / 2;
-        rope_cos[i][p] = cos_table[at.row * pairs + pair];
-        rope_sin[i][p] = sin_table[at.row * pairs + pair];
+        const int pair = ((c0 + 2 * p) % hd) / 2;
+        c[p] = cos_row[pair];
+        s[p] = sin_row[pair];
       }
     }
   };
-  if (L::kPrefetchRope && cos_table) read_rope();
+  // BlockRow reads every slot's values before the reductions (their latency overlaps them);
+  // WarpRow reads a slot's just before its use, for q and k together (fewer live registers).
+  constexpr int kEarly = L::kPrefetchRope ? L::kSlots : 1;
+  float early_cos[kEarly][4], early_sin[kEarly][4];
+  if (L::kPrefetchRope && cos_table) {
+#pragma unroll
+    for (int i = 0; i < kEarly; ++i) {
+      if (!at.has(i)) break;
+      read_rope(at.column(i), early_cos[i], early_sin[i]);
+    }
+  }
   float rstd[kTensors];
 #pragma unroll
   for (int t = 0; t < kTensors; ++t) rstd[t] = rsqrtf(at.reduce(sq[t], scratch) / static_cast<float>(dim) + eps);
-  if (!L::kPrefetchRope && cos_table) read_rope();
 #pragma unroll
-  for (int t = 0; t < kTensors; ++t) {
+  for (int i = 0; i < L::kSlots; ++i) {
+    if (!at.has(i)) break;
+    const int c0 = at.column(i);
+    float rope_cos[4], rope_sin[4];
+    if (cos_table) {
+      if (L::kPrefetchRope) {
 #pragma unroll
-    for (int i = 0; i < L::kSlots; ++i) {
-      if (!at.has(i)) break;
-      const int c0 = at.column(i);
+        for (int p = 0; p < 4; ++p) rope_cos[p] = early_cos[i < kEarly ? i : 0][p], rope_sin[p] = early_sin[i < kEarly ? i : 0][p];
+      } else {
+        read_rope(c0, rope_cos, rope_sin);
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < kTensors; ++t) {
       const Vec8 w = load8(weights[t] + c0);
       Vec8 out;
 #pragma unroll
@@ -339,7 +383,7 @@ __global__ void __launch_bounds__(L::kBlockThreads, L::kMinBlocksPerSm)
       if (cos_table) {
 #pragma unroll
         for (int j = 0; j < 8; j += 2) {
-          const float c = rope_cos[i][j / 2], s = rope_sin[i][j / 2];
+          const float c = rope_cos[j / 2], s = rope_sin[j / 2];
           const float x0 = out.v[j], x1 = out.v[j + 1];
           out.v[j] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
           out.v[j + 1] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));

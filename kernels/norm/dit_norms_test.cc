@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "kernels/common/float16.h"
@@ -151,7 +152,8 @@ TEST(DitNorms, QkNormRopeMatchesCpuAndThePairLaunchEqualsTwoSingleOnes) {
 
 // The warp-per-row layout (dim <= 2048) against the block-per-row one, bit for bit, for every
 // row kernel: dims at each count of a lane's slots (256: 1, 264: 2 with one lane's second,
-// 1000, 1536: 6, 2048: 8) and a row count that leaves the last block's warps partly idle.
+// 1000, 1536: 6, 2048: 8) and a row count that leaves the last block's warps partly idle; and
+// the scalar-load paths for column vectors and RoPE tables that are not 16-byte aligned.
 template <typename Run>
 std::vector<uint16_t> run_in_layout(NormRowLayout layout, Run&& run) {
   const NormRowLayout previous = set_norm_row_layout(layout);
@@ -200,6 +202,25 @@ void check_layouts_agree(int64_t dim) {
     got.insert(got.end(), more.begin(), more.end());
     return got;
   });
+  // Column vectors and RoPE tables that are not 16-byte aligned take the scalar loads: the same bits.
+  std::vector<float> shifted_scale(dim + 1), shifted_rope(rope.values.size() + 1);
+  std::copy(scale.begin(), scale.end(), shifted_scale.begin() + 1);
+  std::copy(rope.values.begin(), rope.values.end(), shifted_rope.begin() + 1);
+  DeviceBuffer dc1 = DeviceBuffer::from(shifted_scale), dr1 = DeviceBuffer::from(shifted_rope);
+  const auto modulate_with = [&](const float* scale_vector) {
+    DeviceBuffer out(rows * dim * 2);
+    launch_layer_norm_modulate(dx.as<uint16_t>(), ds.as<float>(), scale_vector, out.as<uint16_t>(), rows, dim, kEps,
+                               nullptr);
+    return out.to_host<uint16_t>();
+  };
+  EXPECT_EQ(modulate_with(dc1.as<float>() + 1), modulate_with(dc.as<float>()));
+  const auto rope_with = [&](const float* table) {
+    DeviceBuffer qkv = DeviceBuffer::from(x.bits);
+    launch_qk_norm_rope(qkv.as<uint16_t>(), ld, dw.as<uint16_t>(), table, table + rows * head_dim / 2, rows, dim,
+                        head_dim, kEps, nullptr);
+    return qkv.to_host<uint16_t>();
+  };
+  EXPECT_EQ(rope_with(dr1.as<float>() + 1), rope_with(cos));
   for (const bool with_rope : {true, false}) {
     SCOPED_TRACE(with_rope ? "RoPE" : "no RoPE");
     both([&] {
