@@ -58,8 +58,10 @@ pass=0; fail=0; skip=0
 cd "$here/data"  # tests read their data (golden/) relative to the runfiles root
 while read -r t; do
   [[ -z "$t" ]] && continue
-  "$here/bin/$t" --gtest_output="xml:$out/$t.xml" > "$out/$t.log" 2>&1
+  # One stalled binary cannot take the rest of the run: each gets TEST_TIMEOUT_S seconds.
+  timeout "${TEST_TIMEOUT_S:-150}" "$here/bin/$t" --gtest_output="xml:$out/$t.xml" > "$out/$t.log" 2>&1
   rc=$?
+  [[ $rc -eq 124 ]] && echo "$t: timed out after ${TEST_TIMEOUT_S:-150} s (TEST_TIMEOUT_S), counted as failed"
   p=$(grep -c '<testcase .*result="completed"' "$out/$t.xml" 2>/dev/null); p=${p:-0}
   f=$(grep -c '<failure' "$out/$t.xml" 2>/dev/null); f=${f:-0}
   s=$(grep -c 'result="skipped"' "$out/$t.xml" 2>/dev/null); s=${s:-0}
