@@ -1,6 +1,7 @@
 #include "harness/compare.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -301,7 +302,8 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
   // HARNESS.md's bootstrap CI of the median ratio, beside the verdict's Welch interval of the
   // geometric-mean ratio: processes resampled, then runs within each (4000 resamples, seed 1).
   const stats::RatioInterval boot = stats::bootstrap_median_ratio(eb, ec);
-  j["end_to_end"]["median_ratio"] = {{"ratio", boot.ratio}, {"low", boot.low}, {"high", boot.high},
+  if (std::isfinite(boot.ratio) && std::isfinite(boot.low) && std::isfinite(boot.high))
+    j["end_to_end"]["median_ratio"] = {{"ratio", boot.ratio}, {"low", boot.low}, {"high", boot.high},
                                      {"method", "hierarchical percentile bootstrap (processes, then runs within "
                                                 "them), 4000 resamples, seed 1, 95%"}};
   j["whole_generation"] = {{"base_median_ms", stats::median(values(whole_generation(base)))},
@@ -502,6 +504,32 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
       return true;
     };
     const bool both_traced = traced(base) && traced(cand);
+    // The rest split by the GPU's timeline (loop_gpu_timeline, kernel_summary.h), where every
+    // run of both sides has one: GPU idle between loop kernels, host time outside the GPU's
+    // span, and the time kernels overlapped (counted twice in the kernel sum).
+    auto timeline_parts = [&](const nlohmann::json& report, const std::vector<Sample>& loop) {
+      std::vector<Sample> idle, outside, overlap;
+      size_t i = 0;
+      for (const auto& run : report["runs"]) {
+        if (!run.contains("loop_gpu_timeline")) return std::array<std::vector<Sample>, 3>{};
+        const auto& t = run["loop_gpu_timeline"];
+        const double kernel_ms = t["kernel_ms"].get<double>(), busy_ms = t["busy_ms"].get<double>(),
+                     span_ms = t["span_ms"].get<double>();
+        idle.push_back({span_ms - busy_ms, loop[i].process});
+        outside.push_back({loop[i].value - span_ms, loop[i].process});
+        overlap.push_back({kernel_ms - busy_ms, loop[i].process});
+        ++i;
+      }
+      return std::array<std::vector<Sample>, 3>{idle, outside, overlap};
+    };
+    const auto tb = timeline_parts(base, eb), tc = timeline_parts(cand, ec);
+    nlohmann::json rest_parts;
+    if (both_traced && !tb[0].empty() && !tc[0].empty())
+      rest_parts = {{"gpu_idle_in_span", interval(tb[0], tc[0])}, {"host_outside_span", interval(tb[1], tc[1])},
+                    {"kernel_overlap", interval(tb[2], tc[2])},
+                    {"method", "per run: GPU idle = loop kernels' span - their busy time (union of intervals); "
+                               "host outside = loop time - span; overlap = kernel sum - busy time; "
+                               "rest = idle + outside - overlap"}};
     const nlohmann::json untraced = {{"delta_ms", 0.0}, {"low_ms", 0.0}, {"high_ms", 0.0}, {"interval", false},
                                      {"untraced", true}};
     const nlohmann::json loop = interval(eb, ec);
@@ -512,6 +540,7 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
                   {"unexplained", rest}, {"median_kernel_deltas_ms", explained},
                   {"method", "per-run totals (loop kernels: NVTX ranges under denoising/), differences of process means, "
                              "Welch t intervals"}};
+    if (!rest_parts.is_null()) j["split"]["unexplained_parts"] = rest_parts;
   }
   j["warnings"] = warnings;
 
@@ -616,6 +645,13 @@ std::string comparison_markdown(const nlohmann::json& j) {
     md << "- **Where the time went:** " << with_interval(sp["end_to_end"]) << " end to end = "
        << with_interval(sp["kernels"]) << " in loop kernels + " << with_interval(sp["unexplained"])
        << " elsewhere (gaps, host, synchronisation; per-run totals, 95% intervals)\n";
+  if (sp.contains("unexplained_parts") && sp["unexplained_parts"].is_object())
+    md << "  - elsewhere = " << with_interval(sp["unexplained_parts"]["gpu_idle_in_span"])
+       << " GPU idle between loop kernels (waiting for launches or the host) + "
+       << with_interval(sp["unexplained_parts"]["host_outside_span"])
+       << " host time outside the loop kernels' GPU span (before the first reaches the GPU, after the last: "
+          "synchronisation) - " << with_interval(sp["unexplained_parts"]["kernel_overlap"])
+       << " of kernels running at once\n";
   const auto& ks = j["kernel_summary"];
   if (ks["traced"].get<bool>()) {
     md << "- **Kernels:** " << ks["compared"] << " compared: " << ks["slower"] << " slower, " << ks["faster"] << " faster, "

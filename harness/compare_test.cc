@@ -262,6 +262,36 @@ TEST(Compare, DifferentEnvironmentsOrNoCommonSeedAreNotComparable) {
   EXPECT_NE(c.json["not_comparable"].get<std::string>().find("--seed"), std::string::npos);
 }
 
+// The rest of the loop time split by the GPU's timeline: a candidate whose GPU idles 1 ms more
+// between kernels (launch gaps) shows it there, not as host time or as kernel time.
+TEST(Compare, TheRestSplitsIntoGpuIdleAndHostTime) {
+  std::mt19937_64 gen(51);
+  auto a = make_report(gen, 24, 5, "", 0, std::string(40, 'a'), 100, 0.001, 8);
+  auto b = make_report(gen, 24, 5, "", 0, std::string(40, 'a'), 200, 0.001, 8);
+  for (auto* r : {&a, &b})
+    for (auto& run : (*r)["runs"]) {
+      double kernel_ms = 0;
+      for (const auto& k : run["kernels"]) kernel_ms += k["total_us"].get<double>() / 1e3;
+      const double idle_ms = r == &a ? 0.5 : 1.5;
+      if (r == &b) run["seconds"] = run["seconds"].get<double>() + 1e-3;
+      run["loop_gpu_timeline"] = {{"kernel_ms", kernel_ms}, {"busy_ms", kernel_ms}, {"span_ms", kernel_ms + idle_ms}};
+    }
+  const Comparison c = compare_run_reports(a, b).value();
+  const auto& parts = c.json["split"]["unexplained_parts"];
+  ASSERT_TRUE(parts.is_object()) << c.json["split"].dump();
+  EXPECT_NEAR(parts["gpu_idle_in_span"]["delta_ms"].get<double>(), 1.0, 1e-9);
+  EXPECT_NEAR(parts["host_outside_span"]["delta_ms"].get<double>(), 0.0, 0.05);
+  EXPECT_NEAR(parts["kernel_overlap"]["delta_ms"].get<double>(), 0.0, 1e-9);
+  EXPECT_NEAR(c.json["split"]["unexplained_ms"].get<double>(), 1.0, 0.05);
+  EXPECT_NE(comparison_markdown(c.json).find("GPU idle between loop kernels"), std::string::npos);
+  // One side without timelines: no split of the rest.
+  for (auto& run : a["runs"]) run.erase("loop_gpu_timeline");
+  EXPECT_FALSE(compare_run_reports(a, b).value().json["split"].contains("unexplained_parts"));
+  // A busy time longer than the kernels ran is refused as corrupt.
+  b["runs"][0]["loop_gpu_timeline"]["busy_ms"] = 1e6;
+  EXPECT_EQ(compare_run_reports(a, b).status().code(), StatusCode::kDataLoss);
+}
+
 TEST(Compare, FewNoisyRunsAreInconclusive) {
   std::mt19937_64 gen(4);
   auto a = make_report(gen, 3, 3, "", 0), b = make_report(gen, 3, 3, "k1", 0.02);

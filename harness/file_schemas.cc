@@ -51,6 +51,14 @@ Status check_run(const JsonValue& run) {
     WAN_ASSIGN_OR_RETURN(const auto items, steps.elements());
     for (const JsonValue& s : items) WAN_RETURN_IF_ERROR(s.as_number(0.0, kMaxSeconds).status());
   }
+  if (run.has("loop_gpu_timeline")) {
+    WAN_ASSIGN_OR_RETURN(const JsonValue t, run.object_field("loop_gpu_timeline"));
+    WAN_ASSIGN_OR_RETURN(const double kernel_ms, t.number_field("kernel_ms", 0.0, kMaxSeconds * 1e3));
+    WAN_ASSIGN_OR_RETURN(const double busy_ms, t.number_field("busy_ms", 0.0, kMaxSeconds * 1e3));
+    WAN_ASSIGN_OR_RETURN(const double span_ms, t.number_field("span_ms", 0.0, kMaxSeconds * 1e3));
+    if (busy_ms > kernel_ms * (1 + 1e-9) + 1e-6 || busy_ms > span_ms * (1 + 1e-9) + 1e-6)
+      return t.error("has busy_ms above kernel_ms or span_ms; the GPU cannot be busy longer than its kernels ran");
+  }
   if (run.has("kernels")) {
     WAN_ASSIGN_OR_RETURN(const JsonValue kernels, run.array_field("kernels"));
     WAN_ASSIGN_OR_RETURN(const auto items, kernels.elements());

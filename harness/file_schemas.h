@@ -22,8 +22,9 @@ inline constexpr const char* kUnhashedOutputs = "unhashed";
 
 // Every field `repro compare` reads: schema "wan-repro.run", optional schema_version 1; runs: a
 // non-empty array of {seed, latents_sha1, seconds > 0, optional pid, step_seconds, kernels:
-// [{name, range, total_us >= 0, grid, block, registers, smem}]}; numbers finite, durations at
-// most 1e7 s, integers in range.
+// [{name, range, total_us >= 0, grid, block, registers, smem}], loop_gpu_timeline {kernel_ms,
+// busy_ms <= both kernel_ms and span_ms, span_ms}}; numbers finite, durations at most 1e7 s,
+// integers in range.
 Status validate_run_report(const nlohmann::json& report, const JsonSource& source);
 
 // Every field a trace reader uses: schema "wan-repro.trace", schema_version 1, records

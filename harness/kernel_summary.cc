@@ -56,4 +56,36 @@ nlohmann::json summarize_kernels(const std::vector<KernelRecord>& records, doubl
   return out;
 }
 
+GpuTimeline loop_gpu_timeline(const std::vector<KernelRecord>& records) {
+  std::vector<std::pair<uint64_t, uint64_t>> intervals;
+  for (const KernelRecord& r : records)
+    if (r.range.rfind("denoising/", 0) == 0) intervals.emplace_back(r.start_ns, std::max(r.start_ns, r.end_ns));
+  if (intervals.empty())
+    for (const KernelRecord& r : records) intervals.emplace_back(r.start_ns, std::max(r.start_ns, r.end_ns));
+  GpuTimeline t;
+  if (intervals.empty()) return t;
+  std::sort(intervals.begin(), intervals.end());
+  uint64_t total = 0, busy = 0, open_start = intervals[0].first, open_end = intervals[0].first, last_end = 0;
+  for (const auto& [start, end] : intervals) {
+    total += end - start;
+    last_end = std::max(last_end, end);
+    if (start > open_end) {  // a gap: close the merged interval
+      busy += open_end - open_start;
+      open_start = start;
+      open_end = end;
+    } else {
+      open_end = std::max(open_end, end);
+    }
+  }
+  busy += open_end - open_start;
+  t.kernel_ms = total / 1e6;
+  t.busy_ms = busy / 1e6;
+  t.span_ms = (last_end - intervals[0].first) / 1e6;
+  return t;
+}
+
+nlohmann::json timeline_json(const GpuTimeline& t) {
+  return {{"kernel_ms", t.kernel_ms}, {"busy_ms", t.busy_ms}, {"span_ms", t.span_ms}};
+}
+
 }  // namespace wan

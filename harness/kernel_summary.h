@@ -28,4 +28,17 @@ std::string range_group(const std::string& path);
 // time and the first-start to last-end span, in milliseconds.
 nlohmann::json summarize_kernels(const std::vector<KernelRecord>& records, double* total_ms, double* span_ms);
 
+// When the GPU worked, over the kernels the judge calls the loop's: those whose range starts
+// with "denoising/" (every kernel when none does, as in `repro exec` runs). kernel_ms sums their
+// durations; busy_ms is the union of their intervals (kernel_ms - busy_ms is time two of them
+// ran at once); span_ms runs from the first start to the last end. So a loop's time splits as
+// kernel_ms - (kernel_ms - busy_ms) + (span_ms - busy_ms: the GPU idle between loop kernels,
+// waiting for launches or the host) + (loop time - span_ms: host time outside the GPU's span,
+// e.g. before the first launch reaches the GPU and after the last kernel, synchronising).
+struct GpuTimeline {
+  double kernel_ms = 0, busy_ms = 0, span_ms = 0;
+};
+GpuTimeline loop_gpu_timeline(const std::vector<KernelRecord>& records);
+nlohmann::json timeline_json(const GpuTimeline& t);
+
 }  // namespace wan

@@ -281,6 +281,7 @@ nlohmann::json exec_one_run(const ExecSpec& s, const std::string& out_dir, const
       record["kernels"] = summarize_kernels(t.kernels, &total_ms, &span_ms);
       record["gpu_kernel_ms"] = total_ms;
       record["gpu_span_ms"] = span_ms;
+      record["loop_gpu_timeline"] = timeline_json(loop_gpu_timeline(t.kernels));
       if (dropped || incomplete)
         record["kernels_warning"] = "CUPTI dropped " + std::to_string(dropped) + " records and " + std::to_string(incomplete) +
                                     " activity buffer(s) ended early: kernel totals are low";

@@ -152,6 +152,7 @@ Result<nlohmann::json> generate_once(Pipeline& pipeline, const RunCase& run_case
       record["kernels"] = summarize_kernels(records.value(), &total_ms, &span_ms);
       record["gpu_kernel_ms"] = total_ms;
       record["gpu_span_ms"] = span_ms;
+      record["loop_gpu_timeline"] = timeline_json(loop_gpu_timeline(records.value()));
     } else {
       record["kernels_unavailable"] = records.status().message();
     }
