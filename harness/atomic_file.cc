@@ -255,6 +255,7 @@ Status refuse_existing_outputs(const std::vector<std::string>& paths, Overwrite 
     if (path.empty()) continue;
     struct stat st;
     if (::lstat(path.c_str(), &st) == 0) return refused(path, overwrite_hint);
+    if (errno != ENOENT) return io_error("cannot tell whether '" + path + "' exists", errno);
   }
   return Status();
 }

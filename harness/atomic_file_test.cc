@@ -115,6 +115,24 @@ TEST_F(AtomicFileTest, RefusesExistingFileAndDanglingSymlink) {
   EXPECT_EQ(others({"a.json", "link.json"}), std::vector<std::string>{});
 }
 
+// The check commands make before any work: files, folders and dangling links are occupied, a
+// missing name is free, empty entries are skipped, a path that cannot be looked at (a symlink
+// loop on the way) is an error rather than free; kAllow checks nothing.
+TEST_F(AtomicFileTest, RefuseExistingOutputsBeforeAnyWork) {
+  ASSERT_TRUE(write_file_atomically(path("taken.md"), "x", Overwrite::kRefuse).ok());
+  fs::create_symlink(path("nowhere"), path("dangling.json"));
+  fs::create_symlink(path("loop"), path("loop"));
+  EXPECT_TRUE(refuse_existing_outputs({"", path("free.json")}, Overwrite::kRefuse).ok());
+  for (const std::string& p : {path("taken.md"), path("dangling.json"), dir_.string()}) {
+    const Status s = refuse_existing_outputs({path("free.json"), p}, Overwrite::kRefuse);
+    EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << p;
+    EXPECT_NE(s.message().find("'" + p + "' exists and was not overwritten; pass --force"), std::string::npos) << s.message();
+  }
+  const Status loop = refuse_existing_outputs({path("loop") + "/report.json"}, Overwrite::kRefuse);
+  EXPECT_EQ(loop.code(), StatusCode::kUnavailable) << loop.to_string();
+  EXPECT_TRUE(refuse_existing_outputs({path("taken.md")}, Overwrite::kAllow).ok());
+}
+
 TEST_F(AtomicFileTest, PlantedSymlinkAtTheTemporaryNameIsNotWrittenThrough) {
   // The temporary was path + ".tmp.<pid>", opened O_CREAT|O_TRUNC without O_NOFOLLOW: a
   // symlink planted there truncated and overwrote its target.

@@ -10,6 +10,7 @@
 
 #include "harness/atomic_file.h"
 #include "harness/hierarchy.h"
+#include "harness/kernel_summary.h"
 #include "harness/kernel_names.h"
 #include "harness/stats.h"
 
@@ -301,7 +302,14 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
   j["end_to_end"]["metric"] = "denoising loop (sum of step times)";
   // HARNESS.md's bootstrap CI of the median ratio, beside the verdict's Welch interval of the
   // geometric-mean ratio: processes resampled, then runs within each (4000 resamples, seed 1).
-  const stats::RatioInterval boot = stats::bootstrap_median_ratio(eb, ec);
+  const auto positive = [](const std::vector<Sample>& v) {
+    for (const Sample& x : v)
+      if (!(std::isfinite(x.value) && x.value > 0)) return false;
+    return !v.empty();
+  };
+  // (bootstrap_median_ratio answers 1 [1, 1] for unusable samples, such as zero step times)
+  const stats::RatioInterval boot = positive(eb) && positive(ec) ? stats::bootstrap_median_ratio(eb, ec)
+                                                                 : stats::RatioInterval{NAN, NAN, NAN};
   if (std::isfinite(boot.ratio) && std::isfinite(boot.low) && std::isfinite(boot.high))
     j["end_to_end"]["median_ratio"] = {{"ratio", boot.ratio}, {"low", boot.low}, {"high", boot.high},
                                      {"method", "hierarchical percentile bootstrap (processes, then runs within "
@@ -480,7 +488,7 @@ Result<Comparison> compare_run_reports(const nlohmann::json& base_report, const 
         for (const auto& k : run.contains("kernels") && run["kernels"].is_array() ? run["kernels"] : kNone) {
           const double ms = k["total_us"].get<double>() / 1e3;
           any += ms;
-          if (k.value("range", std::string()).rfind("denoising/", 0) == 0) {
+          if (is_loop_range(k.value("range", std::string()))) {
             in_loop += ms;
             has_loop = true;
           }
@@ -772,6 +780,7 @@ function legend(svg, x, y) {
 document.getElementById('verdict').textContent = 'repro compare: ' + d.outcome;
 const s = document.getElementById('summary');
 function li(text) { const x = document.createElement('li'); x.textContent = text; s.appendChild(x); }
+if (d.not_comparable) li('Not comparable: ' + d.not_comparable);
 li('Outputs: ' + d.outputs.verdict);
 li('End to end: ' + d.end_to_end.verdict + ', ' + d.end_to_end.base_median_ms.toFixed(3) + ' -> ' + d.end_to_end.cand_median_ms.toFixed(3) + ' ms (' + pct(d.end_to_end.ratio) + ', CI ' + pct(d.end_to_end.ci_low) + ' .. ' + pct(d.end_to_end.ci_high) + '; ' + d.end_to_end.method + ')');
 li('Split: ' + d.split.kernel_deltas_ms.toFixed(3) + ' ms in loop kernels, ' + d.split.unexplained_ms.toFixed(3) + ' ms elsewhere');

@@ -364,6 +364,7 @@ TEST(Compare, ZeroStepTimesGiveNoVerdictAndNoNan) {
   const std::string md = comparison_markdown(c.json);
   EXPECT_EQ(md.find("nan"), std::string::npos) << md;
   EXPECT_EQ(c.json.dump().find("null"), std::string::npos) << "a NaN was written as null";
+  EXPECT_FALSE(c.json["end_to_end"].contains("median_ratio")) << "no bootstrap of zero times";
 }
 
 TEST(Compare, KernelNamesCannotBreakTheHtmlPage) {

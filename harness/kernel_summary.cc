@@ -56,10 +56,14 @@ nlohmann::json summarize_kernels(const std::vector<KernelRecord>& records, doubl
   return out;
 }
 
+bool is_loop_range(const std::string& group) {
+  return group == "denoising" || group.rfind("denoising/", 0) == 0;
+}
+
 GpuTimeline loop_gpu_timeline(const std::vector<KernelRecord>& records) {
   std::vector<std::pair<uint64_t, uint64_t>> intervals;
   for (const KernelRecord& r : records)
-    if (r.range.rfind("denoising/", 0) == 0) intervals.emplace_back(r.start_ns, std::max(r.start_ns, r.end_ns));
+    if (is_loop_range(range_group(r.range))) intervals.emplace_back(r.start_ns, std::max(r.start_ns, r.end_ns));
   if (intervals.empty())
     for (const KernelRecord& r : records) intervals.emplace_back(r.start_ns, std::max(r.start_ns, r.end_ns));
   GpuTimeline t;

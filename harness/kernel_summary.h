@@ -28,8 +28,13 @@ std::string range_group(const std::string& path);
 // time and the first-start to last-end span, in milliseconds.
 nlohmann::json summarize_kernels(const std::vector<KernelRecord>& records, double* total_ms, double* span_ms);
 
-// When the GPU worked, over the kernels the judge calls the loop's: those whose range starts
-// with "denoising/" (every kernel when none does, as in `repro exec` runs). kernel_ms sums their
+// Whether a range group (range_group's output) is inside the denoising loop: "denoising" itself
+// (the scheduler's step kernels, launched in denoising/step/N) or below it. The one rule for the
+// judge's loop kernels and the loop's GPU timeline.
+bool is_loop_range(const std::string& group);
+
+// When the GPU worked, over the kernels the judge calls the loop's: those in a loop range
+// (is_loop_range of their range group; every kernel when none is, as in `repro exec` runs). kernel_ms sums their
 // durations; busy_ms is the union of their intervals (kernel_ms - busy_ms is time two of them
 // ran at once); span_ms runs from the first start to the last end. So a loop's time splits as
 // kernel_ms - (kernel_ms - busy_ms) + (span_ms - busy_ms: the GPU idle between loop kernels,

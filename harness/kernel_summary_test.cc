@@ -23,13 +23,22 @@ TEST(KernelSummary, LoopTimelineSeparatesBusyIdleAndOverlap) {
       record("denoising/step/0/dit_forward/block/0", 100, 200),
       record("denoising/step/0/dit_forward/block/0", 150, 250),  // overlaps the previous by 50
       record("denoising/step/1/dit_forward/block/0", 400, 500),  // after a 150 us gap
+      record("denoising/step/1", 500, 510),                      // the scheduler step: a loop kernel
       record("vae_decode/frame/0/conv", 600, 900)};             // after the loop: not counted
   const GpuTimeline t = loop_gpu_timeline(records);
-  EXPECT_NEAR(t.kernel_ms, 0.3, 1e-12);   // 100 + 100 + 100 us
-  EXPECT_NEAR(t.busy_ms, 0.25, 1e-12);    // [100, 250] + [400, 500]
-  EXPECT_NEAR(t.span_ms, 0.4, 1e-12);     // 100 .. 500
+  EXPECT_NEAR(t.kernel_ms, 0.31, 1e-12);  // 100 + 100 + 100 + 10 us
+  EXPECT_NEAR(t.busy_ms, 0.26, 1e-12);    // [100, 250] + [400, 510]
+  EXPECT_NEAR(t.span_ms, 0.41, 1e-12);    // 100 .. 510
   const nlohmann::json j = timeline_json(t);
   EXPECT_NEAR(j["span_ms"].get<double>() - j["busy_ms"].get<double>(), 0.15, 1e-12);  // the GPU's idle time
+}
+
+TEST(KernelSummary, LoopRangesAreTheDenoisingGroupAndBelow) {
+  EXPECT_TRUE(is_loop_range(range_group("denoising/step/4")));
+  EXPECT_TRUE(is_loop_range(range_group("denoising/step/4/dit_forward/block/2/self_attn")));
+  EXPECT_FALSE(is_loop_range(range_group("denoising_setup")));
+  EXPECT_FALSE(is_loop_range(range_group("vae_decode/frame/0")));
+  EXPECT_FALSE(is_loop_range(""));
 }
 
 TEST(KernelSummary, LoopTimelineTakesEveryKernelWithoutLoopRanges) {

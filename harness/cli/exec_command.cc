@@ -281,7 +281,9 @@ nlohmann::json exec_one_run(const ExecSpec& s, const std::string& out_dir, const
       record["kernels"] = summarize_kernels(t.kernels, &total_ms, &span_ms);
       record["gpu_kernel_ms"] = total_ms;
       record["gpu_span_ms"] = span_ms;
-      record["loop_gpu_timeline"] = timeline_json(loop_gpu_timeline(t.kernels));
+      // Under --time-range the loop time is the timed ranges', which the GPU timeline of every
+      // kernel does not describe: no split of the rest there.
+      if (s.time_range.empty()) record["loop_gpu_timeline"] = timeline_json(loop_gpu_timeline(t.kernels));
       if (dropped || incomplete)
         record["kernels_warning"] = "CUPTI dropped " + std::to_string(dropped) + " records and " + std::to_string(incomplete) +
                                     " activity buffer(s) ended early: kernel totals are low";
