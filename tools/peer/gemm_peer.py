@@ -5,8 +5,13 @@ up projection with and without the tanh GELU that follows it. One JSON line per 
 ms and TFLOP/s over CUDA-event-timed repetitions. Run in the same device call as
 cublaslt_gemm_benchmark so both come from one card (tools/device_dense.sh gemm)."""
 import json
+import sys
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vsa_peer import time_ms  # noqa: E402  (torch only; imports no FastVideo code)
 
 SHAPES = (  # m, n, k, what
     (32760, 4608, 1536, "fused QKV + bias"),
@@ -16,22 +21,6 @@ SHAPES = (  # m, n, k, what
     (32760, 1536, 8960, "FFN down + bias"),
     (8192, 8192, 8192, "peak reference, no bias"),
 )
-
-
-def median_ms(fn, reps=20):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop))
-    times.sort()
-    return times[len(times) // 2]
 
 
 def main():
@@ -44,7 +33,7 @@ def main():
             fn = lambda: torch.nn.functional.gelu(torch.nn.functional.linear(x, w, b), approximate="tanh")  # noqa: E731
         else:
             fn = lambda: torch.nn.functional.linear(x, w, b)  # noqa: E731
-        ms = median_ms(fn)
+        ms = time_ms(fn, 3, 20)
         print(json.dumps({"peer": "torch_linear", "what": what, "m": m, "n": n, "k": k, "median_ms": round(ms, 4),
                           "tflops": round(2.0 * m * n * k / ms / 1e9, 1), "device": torch.cuda.get_device_name(),
                           "torch": torch.__version__}))
