@@ -32,7 +32,7 @@ COMMON="engine/core/status.cc engine/core/json_reader.cc engine/core/shape.cc en
 sources_of() {
   case $1 in
     json_reader) echo "$COMMON" ;;
-    run_report) echo "$COMMON harness/compare.cc harness/hierarchy.cc harness/kernel_names.cc harness/stats.cc harness/atomic_file.cc harness/file_schemas.cc" ;;
+    run_report) echo "$COMMON harness/compare.cc harness/hierarchy.cc harness/kernel_names.cc harness/kernel_summary.cc harness/stats.cc harness/atomic_file.cc harness/file_schemas.cc" ;;
     trace_file) echo "$COMMON harness/trace_file.cc harness/atomic_file.cc harness/file_schemas.cc" ;;
     golden_file) echo "$COMMON harness/file_schemas.cc" ;;
     safetensors | safetensors_index) echo "$COMMON engine/model/safetensors.cc engine/core/tensor.cc engine/core/dtype.cc" ;;
