@@ -38,8 +38,12 @@ class Pool {
     }
     cv_.notify_all();
     drain();
+    // Every chunk done AND every worker that joined this region out of drain(): a worker still
+    // inside could otherwise read the next region's next_ and total_ and run one of its chunks
+    // twice, and done_ then overshot total_ and this wait never ended (an intermittent hang of
+    // the CPU goldens test, and of a GPU test's CPU reference).
     std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [&] { return done_ == total_; });
+    done_cv_.wait(lock, [&] { return done_ == total_ && active_ == 0; });
     job_ = nullptr;
   }
 
@@ -64,8 +68,14 @@ class Pool {
         cv_.wait(lock, [&] { return stop_ || (generation_ != seen && job_ != nullptr); });
         if (stop_) return;
         seen = generation_;
+        ++active_;
       }
       drain();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --active_;
+      }
+      done_cv_.notify_all();
     }
   }
 
@@ -75,6 +85,7 @@ class Pool {
   const std::function<void(int64_t)>* job_ = nullptr;
   std::atomic<int64_t> next_{0};
   int64_t total_ = 0, done_ = 0;
+  int active_ = 0;  // workers inside drain() for the current region
   uint64_t generation_ = 0;
   bool stop_ = false;
 };
